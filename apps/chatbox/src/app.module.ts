@@ -1,0 +1,24 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { LoggerModule } from 'nestjs-pino';
+import { AppConfig, AppConfigModule, AuthModule, LifecycleModule } from '@chatbox/common';
+import { HealthModule } from '@chatbox/health';
+import { StorageModule } from '@chatbox/storage';
+import { loggerOptions } from './logging';
+
+/** Root module: wires the feature modules under the validated configuration. */
+@Module({})
+export class AppModule {
+  static forRoot(config: AppConfig): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        AppConfigModule.forRoot(config),
+        LoggerModule.forRoot(loggerOptions(config)),
+        LifecycleModule,
+        AuthModule,
+        StorageModule,
+        HealthModule,
+      ],
+    };
+  }
+}

@@ -1,0 +1,4 @@
+export * from './auth.guard';
+export * from './auth.module';
+export * from './principal';
+export * from './token.service';

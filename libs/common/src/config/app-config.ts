@@ -1,0 +1,138 @@
+/** The one typed configuration object. Built once from the environment by `loadConfig`. */
+
+export type NodeEnv = 'development' | 'production' | 'test';
+export type LlmProviderType = 'openai' | 'anthropic' | 'dify' | 'demo';
+export type StorageDriver = 'local' | 's3';
+
+export interface LlmProviderConfig {
+  /** Position n of `LLM_PROVIDER_<n>_*`, kept for error messages. */
+  index: number;
+  id: string;
+  name: string;
+  type: LlmProviderType;
+  endpoint?: string;
+  apiKey?: string;
+  model?: string;
+  systemPrompt?: string;
+}
+
+export interface SmtpConfig {
+  host: string;
+  port: number;
+  user?: string;
+  pass?: string;
+  secure: boolean;
+  from: string;
+}
+
+export interface SmsConfig {
+  provider: 'twilio';
+  accountSid: string;
+  authToken: string;
+  fromNumber?: string;
+  apiBase: string;
+}
+
+export interface S3Config {
+  bucket?: string;
+  region?: string;
+  endpoint?: string;
+  accessKeyId?: string;
+  secretAccessKey?: string;
+  forcePathStyle: boolean;
+}
+
+/**
+ * Fixed protocol bounds from the SPEC. They live here (not as literals in the code) so that every
+ * limit is named once; tests may lower them through `loadConfig` overrides.
+ */
+export interface ProtocolLimits {
+  contentChars: number;
+  sessionIdChars: number;
+  fileIdChars: number;
+  fileUrlChars: number;
+  modelIdChars: number;
+  metadataKeys: number;
+  metadataKeyChars: number;
+  metadataValueChars: number;
+  queuedRepliesPerSession: number;
+  messagesPerSession: number;
+  sessionNameChars: number;
+  pingIntervalMs: number;
+  pongTimeoutMs: number;
+  adminGoneGraceMs: number;
+  shutdownReplyGraceMs: number;
+  shutdownDeadlineMs: number;
+  mongoPingTimeoutMs: number;
+  mongoRetryCapMs: number;
+  sessionListLimit: number;
+}
+
+export interface AppConfig {
+  env: NodeEnv;
+  isProduction: boolean;
+  port: number;
+  pathPrefix: string;
+  logLevel: string;
+  jwt: { secret: string; generated: boolean };
+  encryption: { key?: Buffer; oldKeys: Buffer[] };
+  mongo: {
+    uri?: string;
+    database: string;
+    collection: string;
+    retryAttempts: number;
+    retryDelayMs: number;
+  };
+  embeddedDb: { binary: string; provisionScript: string };
+  redisUrl?: string;
+  allowedOrigins: string[];
+  corsAllowedOrigins: string[];
+  trustedProxies: string[];
+  metricsAllowedNetworks: string[];
+  limits: {
+    maxMessageSize: number;
+    maxConnections: number;
+    maxConnectionsPerUser: number;
+    rateLimit: number;
+    rateWindowMs: number;
+    adminRateLimit: number;
+    adminRateWindowMs: number;
+    publicRateLimit: number;
+    publicRateWindowMs: number;
+  };
+  session: { reconnectTimeoutMs: number; cleanupIntervalMs: number };
+  llm: {
+    streamTimeoutMs: number;
+    firstTokenTimeoutMs: number;
+    historyMessages: number;
+    systemPrompt: string;
+    providers: LlmProviderConfig[];
+    defaultModel: string;
+    aiDuringTakeover: boolean;
+    sttProviderId?: string;
+    ttsProviderId?: string;
+    ttsVoice?: string;
+  };
+  notify: {
+    adminEmails: string[];
+    adminPhones: string[];
+    adminPanelUrl?: string;
+    smtp?: SmtpConfig;
+    sms?: SmsConfig;
+    webhookUrl?: string;
+    rateLimit: number;
+    rateWindowMs: number;
+  };
+  storage: {
+    driver: StorageDriver;
+    dataDir: string;
+    s3: S3Config;
+    uploadMaxSize: number;
+    fileUrlTtlMs: number;
+    shareLinkTtlMs: number;
+  };
+  protocol: ProtocolLimits;
+}
+
+/** DI token: inject `AppConfig` anywhere to read configuration. */
+export const APP_CONFIG = Symbol('APP_CONFIG');

@@ -1,0 +1,207 @@
+import { ConfigValidationError, loadConfig } from './load-config';
+import { parseByteSize, parseDuration, parseList } from './parse';
+
+const STRONG_SECRET = 'Zq8vN3rT6yW1mK4pL7sX0cB2nH5jD9fG';
+const KEY_32 = 'abcdefghijklmnopqrstuvwxyz012345';
+const PRODUCTION = {
+  NODE_ENV: 'production',
+  JWT_SECRET: STRONG_SECRET,
+  ENCRYPTION_KEY: KEY_32,
+  ALLOWED_ORIGINS: 'https://app.example.org',
+};
+
+function problemsOf(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigValidationError) return error.problems;
+    throw error;
+  }
+  return [];
+}
+
+describe('loadConfig', () => {
+  it('gives the documented defaults for an empty environment', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      env: 'development',
+      port: 8080,
+      pathPrefix: '/chatbox',
+      mongo: { database: 'chat', collection: 'sessions', retryAttempts: 3, retryDelayMs: 100 },
+      limits: {
+        maxMessageSize: 1_048_576,
+        maxConnections: 10_000,
+        maxConnectionsPerUser: 10,
+        rateLimit: 100,
+        adminRateLimit: 20,
+        adminRateWindowMs: 60_000,
+        publicRateLimit: 60,
+      },
+      session: { reconnectTimeoutMs: 900_000, cleanupIntervalMs: 60_000 },
+      llm: {
+        streamTimeoutMs: 120_000,
+        firstTokenTimeoutMs: 30_000,
+        historyMessages: 20,
+        defaultModel: 'demo',
+      },
+      notify: { rateLimit: 5, rateWindowMs: 300_000 },
+      storage: {
+        driver: 'local',
+        uploadMaxSize: 25 * 1024 * 1024,
+        fileUrlTtlMs: 3_600_000,
+        shareLinkTtlMs: 0,
+      },
+    });
+    expect(config.jwt.generated).toBe(true);
+    expect(config.jwt.secret).toHaveLength(64);
+    expect(config.llm.providers).toEqual([{ index: 0, id: 'demo', name: 'Demo model', type: 'demo' }]);
+    expect(config.mongo.uri).toBeUndefined();
+  });
+
+  it('accepts the aliases SERVER_PORT and WS_ALLOWED_ORIGINS', () => {
+    const config = loadConfig({ SERVER_PORT: '9000', WS_ALLOWED_ORIGINS: 'https://a.example.org' });
+    expect(config.port).toBe(9000);
+    expect(config.allowedOrigins).toEqual(['https://a.example.org']);
+  });
+
+  it('trims comma lists and drops empties', () => {
+    const config = loadConfig({ ADMIN_EMAILS: ' a@x.org, ,b@x.org,', ADMIN_PHONES: '+15550001' });
+    expect(config.notify.adminEmails).toEqual(['a@x.org', 'b@x.org']);
+    expect(config.notify.adminPhones).toEqual(['+15550001']);
+  });
+
+  it('accepts a valid production environment', () => {
+    expect(() => loadConfig(PRODUCTION)).not.toThrow();
+  });
+
+  it.each([
+    [{ CHATBOX_PATH_PREFIX: 'chatbox' }, 'CHATBOX_PATH_PREFIX must start with "/"'],
+    [{ RECONNECT_TIMEOUT: '15 minutes' }, 'RECONNECT_TIMEOUT must be a duration'],
+    [{ LLM_STREAM_TIMEOUT: '10d' }, 'LLM_STREAM_TIMEOUT must be a duration'],
+    [{ MONGO_RETRY_DELAY: '-5ms' }, 'MONGO_RETRY_DELAY must be a duration'],
+    [{ PORT: 'eighty' }, 'PORT must be a whole number'],
+    [{ PORT: '70000' }, 'PORT must be a whole number from 1 to 65535'],
+    [{ MAX_CONNECTIONS_PER_USER: '0' }, 'MAX_CONNECTIONS_PER_USER must be a whole number from 1'],
+    [{ ENCRYPTION_KEY: 'too-short' }, 'ENCRYPTION_KEY must be exactly 32 bytes'],
+    [{ ENCRYPTION_KEY: 'é'.repeat(32) }, 'ENCRYPTION_KEY must be exactly 32 bytes (UTF-8), got 64'],
+    [{ ENCRYPTION_KEYS_OLD: `${KEY_32},short` }, 'ENCRYPTION_KEYS_OLD entry 2 must be exactly 32 bytes'],
+    [{ JWT_SECRET: 'REPLACE_WITH_A_REAL_SECRET_OF_32_CHARS' }, 'JWT_SECRET holds a placeholder value'],
+    [{ ALLOWED_ORIGINS: 'https://YOUR-DOMAIN.example' }, 'ALLOWED_ORIGINS holds a placeholder value'],
+    [{ SMTP_PASS: 'change_me' }, 'SMTP_PASS holds a placeholder value'],
+    [
+      { ALLOWED_ORIGINS: 'app.example.org' },
+      'ALLOWED_ORIGINS entry "app.example.org" must be an exact origin',
+    ],
+    [{ ALLOWED_ORIGINS: '*' }, 'ALLOWED_ORIGINS entry "*" must be an exact origin'],
+    [{ NODE_ENV: 'staging' }, 'NODE_ENV must be one of the following values'],
+    [{ STORAGE_DRIVER: 'ftp' }, 'STORAGE_DRIVER must be one of the following values'],
+    [{ STORAGE_DRIVER: 's3' }, 'S3_BUCKET is required when STORAGE_DRIVER=s3'],
+    [{ UPLOAD_MAX_SIZE: 'lots' }, 'UPLOAD_MAX_SIZE must be a size'],
+    [{ TRUSTED_PROXIES: '10.0.0.0/33' }, 'TRUSTED_PROXIES must be a comma list of IP networks'],
+    [{ MONGO_URI: 'postgres://x' }, 'MONGO_URI must be a URL (mongodb, mongodb+srv)'],
+    [{ LLM_DEFAULT_MODEL: 'nope' }, 'LLM_DEFAULT_MODEL "nope" is not the ID of a configured provider'],
+    [
+      { LLM_PROVIDER_1_ID: 'x', LLM_PROVIDER_1_TYPE: 'cohere' },
+      'LLM_PROVIDER_1_TYPE must be one of openai, anthropic, dify, demo',
+    ],
+    [
+      {
+        LLM_PROVIDER_2_ID: 'gpt',
+        LLM_PROVIDER_2_TYPE: 'openai',
+        LLM_PROVIDER_2_MODEL: 'm',
+        LLM_PROVIDER_2_ENDPOINT: 'http://api.openai.com/v1',
+      },
+      'LLM_PROVIDER_2_ENDPOINT must use https unless the host is loopback',
+    ],
+    [{ LLM_PROVIDER_1_TYPE: 'demo' }, 'LLM_PROVIDER_1_ID is required'],
+    [
+      { STT_PROVIDER_ID: 'demo' },
+      'STT_PROVIDER_ID "demo" must be the ID of a configured openai-type provider',
+    ],
+  ])('refuses %j with a message naming the variable and rule', (env, expected) => {
+    const problems = problemsOf(env as Record<string, string>);
+    expect(problems.join('\n')).toContain(expected);
+  });
+
+  it.each([
+    [{ ...PRODUCTION, JWT_SECRET: undefined }, 'JWT_SECRET is required in production'],
+    [
+      { ...PRODUCTION, JWT_SECRET: 'Zq8vN3rT6yW1mK4p' },
+      'JWT_SECRET must be at least 32 characters in production',
+    ],
+    [
+      { ...PRODUCTION, JWT_SECRET: 'Zq8vN3rT6yW1mK4pL7sX0cB2nH5jSecret' },
+      'JWT_SECRET must not contain weak words in production (found: secret)',
+    ],
+    [{ ...PRODUCTION, JWT_SECRET: 'Zq8vN3rT6yW1mK4pL7sX0cB2nH5j12345x' }, 'found: 12345'],
+    [{ ...PRODUCTION, JWT_SECRET: 'Zq8vN3rT6yW1mK4pL7sX0cB2nH5jDEMOxx' }, 'found: demo'],
+    [{ ...PRODUCTION, ENCRYPTION_KEY: undefined }, 'ENCRYPTION_KEY is required in production'],
+    [
+      { ...PRODUCTION, ALLOWED_ORIGINS: undefined },
+      'ALLOWED_ORIGINS must list the WebSocket origins in production',
+    ],
+    [{ ...PRODUCTION, CORS_ALLOWED_ORIGINS: '*' }, 'CORS_ALLOWED_ORIGINS must not be "*" in production'],
+  ])('enforces production rule: %j', (env, expected) => {
+    const defined = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined)) as Record<
+      string,
+      string
+    >;
+    expect(problemsOf(defined).join('\n')).toContain(expected);
+  });
+
+  it('does not apply production rules in development', () => {
+    expect(problemsOf({ JWT_SECRET: 'short' })).toEqual([]);
+  });
+
+  it('never echoes a secret value in an error', () => {
+    const problems = problemsOf({ MONGO_URI: 'postgres://user:hunter2@db' });
+    expect(problems.join('\n')).not.toContain('hunter2');
+  });
+
+  it('reports every problem at once', () => {
+    expect(problemsOf({ CHATBOX_PATH_PREFIX: 'x', PORT: 'y', RECONNECT_TIMEOUT: 'z' })).toHaveLength(3);
+  });
+
+  it('parses providers in order and allows http on private hosts', () => {
+    const config = loadConfig({
+      LLM_PROVIDER_1_ID: 'local',
+      LLM_PROVIDER_1_TYPE: 'openai',
+      LLM_PROVIDER_1_ENDPOINT: 'http://ollama.internal:11434/v1/',
+      LLM_PROVIDER_1_MODEL: 'llama3',
+      LLM_PROVIDER_3_ID: 'claude',
+      LLM_PROVIDER_3_NAME: 'Claude',
+      LLM_PROVIDER_3_TYPE: 'anthropic',
+      LLM_PROVIDER_3_ENDPOINT: 'https://api.anthropic.com/v1',
+      LLM_PROVIDER_3_MODEL: 'claude-x',
+      LLM_PROVIDER_3_API_KEY: 'k',
+    });
+    expect(config.llm.providers.map((p) => [p.id, p.name, p.type, p.endpoint])).toEqual([
+      ['local', 'local', 'openai', 'http://ollama.internal:11434/v1'],
+      ['claude', 'Claude', 'anthropic', 'https://api.anthropic.com/v1'],
+    ]);
+    expect(config.llm.defaultModel).toBe('local');
+  });
+});
+
+describe('value parsers', () => {
+  it.each([
+    ['150ms', 150],
+    ['30s', 30_000],
+    ['15m', 900_000],
+    ['2h', 7_200_000],
+    ['0s', 0],
+  ])('parseDuration(%s) = %d', (text, ms) => expect(parseDuration(text)).toBe(ms));
+
+  it.each(['', '1', '1.5s', '1d', 's', '-1s', '1 s'])('parseDuration rejects %j', (text) =>
+    expect(parseDuration(text)).toBeUndefined(),
+  );
+
+  it('parses byte sizes', () => {
+    expect(parseByteSize('25MB')).toBe(26_214_400);
+    expect(parseByteSize('1048576')).toBe(1_048_576);
+    expect(parseByteSize('512kb')).toBe(524_288);
+    expect(parseByteSize('1.5MB')).toBeUndefined();
+  });
+
+  it('parses lists', () => expect(parseList(' a, b ,,c ')).toEqual(['a', 'b', 'c']));
+});

@@ -1,0 +1,5 @@
+export * from './auth';
+export * from './config';
+export * from './errors';
+export * from './ids';
+export * from './lifecycle';

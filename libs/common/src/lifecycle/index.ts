@@ -1,0 +1,2 @@
+export * from './lifecycle.module';
+export * from './shutdown-state';

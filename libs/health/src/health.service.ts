@@ -1,0 +1,92 @@
+import { Injectable } from '@nestjs/common';
+import { HealthCheckService, HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus';
+import { AppConfig, InjectConfig, ShutdownState } from '@chatbox/common';
+import { MongoHealth } from '@chatbox/storage';
+import { RedisHealth } from './redis-health';
+
+export interface LivenessBody {
+  status: 'healthy';
+  timestamp: string;
+}
+
+export interface CheckBody {
+  status: 'ready' | 'not ready';
+  [detail: string]: unknown;
+}
+
+export interface ReadinessBody {
+  status: 'ready' | 'not ready';
+  timestamp: string;
+  checks: { mongodb: CheckBody; llm: CheckBody; redis?: CheckBody; shutdown?: CheckBody };
+}
+
+type Details = Record<string, Record<string, unknown> & { status: string }>;
+
+/** Readiness through Terminus indicators, reported in the body shape of SPEC 5. */
+@Injectable()
+export class HealthService {
+  constructor(
+    private readonly terminus: HealthCheckService,
+    private readonly indicators: HealthIndicatorService,
+    private readonly mongo: MongoHealth,
+    private readonly redis: RedisHealth,
+    private readonly shutdown: ShutdownState,
+    @InjectConfig() private readonly config: AppConfig,
+  ) {}
+
+  liveness(): LivenessBody {
+    return { status: 'healthy', timestamp: new Date().toISOString() };
+  }
+
+  async readiness(): Promise<ReadinessBody> {
+    const checks = [() => this.checkMongo(), () => this.checkLlm()];
+    if (this.redis.configured) checks.push(() => this.checkRedis());
+    let details: Details;
+    try {
+      details = (await this.terminus.check(checks)).details as Details;
+    } catch (error) {
+      details = ((error as { response?: { details?: Details } }).response?.details ?? {}) as Details;
+    }
+    const body: ReadinessBody = {
+      status: 'ready',
+      timestamp: new Date().toISOString(),
+      checks: { mongodb: toCheck(details.mongodb), llm: toCheck(details.llm) },
+    };
+    if (this.redis.configured) body.checks.redis = toCheck(details.redis);
+    if (this.shutdown.isDraining) body.checks.shutdown = { status: 'not ready', reason: 'server_shutdown' };
+    const allReady = Object.values(body.checks).every((check) => check?.status === 'ready');
+    body.status = allReady ? 'ready' : 'not ready';
+    return body;
+  }
+
+  private async checkMongo(): Promise<HealthIndicatorResult> {
+    const session = this.indicators.check('mongodb');
+    const ping = await this.mongo.ping();
+    return ping.ok
+      ? session.up({ latency_ms: ping.latencyMs })
+      : session.down({ latency_ms: ping.latencyMs, error: ping.error ?? 'unreachable' });
+  }
+
+  /** A configuration check: no paid provider call on every probe. */
+  private async checkLlm(): Promise<HealthIndicatorResult> {
+    const session = this.indicators.check('llm');
+    const providers = this.config.llm.providers.length;
+    return providers > 0
+      ? session.up({ providers })
+      : session.down({ providers, error: 'no provider configured' });
+  }
+
+  private async checkRedis(): Promise<HealthIndicatorResult> {
+    const session = this.indicators.check('redis');
+    const ping = await this.redis.ping();
+    return ping.ok
+      ? session.up({ latency_ms: ping.latencyMs })
+      : session.down({ latency_ms: ping.latencyMs, error: ping.error ?? 'unreachable' });
+  }
+}
+
+function toCheck(detail: Record<string, unknown> | undefined): CheckBody {
+  if (!detail) return { status: 'not ready', error: 'not checked' };
+  const { status, ...rest } = detail;
+  return { status: status === 'up' ? 'ready' : 'not ready', ...rest };
+}

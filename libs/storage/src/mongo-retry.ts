@@ -1,0 +1,69 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { MongoError, MongoNetworkError, MongoServerSelectionError } from 'mongodb';
+import { AppConfig, InjectConfig } from '@chatbox/common';
+
+/** Server codes that mean "try again": not primary, shutting down, timeouts, host unreachable. */
+const TRANSIENT_CODES = new Set([6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436, 50]);
+const TRANSIENT_LABELS = ['RetryableWriteError', 'TransientTransactionError', 'ResetPool'];
+
+export function isTransientMongoError(error: unknown): boolean {
+  if (error instanceof MongoNetworkError || error instanceof MongoServerSelectionError) return true;
+  if (error instanceof MongoError) {
+    if (typeof error.code === 'number' && TRANSIENT_CODES.has(error.code)) return true;
+    if (TRANSIENT_LABELS.some((label) => error.hasErrorLabel(label))) return true;
+    return /timed out|ECONNRESET|ECONNREFUSED|buffering timed out/i.test(error.message);
+  }
+  return error instanceof Error && /buffering timed out|ECONNREFUSED|ECONNRESET/i.test(error.message);
+}
+
+export type OperationObserver = (operation: string, seconds: number, failed: boolean) => void;
+
+/**
+ * Retries transient failures `MONGO_RETRY_ATTEMPTS` times with exponential backoff (×2, capped);
+ * anything else fails at once. Writes passed here must be idempotent (guards on ids or conditions).
+ */
+@Injectable()
+export class MongoRetry {
+  private readonly logger = new Logger(MongoRetry.name);
+  private observer?: OperationObserver;
+
+  constructor(@InjectConfig() private readonly config: AppConfig) {}
+
+  /** Lets the metrics module time every operation without storage knowing Prometheus. */
+  observe(observer: OperationObserver): void {
+    this.observer = observer;
+  }
+
+  async run<T>(operation: string, attempt: () => Promise<T>): Promise<T> {
+    const { retryAttempts, retryDelayMs } = this.config.mongo;
+    const cap = this.config.protocol.mongoRetryCapMs;
+    const started = performance.now();
+    for (let retry = 0; ; retry++) {
+      try {
+        const result = await attempt();
+        this.observer?.(operation, (performance.now() - started) / 1000, false);
+        return result;
+      } catch (error) {
+        if (retry >= retryAttempts || !isTransientMongoError(error)) {
+          this.observer?.(operation, (performance.now() - started) / 1000, true);
+          throw error;
+        }
+        const delay = Math.min(retryDelayMs * 2 ** retry, cap);
+        this.logger.warn(
+          { operation, retry: retry + 1, delayMs: delay, err: (error as Error).message },
+          'retrying',
+        );
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
+  }
+}
+
+/** MongoDB reports 11000; FerretDB 1.24 reports a unique violation on update as InternalError (code 1). */
+export function isDuplicateKeyError(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  return (
+    (error as { code?: number }).code === 11000 ||
+    /UNIQUE constraint failed|duplicate key/i.test(error.message)
+  );
+}

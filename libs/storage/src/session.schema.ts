@@ -1,0 +1,125 @@
+import { Schema } from 'mongoose';
+
+/**
+ * The stored shape of SPEC 8. Field names are fixed by existing data: never rename them.
+ * No defaults here: documents written by the earlier service must read back unchanged, and
+ * `endTs` is absent (never null) while a session is active.
+ */
+export interface MessageDocument {
+  id?: string;
+  type?: string;
+  content: string;
+  ts: Date;
+  sender: string;
+  fileId?: string;
+  fileUrl?: string;
+  meta?: Record<string, string>;
+}
+
+export interface AssistDocument {
+  adminId: string;
+  adminName: string;
+  start: Date;
+  end: Date;
+}
+
+export interface SessionDocument {
+  _id: string;
+  uid: string;
+  nm?: string;
+  nmEnc?: boolean;
+  modelId?: string;
+  msgs: MessageDocument[];
+  ts: Date;
+  endTs?: Date;
+  dur?: number;
+  lastActivity?: Date;
+  adminAssisted?: boolean;
+  assistingAdminId?: string;
+  assistingAdminName?: string;
+  assistingSince?: Date;
+  helpRequested?: boolean;
+  helpRequestedAt?: Date;
+  totalTokens?: number;
+  promptTokens?: number;
+  completionTokens?: number;
+  maxRespTime?: number;
+  avgRespTime?: number;
+  respTimeSum?: number;
+  respCount?: number;
+  msgCount?: number;
+  shareToken?: string;
+  shareExpiresAt?: Date;
+  assists?: AssistDocument[];
+  difyConversationId?: string;
+}
+
+const MessageSchema = new Schema<MessageDocument>(
+  {
+    id: String,
+    type: String,
+    content: String,
+    ts: Date,
+    sender: String,
+    fileId: String,
+    fileUrl: String,
+    meta: { type: Schema.Types.Mixed },
+  },
+  { _id: false, versionKey: false },
+);
+
+const AssistSchema = new Schema<AssistDocument>(
+  { adminId: String, adminName: String, start: Date, end: Date },
+  { _id: false, versionKey: false },
+);
+
+export const SESSION_MODEL = 'Session';
+
+export const SessionSchema = new Schema<SessionDocument>(
+  {
+    _id: { type: String },
+    uid: String,
+    nm: String,
+    nmEnc: Boolean,
+    modelId: String,
+    msgs: { type: [MessageSchema], default: undefined },
+    ts: Date,
+    endTs: Date,
+    dur: Number,
+    lastActivity: Date,
+    adminAssisted: Boolean,
+    assistingAdminId: String,
+    assistingAdminName: String,
+    assistingSince: Date,
+    helpRequested: Boolean,
+    helpRequestedAt: Date,
+    totalTokens: Number,
+    promptTokens: Number,
+    completionTokens: Number,
+    maxRespTime: Number,
+    avgRespTime: Number,
+    respTimeSum: Number,
+    respCount: Number,
+    msgCount: Number,
+    shareToken: String,
+    shareExpiresAt: Date,
+    assists: { type: [AssistSchema], default: undefined },
+    difyConversationId: String,
+  },
+  { versionKey: false, autoIndex: false, minimize: true, strict: true },
+);
+
+/** Named indexes of SPEC 8 plus the one serving active-session lookup and the idle sweep. */
+export const SESSION_INDEXES: {
+  key: Record<string, 1 | -1>;
+  name: string;
+  unique?: boolean;
+  sparse?: boolean;
+}[] = [
+  { key: { uid: 1 }, name: 'idx_user_id' },
+  { key: { ts: -1 }, name: 'idx_start_time' },
+  { key: { adminAssisted: 1 }, name: 'idx_admin_assisted' },
+  { key: { uid: 1, ts: -1 }, name: 'idx_user_start_time' },
+  { key: { shareToken: 1 }, name: 'idx_share_token', unique: true, sparse: true },
+  { key: { endTs: 1, lastActivity: 1 }, name: 'idx_active_last_activity' },
+];

@@ -1,0 +1,49 @@
+import { Global, Module } from '@nestjs/common';
+import { MongooseModule } from '@nestjs/mongoose';
+import { AppConfig, APP_CONFIG } from '@chatbox/common';
+import { ContentCipher } from './content-cipher';
+import { MongoHealth } from './mongo-health';
+import { MongoRetry } from './mongo-retry';
+import { SESSION_MODEL, SessionSchema } from './session.schema';
+import { SessionRepository } from './session.repository';
+
+const SERVER_SELECTION_TIMEOUT_MS = 5_000;
+
+/**
+ * MongoDB through Mongoose. `config.mongo.uri` is always resolved before the app is built:
+ * either the operator's MONGO_URI or the embedded FerretDB started by main.ts.
+ */
+@Global()
+@Module({
+  imports: [
+    MongooseModule.forRootAsync({
+      inject: [APP_CONFIG],
+      useFactory: (config: AppConfig) => ({
+        uri: config.mongo.uri,
+        dbName: config.mongo.database,
+        autoIndex: false,
+        autoCreate: false,
+        serverSelectionTimeoutMS: SERVER_SELECTION_TIMEOUT_MS,
+      }),
+    }),
+    MongooseModule.forFeatureAsync([
+      {
+        name: SESSION_MODEL,
+        inject: [APP_CONFIG],
+        useFactory: (config: AppConfig) => SessionSchema.clone().set('collection', config.mongo.collection),
+      },
+    ]),
+  ],
+  providers: [
+    {
+      provide: ContentCipher,
+      inject: [APP_CONFIG],
+      useFactory: (config: AppConfig) => new ContentCipher(config.encryption.key, config.encryption.oldKeys),
+    },
+    MongoRetry,
+    SessionRepository,
+    MongoHealth,
+  ],
+  exports: [ContentCipher, MongoRetry, SessionRepository, MongoHealth, MongooseModule],
+})
+export class StorageModule {}

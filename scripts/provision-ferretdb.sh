@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Provisions FerretDB v1.24.2 (SQLite backend) into a project-local tools folder, once.
+# Usage: scripts/provision-ferretdb.sh [binary-path]   (default .tools/bin/ferretdb)
+set -euo pipefail
+
+FERRETDB_VERSION=v1.24.2
+FERRETDB_MODULE=github.com/FerretDB/FerretDB
+BINARY=${1:-.tools/bin/ferretdb}
+BIN_DIR=$(cd "$(dirname "$BINARY")" 2>/dev/null && pwd || { mkdir -p "$(dirname "$BINARY")" && cd "$(dirname "$BINARY")" && pwd; })
+BINARY="$BIN_DIR/$(basename "$BINARY")"
+
+works() { [ -x "$BINARY" ] && "$BINARY" --version 2>/dev/null | grep -q "version: $FERRETDB_VERSION"; }
+
+if works; then exit 0; fi
+
+# Go is often installed outside PATH (/usr/local/go/bin on Debian images).
+[ -x /usr/local/go/bin/go ] && export PATH="$PATH:/usr/local/go/bin"
+
+if ! command -v go >/dev/null 2>&1; then
+  cat >&2 <<MSG
+FerretDB (the embedded database) is not provisioned and Go is not installed, so it cannot be built.
+Either install Go >= 1.24 (the Go module proxy must be reachable) and run 'make run' again,
+or point the service at a MongoDB you run yourself: MONGO_URI=mongodb://host:27017,
+or start everything with 'docker compose up' (MongoDB 7 included).
+MSG
+  exit 3
+fi
+
+# Serialise concurrent provisioning (parallel test workers, two terminals).
+exec 9>"$BIN_DIR/.provision.lock"
+flock 9
+if works; then exit 0; fi
+
+echo "Provisioning FerretDB $FERRETDB_VERSION into $BIN_DIR (once)..." >&2
+GOBIN="$BIN_DIR" go install "$FERRETDB_MODULE/cmd/ferretdb@$FERRETDB_VERSION"
+
+if ! works; then
+  # 'go install' builds without build/version/version.txt, and that binary panics at start-up
+  # ("Invalid build/version/version.txt file content"). Build the same module source again with the
+  # version file the panic asks for. See docs/decisions/0001-embedded-ferretdb.md.
+  echo "go install produced a binary without version data; rebuilding with build/version/version.txt" >&2
+  src_dir=$(go mod download -json "$FERRETDB_MODULE@$FERRETDB_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  work_dir=$(mktemp -d)
+  trap 'chmod -R u+w "$work_dir"; rm -rf "$work_dir"' EXIT
+  cp -R "$src_dir/." "$work_dir/"
+  chmod -R u+w "$work_dir"
+  echo "$FERRETDB_VERSION" > "$work_dir/build/version/version.txt"
+  (cd "$work_dir" && go build -buildvcs=false -o "$BINARY" ./cmd/ferretdb)
+fi
+
+works || { echo "FerretDB build finished but '$BINARY --version' does not report $FERRETDB_VERSION" >&2; exit 4; }
+echo "FerretDB ready: $BINARY" >&2

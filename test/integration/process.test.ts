@@ -1,0 +1,123 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { freePort } from '@chatbox/storage';
+
+const root = resolve(__dirname, '../..');
+const entry = join(root, 'dist/apps/chatbox/src/main.js');
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function waitForOutput(child: ChildProcess, pattern: RegExp, timeoutMs: number): Promise<string> {
+  return new Promise((resolvePromise, reject) => {
+    let output = '';
+    const timer = setTimeout(
+      () => reject(new Error(`no ${pattern} within ${timeoutMs} ms:\n${output}`)),
+      timeoutMs,
+    );
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (pattern.test(output)) {
+        clearTimeout(timer);
+        resolvePromise(output);
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+  });
+}
+
+/** The built service as `make run` starts it: embedded FerretDB, demo model, dev tokens. */
+describe('the service process on the embedded database', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'chatbox-process-'));
+  let child: ChildProcess;
+  let port: number;
+
+  beforeAll(async () => {
+    if (!existsSync(entry)) throw new Error('dist/ is missing: run `npm run build` (make test does)');
+    port = await freePort();
+    const env = {
+      ...process.env,
+      NODE_ENV: 'development',
+      PORT: String(port),
+      DATA_DIR: dataDir,
+      LOG_LEVEL: 'warn',
+    };
+    delete env.MONGO_URI;
+    delete env.JWT_SECRET;
+    child = spawn(process.execPath, [entry], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  });
+
+  afterAll(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('prints the chat and admin URLs with development tokens, serves health, and stops cleanly', async () => {
+    const output = await waitForOutput(child, /admin-page\?token=\S+/, 45_000);
+    expect(output).toContain(`http://localhost:${port}/chatbox/?token=`);
+    expect(output).toMatch(/embedded FerretDB listening on mongodb:\/\/127\.0\.0\.1:\d+/);
+
+    const health = await fetch(`http://127.0.0.1:${port}/chatbox/healthz`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toMatchObject({ status: 'healthy' });
+    const ready = await fetch(`http://127.0.0.1:${port}/chatbox/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toMatchObject({ checks: { mongodb: { status: 'ready' } } });
+
+    const ferretPid = Number(readFileSync(join(dataDir, 'db/ferretdb.pid'), 'utf8'));
+    expect(isAlive(ferretPid)).toBe(true);
+
+    const exited = new Promise<number | null>((resolveExit) =>
+      child.once('exit', (code) => resolveExit(code)),
+    );
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(isAlive(ferretPid)).toBe(false);
+  });
+
+  it('leaves no FerretDB behind when the service is killed outright', async () => {
+    const port2 = await freePort();
+    const dir = mkdtempSync(join(tmpdir(), 'chatbox-crash-'));
+    const env = {
+      ...process.env,
+      NODE_ENV: 'development',
+      PORT: String(port2),
+      DATA_DIR: dir,
+      LOG_LEVEL: 'warn',
+    };
+    delete env.MONGO_URI;
+    const crashed = spawn(process.execPath, [entry], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      await waitForOutput(crashed, /admin-page\?token=/, 45_000);
+      const ferretPid = Number(readFileSync(join(dir, 'db/ferretdb.pid'), 'utf8'));
+      crashed.kill('SIGKILL');
+      const deadline = Date.now() + 10_000;
+      while (isAlive(ferretPid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      expect(isAlive(ferretPid)).toBe(false);
+    } finally {
+      if (crashed.exitCode === null) crashed.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses to start with an invalid configuration and names the variable', async () => {
+    const bad = spawn(process.execPath, [entry], {
+      cwd: root,
+      env: { ...process.env, CHATBOX_PATH_PREFIX: 'nope', DATA_DIR: dataDir },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const output = await waitForOutput(bad, /CHATBOX_PATH_PREFIX/, 15_000);
+    const code = bad.exitCode ?? (await new Promise<number | null>((r) => bad.once('exit', (c) => r(c))));
+    expect(output).toContain('CHATBOX_PATH_PREFIX must start with "/"');
+    expect(code).not.toBe(0);
+  });
+});

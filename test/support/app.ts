@@ -1,0 +1,75 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { INestApplication } from '@nestjs/common';
+import { MongoClient, Db } from 'mongodb';
+import { AppConfig, Environment, loadConfig, ProtocolLimits } from '@chatbox/common';
+import { createChatboxApp } from '../../apps/chatbox/src/bootstrap';
+import { TEST_JWT_SECRET } from './tokens';
+
+export interface TestApp {
+  app: INestApplication;
+  config: AppConfig;
+  /** http://127.0.0.1:<port><prefix> */
+  baseUrl: string;
+  /** ws://127.0.0.1:<port><prefix>/ws */
+  wsUrl: string;
+  /** Raw driver on the same database, to check what was really stored. */
+  db: Db;
+  close(): Promise<void>;
+}
+
+export function testMongoUri(): string {
+  const uri = process.env.TEST_MONGO_URI;
+  if (!uri) throw new Error('TEST_MONGO_URI is not set: run through the integration Jest project');
+  return uri;
+}
+
+/** A unique database per test app, so test files never see each other's data. */
+export function uniqueDatabaseName(label = 'test'): string {
+  return `${label.replace(/[^a-z0-9]/gi, '').slice(0, 20)}_${randomBytes(4).toString('hex')}`;
+}
+
+export function testConfig(env: Environment = {}, limits: Partial<ProtocolLimits> = {}): AppConfig {
+  return loadConfig(
+    {
+      NODE_ENV: 'test',
+      LOG_LEVEL: 'warn',
+      JWT_SECRET: TEST_JWT_SECRET,
+      MONGO_URI: testMongoUri(),
+      MONGO_DATABASE: uniqueDatabaseName(),
+      MONGO_RETRY_DELAY: '10ms',
+      ...env,
+    },
+    limits,
+  );
+}
+
+/** Boots the real application (all modules, real FerretDB) on a free port. */
+export async function startTestApp(
+  env: Environment = {},
+  limits: Partial<ProtocolLimits> = {},
+): Promise<TestApp> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'chatbox-test-data-'));
+  const config = testConfig({ DATA_DIR: dataDir, ...env }, limits);
+  const app = await createChatboxApp(config);
+  await app.listen(0, '127.0.0.1');
+  const { port } = app.getHttpServer().address() as AddressInfo;
+  const client = await MongoClient.connect(config.mongo.uri as string);
+  const db = client.db(config.mongo.database);
+  return {
+    app,
+    config,
+    baseUrl: `http://127.0.0.1:${port}${config.pathPrefix}`,
+    wsUrl: `ws://127.0.0.1:${port}${config.pathPrefix}/ws`,
+    db,
+    close: async () => {
+      await app.close();
+      await db.dropDatabase().catch(() => undefined);
+      await client.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}

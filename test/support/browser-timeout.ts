@@ -1,0 +1,2 @@
+// Browser tests start Chromium and the whole app.
+jest.setTimeout(120_000);
