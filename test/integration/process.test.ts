@@ -44,7 +44,7 @@ describe('the service process on the embedded database', () => {
   beforeAll(async () => {
     if (!existsSync(entry)) throw new Error('dist/ is missing: run `npm run build` (make test does)');
     port = await freePort();
-    const env = {
+    const env: NodeJS.ProcessEnv = {
       ...process.env,
       NODE_ENV: 'development',
       PORT: String(port),
@@ -87,7 +87,7 @@ describe('the service process on the embedded database', () => {
   it('leaves no FerretDB behind when the service is killed outright', async () => {
     const port2 = await freePort();
     const dir = mkdtempSync(join(tmpdir(), 'chatbox-crash-'));
-    const env = {
+    const env: NodeJS.ProcessEnv = {
       ...process.env,
       NODE_ENV: 'development',
       PORT: String(port2),

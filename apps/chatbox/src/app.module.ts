@@ -1,7 +1,9 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
 import { AppConfig, AppConfigModule, AuthModule, LifecycleModule } from '@chatbox/common';
+import { GatewayModule } from '@chatbox/gateway';
 import { HealthModule } from '@chatbox/health';
+import { MetricsModule } from '@chatbox/metrics';
 import { StorageModule } from '@chatbox/storage';
 import { loggerOptions } from './logging';
 
@@ -18,6 +20,8 @@ export class AppModule {
         AuthModule,
         StorageModule,
         HealthModule,
+        MetricsModule,
+        GatewayModule,
       ],
     };
   }

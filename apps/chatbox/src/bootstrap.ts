@@ -3,6 +3,7 @@ import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Logger } from 'nestjs-pino';
 import { AppConfig, HttpExceptionFilter } from '@chatbox/common';
+import { ChatWsAdapter } from '@chatbox/gateway';
 import { AppModule } from './app.module';
 
 /** Builds the Nest application for a resolved configuration (used by main.ts and the tests). */
@@ -16,6 +17,7 @@ export async function createChatboxApp(config: AppConfig): Promise<INestApplicat
   app.disable('x-powered-by');
   app.setGlobalPrefix(config.pathPrefix, { exclude: ['api/upload'] });
   app.useGlobalFilters(new HttpExceptionFilter());
+  app.useWebSocketAdapter(new ChatWsAdapter(app, config));
   if (config.corsAllowedOrigins.length > 0) {
     app.enableCors({
       origin: config.corsAllowedOrigins.includes('*') ? true : config.corsAllowedOrigins,

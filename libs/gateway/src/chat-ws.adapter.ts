@@ -1,0 +1,49 @@
+import type { INestApplicationContext } from '@nestjs/common';
+import { WsAdapter } from '@nestjs/platform-ws';
+import type { AppConfig } from '@chatbox/common';
+import { HandshakeRequest, HandshakeService, isRefusal } from './handshake.service';
+
+type VerifyCallback = (
+  result: boolean,
+  code?: number,
+  message?: string,
+  headers?: Record<string, string>,
+) => void;
+
+/**
+ * The platform adapter plus what it lacks: checks before the upgrade (`verifyClient`) with plain-text
+ * refusals, and the frame size limit (`maxPayload`: oversize frames close the socket with 1009).
+ */
+export class ChatWsAdapter extends WsAdapter {
+  constructor(
+    private readonly app: INestApplicationContext,
+    private readonly config: AppConfig,
+  ) {
+    super(app);
+    // Frames are parsed by the gateway itself; the adapter's own dispatch gets nothing to route.
+    this.setMessageParser(() => undefined);
+  }
+
+  override create(port: number, options: Record<string, unknown> = {}): ReturnType<WsAdapter['create']> {
+    return super.create(port, {
+      ...options,
+      // The gateway decorator names the path below the prefix; the prefix is configuration.
+      path: `${this.config.pathPrefix}${String(options.path ?? '')}`,
+      maxPayload: this.config.limits.maxMessageSize,
+      clientTracking: true,
+      verifyClient: (info: { req: HandshakeRequest }, done: VerifyCallback) => this.verify(info.req, done),
+    });
+  }
+
+  private verify(request: HandshakeRequest, done: VerifyCallback): void {
+    const result = this.app.get(HandshakeService).verify(request);
+    if (isRefusal(result)) {
+      done(false, result.status, result.message, { 'Content-Type': 'text/plain; charset=utf-8' });
+      return;
+    }
+    request.chatbox = result;
+    // If the upgrade never completes (client gone), the slot goes back; release is idempotent.
+    request.socket.once('close', () => result.reservation.release());
+    done(true);
+  }
+}

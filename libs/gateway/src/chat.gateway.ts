@@ -1,0 +1,200 @@
+import { Logger } from '@nestjs/common';
+import { OnGatewayConnection, OnGatewayDisconnect, WebSocketGateway } from '@nestjs/websockets';
+import type { RawData, WebSocket } from 'ws';
+import { AppConfig, DomainError, ErrorCode, FATAL_SOCKET_CODES, InjectConfig } from '@chatbox/common';
+import { ChatService, chatEvent } from '@chatbox/session';
+import { parseFrame } from './frame-parser';
+import { HandshakeRequest } from './handshake.service';
+import { SocketConnection } from './socket-connection';
+
+/**
+ * Frames waiting behind the one being handled, per socket, as a multiple of the per-minute message
+ * limit: a burst within the rate limit is always queued and answered, beyond it the client is told
+ * to slow down instead of growing memory.
+ */
+const PENDING_FRAMES_PER_RATE_LIMIT = 2;
+/** A client whose unread output exceeds this many frames' worth is closed as too slow. */
+const SEND_BUFFER_FRAMES = 8;
+const CLOSE_GOING_AWAY = 1001;
+
+interface SocketState {
+  connection: SocketConnection;
+  pending: number;
+  tail: Promise<void>;
+  lastPong: number;
+  timers: NodeJS.Timeout[];
+  release: () => void;
+}
+
+/**
+ * The WebSocket transport at `{prefix}/ws`: parses and validates frames itself, handles the frames of
+ * one socket strictly in order, maps domain errors to `error` frames for the causing socket only.
+ */
+@WebSocketGateway({ path: '/ws' })
+export class ChatGateway implements OnGatewayConnection, OnGatewayDisconnect {
+  private readonly logger = new Logger(ChatGateway.name);
+  private readonly sockets = new Map<WebSocket, SocketState>();
+
+  constructor(
+    private readonly chat: ChatService,
+    @InjectConfig() private readonly config: AppConfig,
+  ) {}
+
+  async handleConnection(socket: WebSocket, request: HandshakeRequest): Promise<void> {
+    const handshake = request.chatbox;
+    if (!handshake) {
+      socket.close(4003, 'unauthorized');
+      return;
+    }
+    const connection = new SocketConnection(
+      socket,
+      handshake.principal,
+      this.config.limits.maxMessageSize * SEND_BUFFER_FRAMES,
+    );
+    const state: SocketState = {
+      connection,
+      pending: 0,
+      tail: Promise.resolve(),
+      lastPong: Date.now(),
+      timers: [],
+      release: () => handshake.reservation.release(),
+    };
+    this.sockets.set(socket, state);
+    socket.on('message', (data: RawData, isBinary: boolean) => this.enqueue(socket, state, data, isBinary));
+    socket.on('pong', () => (state.lastPong = Date.now()));
+    socket.on('error', (error) =>
+      this.logger.warn({ err: error.message, connectionId: connection.id }, 'socket error'),
+    );
+    this.startHeartbeat(socket, state);
+    this.watchTokenExpiry(state, handshake.principal.expiresAt);
+    state.tail = this.chat.connect(connection, handshake.requestedSessionId).catch((error: unknown) => {
+      this.reply(state, error, undefined);
+    });
+  }
+
+  handleDisconnect(socket: WebSocket): void {
+    const state = this.sockets.get(socket);
+    if (!state) return;
+    this.sockets.delete(socket);
+    state.timers.forEach((timer) => clearInterval(timer));
+    state.release();
+    this.chat.disconnect(state.connection);
+  }
+
+  /** Shutdown: every socket is told, then closed with 1001 (SPEC 13). */
+  closeAll(reason: string): void {
+    for (const [socket, state] of this.sockets) {
+      state.connection.send(
+        chatEvent('notification', 'system', {
+          session_id: state.connection.sessionId,
+          content: 'The server is restarting; reconnect in a moment.',
+          metadata: { reason },
+        }),
+      );
+      socket.close(CLOSE_GOING_AWAY, reason);
+    }
+  }
+
+  get connectionCount(): number {
+    return this.sockets.size;
+  }
+
+  private enqueue(socket: WebSocket, state: SocketState, data: RawData, isBinary: boolean): void {
+    if (state.pending >= this.config.limits.rateLimit * PENDING_FRAMES_PER_RATE_LIMIT) {
+      this.reply(
+        state,
+        new DomainError(ErrorCode.SERVICE_BUSY, 'Too many frames in flight; slow down'),
+        undefined,
+      );
+      return;
+    }
+    state.pending++;
+    state.tail = state.tail.then(async () => {
+      try {
+        await this.handleFrame(state, data, isBinary);
+      } finally {
+        state.pending--;
+      }
+    });
+  }
+
+  private async handleFrame(state: SocketState, data: RawData, isBinary: boolean): Promise<void> {
+    let sessionId = state.connection.sessionId;
+    try {
+      if (isBinary)
+        throw new DomainError(ErrorCode.INVALID_FORMAT, 'binary frames are not supported; send JSON text');
+      const frame = parseFrame(rawText(data));
+      sessionId = frame.session_id ?? sessionId;
+      await this.chat.handle(state.connection, frame);
+    } catch (error) {
+      this.reply(state, error, state.connection.sessionId ?? sessionId);
+    }
+  }
+
+  /** The one place where failures become `error` frames (SPEC 4.9). */
+  private reply(state: SocketState, error: unknown, sessionId: string | undefined): void {
+    const domain =
+      error instanceof DomainError
+        ? error
+        : new DomainError(ErrorCode.INTERNAL_ERROR, 'Something went wrong');
+    if (!(error instanceof DomainError) || domain.code === ErrorCode.INTERNAL_ERROR)
+      this.logger.error(
+        {
+          err: error,
+          userId: state.connection.principal.userId,
+          sessionId,
+          connectionId: state.connection.id,
+        },
+        'frame handling failed',
+      );
+    state.connection.send(
+      chatEvent('error', 'system', {
+        session_id: sessionId,
+        error: {
+          code: domain.code,
+          message: domain.message,
+          recoverable: domain.recoverable,
+          ...(domain.retryAfterMs !== undefined ? { retry_after: domain.retryAfterMs } : {}),
+        },
+      }),
+    );
+    const closeCode = FATAL_SOCKET_CODES[domain.code];
+    if (closeCode) state.connection.close(closeCode, domain.code);
+  }
+
+  private startHeartbeat(socket: WebSocket, state: SocketState): void {
+    const { pingIntervalMs, pongTimeoutMs } = this.config.protocol;
+    const timer = setInterval(() => {
+      if (Date.now() - state.lastPong > pongTimeoutMs) {
+        socket.terminate();
+        return;
+      }
+      socket.ping();
+    }, pingIntervalMs);
+    timer.unref();
+    state.timers.push(timer);
+  }
+
+  private watchTokenExpiry(state: SocketState, expiresAt: number | undefined): void {
+    if (expiresAt === undefined) return;
+    const delay = Math.max(0, expiresAt - Date.now());
+    // setTimeout cannot wait longer than ~24.8 days; such tokens are re-checked on reconnect anyway.
+    if (delay > MAX_TIMER_MS) return;
+    const timer = setTimeout(() => {
+      this.reply(
+        state,
+        new DomainError(ErrorCode.TOKEN_EXPIRED, 'Token expired; reconnect with a fresh token'),
+        state.connection.sessionId,
+      );
+    }, delay);
+    timer.unref();
+    state.timers.push(timer);
+  }
+}
+
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+function rawText(data: RawData): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  return Buffer.from(data as ArrayBuffer).toString('utf8');
+}

@@ -1,0 +1,24 @@
+import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
+import type { Request } from 'express';
+import { AppConfig, DomainError, ErrorCode, InjectConfig } from '@chatbox/common';
+import { RateLimiter } from '@chatbox/session';
+
+/** PUBLIC_RATE_LIMIT per client IP per minute on public routes (the IP honours trusted proxies). */
+@Injectable()
+export class PublicRateLimitGuard implements CanActivate {
+  constructor(
+    private readonly limiter: RateLimiter,
+    @InjectConfig() private readonly config: AppConfig,
+  ) {}
+
+  canActivate(context: ExecutionContext): boolean {
+    const request = context.switchToHttp().getRequest<Request>();
+    const { publicRateLimit, publicRateWindowMs } = this.config.limits;
+    const decision = this.limiter.hit(`public:${request.ip}`, publicRateLimit, publicRateWindowMs);
+    if (!decision.allowed)
+      throw new DomainError(ErrorCode.TOO_MANY_REQUESTS, 'Too many requests', {
+        retryAfterMs: decision.retryAfterMs,
+      });
+    return true;
+  }
+}

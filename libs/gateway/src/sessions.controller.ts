@@ -1,0 +1,125 @@
+import {
+  Controller,
+  Delete,
+  Get,
+  Header,
+  HttpCode,
+  HttpStatus,
+  Param,
+  Post,
+  Req,
+  UseGuards,
+} from '@nestjs/common';
+import type { Request } from 'express';
+import { AppConfig, CurrentPrincipal, InjectConfig, Principal, Public } from '@chatbox/common';
+import { LlmService } from '@chatbox/llm';
+import {
+  SessionDetail,
+  SessionRow,
+  SessionService,
+  toMessageView,
+  toSessionDetail,
+  toSessionRow,
+  MessageView,
+} from '@chatbox/session';
+import { PublicRateLimitGuard } from './public-rate-limit.guard';
+
+export interface SessionListBody {
+  sessions: SessionRow[];
+  user_id: string;
+  count: number;
+  limit: number;
+  truncated: boolean;
+}
+
+/** User REST API for sessions, sharing and models (SPEC 5). Thin: parse, authorise, call, map. */
+@Controller()
+export class SessionsController {
+  constructor(
+    private readonly sessions: SessionService,
+    private readonly llm: LlmService,
+    @InjectConfig() private readonly config: AppConfig,
+  ) {}
+
+  @Get('sessions')
+  async list(@CurrentPrincipal() principal: Principal): Promise<SessionListBody> {
+    const { sessions, total, limit } = await this.sessions.listForUser(principal.userId);
+    return {
+      sessions: sessions.map((session) => toSessionRow(session, { includeShareToken: true })),
+      user_id: principal.userId,
+      count: sessions.length,
+      limit,
+      truncated: total > sessions.length,
+    };
+  }
+
+  @Get('sessions/:id')
+  async detail(@CurrentPrincipal() principal: Principal, @Param('id') id: string): Promise<SessionDetail> {
+    return toSessionDetail(await this.sessions.readable(principal, id));
+  }
+
+  @Post('sessions/:id/end')
+  @HttpCode(HttpStatus.OK)
+  async end(@CurrentPrincipal() principal: Principal, @Param('id') id: string): Promise<{ status: 'ended' }> {
+    await this.sessions.endOwned(principal, id);
+    return { status: 'ended' };
+  }
+
+  @Post('sessions/:id/share')
+  @HttpCode(HttpStatus.OK)
+  async share(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id') id: string,
+    @Req() request: Request,
+  ): Promise<{ share_token: string; share_url: string }> {
+    const { shareToken } = await this.sessions.share(principal, id);
+    const origin = `${request.protocol}://${request.get('host') ?? 'localhost'}`;
+    return {
+      share_token: shareToken,
+      share_url: `${origin}${this.config.pathPrefix}/chat?share_token=${shareToken}`,
+    };
+  }
+
+  @Delete('sessions/:id/share')
+  @HttpCode(HttpStatus.NO_CONTENT)
+  async unshare(@CurrentPrincipal() principal: Principal, @Param('id') id: string): Promise<void> {
+    await this.sessions.unshare(principal, id);
+  }
+
+  @Get('shared/:token')
+  @Public()
+  @UseGuards(PublicRateLimitGuard)
+  async shared(
+    @Param('token') token: string,
+  ): Promise<{ session_id: string; name: string; messages: MessageView[] }> {
+    const session = await this.sessions.shared(token);
+    return {
+      session_id: session.id,
+      name: session.name ?? '',
+      // The shared view removes user identity: no user ids, no admin ids in metadata.
+      messages: session.messages.map((message) => {
+        const view = toMessageView(message);
+        if (view.metadata) {
+          const { admin_id: _adminId, user_id: _userId, ...rest } = view.metadata;
+          view.metadata = Object.keys(rest).length > 0 ? rest : undefined;
+          if (!view.metadata) delete view.metadata;
+        }
+        return view;
+      }),
+    };
+  }
+
+  @Get('models')
+  models(): { models: { id: string; name: string }[]; default: string } {
+    return { models: this.llm.models(), default: this.llm.defaultModelId };
+  }
+
+  /** A plain GET on the socket path is not a WebSocket request (SPEC 4.1). */
+  @Get('ws')
+  @Public()
+  @HttpCode(HttpStatus.BAD_REQUEST)
+  @Header('Content-Type', 'text/plain; charset=utf-8')
+  notWebSocket(): string {
+    return 'Expected a WebSocket upgrade request';
+  }
+}

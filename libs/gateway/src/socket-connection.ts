@@ -1,0 +1,40 @@
+import { randomUUID } from 'node:crypto';
+import type { WebSocket } from 'ws';
+import type { Principal } from '@chatbox/common';
+import type { ChatEvent, ClientConnection } from '@chatbox/session';
+
+export const WS_OPEN = 1;
+
+/** A `ws` socket seen through the session module's ClientConnection port. */
+export class SocketConnection implements ClientConnection {
+  readonly id = randomUUID();
+  sessionId?: string;
+  readonly deliveredSeq = new Map<string, number>();
+
+  constructor(
+    private readonly socket: WebSocket,
+    readonly principal: Principal,
+    private readonly maxBufferedBytes: number,
+  ) {}
+
+  get isOpen(): boolean {
+    return this.socket.readyState === WS_OPEN;
+  }
+
+  /**
+   * Never writes to a socket that is closing; a client that stops reading (send buffer over the
+   * bound) is closed instead of growing memory without limit.
+   */
+  send(event: ChatEvent): void {
+    if (!this.isOpen) return;
+    if (this.socket.bufferedAmount > this.maxBufferedBytes) {
+      this.close(1013, 'client too slow');
+      return;
+    }
+    this.socket.send(JSON.stringify(event));
+  }
+
+  close(code: number, reason: string): void {
+    if (this.socket.readyState === WS_OPEN) this.socket.close(code, reason);
+  }
+}

@@ -1,0 +1,11 @@
+export * from './failure-tracker';
+export * from './llm-errors';
+export * from './llm.module';
+export * from './llm.service';
+export * from './llm.types';
+export * from './providers/anthropic.provider';
+export * from './providers/demo.provider';
+export * from './providers/dify.provider';
+export * from './providers/openai.provider';
+export { STAFF_PREFIX } from './turns';
+export * from './retry';

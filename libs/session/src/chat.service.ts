@@ -1,0 +1,255 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { AppConfig, DomainError, ErrorCode, InjectConfig } from '@chatbox/common';
+import { LlmService } from '@chatbox/llm';
+import { SessionRecord } from '@chatbox/storage';
+import { chatEvent } from './chat-event';
+import { InboundFrame } from './inbound-frame';
+import { ClientConnection } from './ports/client-connection';
+import { ConnectionRegistry } from './ports/connection-registry';
+import { RateLimiter } from './ports/rate-limiter';
+import { SessionBroadcaster } from './ports/session-broadcaster';
+import { ReplyService } from './reply/reply.service';
+import { SessionService } from './session.service';
+
+const HELP_CONFIRMATION = 'Help request sent. An administrator will join your session shortly.';
+
+/**
+ * What happens for each client frame (SPEC 4.4–4.7). The gateway calls `handle` one frame at a time
+ * per socket; errors are thrown as DomainError and mapped to `error` frames by the gateway, for the
+ * causing socket only.
+ */
+@Injectable()
+export class ChatService {
+  private readonly logger = new Logger(ChatService.name);
+
+  constructor(
+    private readonly sessions: SessionService,
+    private readonly replies: ReplyService,
+    private readonly registry: ConnectionRegistry,
+    private readonly broadcaster: SessionBroadcaster,
+    private readonly rateLimiter: RateLimiter,
+    private readonly llm: LlmService,
+    @InjectConfig() private readonly config: AppConfig,
+  ) {}
+
+  /** Right after the upgrade: register, bind if the query named a bindable session, greet. */
+  async connect(connection: ClientConnection, requestedSessionId?: string): Promise<void> {
+    this.registry.add(connection);
+    const session = await this.sessions.bindable(connection.principal, requestedSessionId);
+    if (session) this.registry.bind(connection, session.id);
+    connection.send(
+      chatEvent('connection_status', 'system', {
+        user_id: connection.principal.userId,
+        session_id: session?.id,
+        content: 'Connected',
+        models: this.llm.models(),
+        model_id: session?.modelId ?? this.llm.defaultModelId,
+        ...(session?.assistingAdminName
+          ? { metadata: { admin_name: session.assistingAdminName, admin_id: session.assistingAdminId ?? '' } }
+          : {}),
+      }),
+    );
+    if (session) this.replies.catchUp(connection, session.id);
+  }
+
+  disconnect(connection: ClientConnection): void {
+    this.registry.remove(connection);
+  }
+
+  async handle(connection: ClientConnection, frame: InboundFrame): Promise<void> {
+    if (frame.type === 'ping') {
+      connection.send(chatEvent('pong', 'system', { session_id: connection.sessionId }));
+      return;
+    }
+    await this.bindFromFrame(connection, frame);
+    switch (frame.type) {
+      case 'user_message':
+        return this.userMessage(connection, frame);
+      case 'model_select':
+        return this.modelSelect(connection, frame);
+      case 'help_request':
+        return this.helpRequest(connection, frame);
+      case 'typing_indicator':
+        return this.typing(connection, frame);
+      case 'stop_generation':
+        return this.stopGeneration(connection);
+      case 'stream_resume':
+        return this.streamResume(connection, frame);
+      case 'end_session':
+        return this.endSession(connection);
+      case 'file_upload':
+      case 'voice_message':
+        throw new DomainError(ErrorCode.INVALID_FILE, 'Unknown file_id: upload the file first');
+      case 'admin_leave':
+        if (!connection.principal.isAdmin)
+          throw new DomainError(ErrorCode.INVALID_FORMAT, 'admin_leave is for admins');
+        throw new DomainError(ErrorCode.NOT_FOUND, 'You are not assisting this session');
+    }
+  }
+
+  /**
+   * A frame carrying a `session_id` binds an unbound socket when the caller may use that session.
+   * An unknown, ended or foreign id changes nothing (answered like an unknown one: no leak).
+   */
+  private async bindFromFrame(connection: ClientConnection, frame: InboundFrame): Promise<void> {
+    if (!frame.session_id || frame.session_id === connection.sessionId) return;
+    const session = await this.sessions.bindable(connection.principal, frame.session_id);
+    if (!session) return;
+    this.registry.bind(connection, session.id);
+    // A resuming socket asks for exactly what it missed: no catch-up on top of the replay.
+    if (frame.type !== 'stream_resume') this.replies.catchUp(connection, session.id);
+  }
+
+  /** The bound session if still active; otherwise a new one (ending the user's previous one). */
+  private async activeSessionFor(connection: ClientConnection): Promise<SessionRecord> {
+    const bound = connection.sessionId ? await this.sessions.findById(connection.sessionId) : undefined;
+    if (bound && !bound.endedAt) {
+      if (bound.messageCount < this.config.protocol.messagesPerSession) return bound;
+      await this.sessions.end(bound.id, 'message_limit');
+      connection.send(
+        chatEvent('notification', 'system', {
+          session_id: bound.id,
+          content: 'This conversation reached its size limit and continues in a new session.',
+          metadata: { reason: 'message_limit' },
+        }),
+      );
+    } else if (bound?.endedAt) {
+      throw new DomainError(ErrorCode.SESSION_ENDED, 'This session has ended; start a new one');
+    }
+    if (connection.principal.isAdmin && bound?.assistingAdminId === connection.principal.userId) return bound;
+    const created = await this.sessions.start(connection.principal.userId);
+    this.registry.bind(connection, created.id);
+    return created;
+  }
+
+  private async userMessage(connection: ClientConnection, frame: InboundFrame): Promise<void> {
+    if (frame.content === undefined || frame.content.trim() === '')
+      throw new DomainError(ErrorCode.MISSING_FIELD, 'content is required for user_message');
+    const decision = this.rateLimiter.hit(
+      `msg:${connection.principal.userId}`,
+      this.config.limits.rateLimit,
+      this.config.limits.rateWindowMs,
+    );
+    if (!decision.allowed)
+      throw new DomainError(ErrorCode.TOO_MANY_REQUESTS, 'Too many messages; slow down', {
+        retryAfterMs: decision.retryAfterMs,
+      });
+    const session = await this.activeSessionFor(connection);
+    const assistedByHuman = session.assistingAdminId !== undefined;
+    const willReply = !assistedByHuman || this.config.llm.aiDuringTakeover;
+    if (willReply && !this.replies.canEnqueue(session.id))
+      throw new DomainError(
+        ErrorCode.SERVICE_BUSY,
+        'Too many messages waiting for a reply; try again shortly',
+      );
+
+    const isStaff = connection.principal.isAdmin && session.userId !== connection.principal.userId;
+    const stored = await this.sessions.storeMessage(session, {
+      type: 'user_message',
+      content: frame.content,
+      timestamp: new Date(),
+      sender: isStaff ? 'admin' : 'user',
+      ...(frame.metadata && Object.keys(frame.metadata).length > 0 ? { meta: frame.metadata } : {}),
+    });
+    this.broadcaster.toSession(
+      session.id,
+      chatEvent('user_message', stored.sender, {
+        id: stored.id,
+        session_id: session.id,
+        content: stored.content,
+        timestamp: stored.timestamp.toISOString(),
+        metadata: isStaff
+          ? { admin_name: connection.principal.name, admin_id: connection.principal.userId }
+          : undefined,
+      }),
+      connection.id,
+    );
+    if (isStaff || !willReply) return;
+    if (
+      !this.replies.enqueue({
+        sessionId: session.id,
+        userId: session.userId,
+        triggerMessageId: stored.id,
+        originConnectionId: connection.id,
+      })
+    )
+      throw new DomainError(
+        ErrorCode.SERVICE_BUSY,
+        'Too many messages waiting for a reply; try again shortly',
+      );
+  }
+
+  private async modelSelect(connection: ClientConnection, frame: InboundFrame): Promise<void> {
+    if (!frame.model_id)
+      throw new DomainError(ErrorCode.MISSING_FIELD, 'model_id is required for model_select');
+    if (!this.llm.hasModel(frame.model_id))
+      throw new DomainError(ErrorCode.INVALID_MODEL, `Unknown model ${frame.model_id}`);
+    const session = await this.activeSessionFor(connection);
+    await this.sessions.selectModel(session, frame.model_id);
+    const answer = chatEvent('connection_status', 'system', {
+      session_id: session.id,
+      content: `Model changed to ${frame.model_id}`,
+      model_id: frame.model_id,
+    });
+    connection.send(answer);
+    this.broadcaster.toSession(session.id, answer, connection.id);
+  }
+
+  private async helpRequest(connection: ClientConnection, frame: InboundFrame): Promise<void> {
+    const session = await this.activeSessionFor(connection);
+    const isNew = await this.sessions.markHelpRequested(session);
+    if (isNew)
+      this.broadcaster.toDashboards(
+        chatEvent('notification', 'system', {
+          session_id: session.id,
+          content: frame.content,
+          metadata: { event: 'help_requested', user_id: session.userId, session_name: session.name ?? '' },
+        }),
+      );
+    connection.send(
+      chatEvent('connection_status', 'system', { session_id: session.id, content: HELP_CONFIRMATION }),
+    );
+  }
+
+  private async typing(connection: ClientConnection, frame: InboundFrame): Promise<void> {
+    if (!connection.sessionId) return;
+    const typing = frame.metadata?.typing === 'true' ? 'true' : 'false';
+    const isStaff = connection.principal.isAdmin && !(await this.ownsBound(connection));
+    this.broadcaster.toSession(
+      connection.sessionId,
+      chatEvent('typing_indicator', isStaff ? 'admin' : 'user', {
+        session_id: connection.sessionId,
+        metadata: { typing, ...(isStaff ? { admin_name: connection.principal.name } : {}) },
+      }),
+      connection.id,
+    );
+  }
+
+  private async ownsBound(connection: ClientConnection): Promise<boolean> {
+    if (!connection.sessionId) return false;
+    const session = await this.sessions.findById(connection.sessionId);
+    return session?.userId === connection.principal.userId;
+  }
+
+  private async stopGeneration(connection: ClientConnection): Promise<void> {
+    if (!connection.sessionId) throw new DomainError(ErrorCode.NOT_FOUND, 'No session to stop');
+    this.replies.stop(connection.sessionId);
+  }
+
+  private async streamResume(connection: ClientConnection, frame: InboundFrame): Promise<void> {
+    const messageId = frame.metadata?.message_id;
+    if (!messageId)
+      throw new DomainError(ErrorCode.MISSING_FIELD, 'metadata.message_id is required for stream_resume');
+    const lastSeq = frame.metadata?.last_seq === undefined ? -1 : Number(frame.metadata.last_seq);
+    if (!Number.isInteger(lastSeq) || lastSeq < -1)
+      throw new DomainError(ErrorCode.INVALID_FORMAT, 'metadata.last_seq must be a whole number');
+    if (!connection.sessionId) throw new DomainError(ErrorCode.NOT_FOUND, 'Session not found');
+    if (!(await this.replies.resume(connection, connection.sessionId, messageId, lastSeq)))
+      throw new DomainError(ErrorCode.NOT_FOUND, 'Reply not found');
+  }
+
+  private async endSession(connection: ClientConnection): Promise<void> {
+    if (!connection.sessionId) throw new DomainError(ErrorCode.NOT_FOUND, 'No session to end');
+    await this.sessions.endOwned(connection.principal, connection.sessionId);
+  }
+}

@@ -1,0 +1,14 @@
+import type { Principal } from '@chatbox/common';
+import type { ChatEvent } from '../chat-event';
+
+/** What the session module knows of a socket: who it is, which session it serves, how to reach it. */
+export interface ClientConnection {
+  readonly id: string;
+  readonly principal: Principal;
+  /** The session this socket is bound to (one at a time). */
+  sessionId?: string;
+  send(event: ChatEvent): void;
+  close(code: number, reason: string): void;
+  /** Highest `seq` of the active reply already delivered to this socket (avoids duplicates on resume). */
+  deliveredSeq: Map<string, number>;
+}

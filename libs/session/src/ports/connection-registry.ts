@@ -1,0 +1,99 @@
+import { Injectable } from '@nestjs/common';
+import { AppConfig, InjectConfig } from '@chatbox/common';
+import type { ClientConnection } from './client-connection';
+
+export type ReservationRefusal = 'instance_limit' | 'user_limit';
+
+/** A connection slot taken before the WebSocket upgrade; released if the upgrade never completes. */
+export interface Reservation {
+  readonly userId: string;
+  release(): void;
+}
+
+/**
+ * Who is connected where. The in-process implementation below serves one instance; a Redis
+ * implementation (multi-instance mode) keeps the per-user counts shared.
+ */
+export abstract class ConnectionRegistry {
+  abstract reserve(userId: string): Reservation | ReservationRefusal;
+  abstract add(connection: ClientConnection): void;
+  abstract remove(connection: ClientConnection): void;
+  abstract bind(connection: ClientConnection, sessionId: string | undefined): void;
+  abstract connectionsOf(sessionId: string): ClientConnection[];
+  abstract dashboards(): ClientConnection[];
+  abstract all(): ClientConnection[];
+  abstract get size(): number;
+}
+
+@Injectable()
+export class InProcessConnectionRegistry extends ConnectionRegistry {
+  private reserved = 0;
+  private readonly perUser = new Map<string, number>();
+  private readonly connections = new Set<ClientConnection>();
+  private readonly bySession = new Map<string, Set<ClientConnection>>();
+
+  constructor(@InjectConfig() private readonly config: AppConfig) {
+    super();
+  }
+
+  reserve(userId: string): Reservation | ReservationRefusal {
+    if (this.reserved >= this.config.limits.maxConnections) return 'instance_limit';
+    const current = this.perUser.get(userId) ?? 0;
+    if (current >= this.config.limits.maxConnectionsPerUser) return 'user_limit';
+    this.reserved++;
+    this.perUser.set(userId, current + 1);
+    let released = false;
+    return {
+      userId,
+      release: () => {
+        if (released) return;
+        released = true;
+        this.reserved--;
+        const left = (this.perUser.get(userId) ?? 1) - 1;
+        if (left <= 0) this.perUser.delete(userId);
+        else this.perUser.set(userId, left);
+      },
+    };
+  }
+
+  add(connection: ClientConnection): void {
+    this.connections.add(connection);
+  }
+
+  remove(connection: ClientConnection): void {
+    this.bind(connection, undefined);
+    this.connections.delete(connection);
+  }
+
+  bind(connection: ClientConnection, sessionId: string | undefined): void {
+    if (connection.sessionId) {
+      const sockets = this.bySession.get(connection.sessionId);
+      sockets?.delete(connection);
+      if (sockets?.size === 0) this.bySession.delete(connection.sessionId);
+    }
+    connection.sessionId = sessionId;
+    connection.deliveredSeq.clear();
+    if (!sessionId) return;
+    const sockets = this.bySession.get(sessionId) ?? new Set<ClientConnection>();
+    sockets.add(connection);
+    this.bySession.set(sessionId, sockets);
+  }
+
+  connectionsOf(sessionId: string): ClientConnection[] {
+    return [...(this.bySession.get(sessionId) ?? [])];
+  }
+
+  dashboards(): ClientConnection[] {
+    return [...this.connections].filter(
+      (connection) => connection.principal.isAdmin && !connection.sessionId,
+    );
+  }
+
+  all(): ClientConnection[] {
+    return [...this.connections];
+  }
+
+  get size(): number {
+    return this.connections.size;
+  }
+}

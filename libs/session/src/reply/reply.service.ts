@@ -1,0 +1,380 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { Subscription } from 'rxjs';
+import { AppConfig, ErrorCode, InjectConfig, newMessageId } from '@chatbox/common';
+import { ChatTurn, LlmService, ReplyEvent } from '@chatbox/llm';
+import { SessionRecord, SessionRepository, StoredMessage } from '@chatbox/storage';
+import { ChatEvent, chatEvent } from '../chat-event';
+import { ClientConnection } from '../ports/client-connection';
+import { ConnectionRegistry } from '../ports/connection-registry';
+import { SessionBroadcaster } from '../ports/session-broadcaster';
+
+export type ReplyStatus = 'complete' | 'stopped' | 'error' | 'interrupted';
+
+export interface ReplyJob {
+  sessionId: string;
+  userId: string;
+  /** The stored user message this reply answers: context ends there. */
+  triggerMessageId: string;
+  /** The socket whose frame caused the reply: it alone receives error frames. */
+  originConnectionId?: string;
+}
+
+const CHARS_PER_TOKEN = 4;
+
+interface ActiveReply {
+  messageId: string;
+  sessionId: string;
+  modelId: string;
+  frames: ChatEvent[];
+  text: string;
+  nextSeq: number;
+  finish: (status: ReplyStatus) => void;
+}
+
+interface SessionLane {
+  tail: Promise<void>;
+  waiting: number;
+  running: boolean;
+}
+
+/**
+ * Runs AI replies: one at a time per session (a queue, not concurrency), frames with ids and `seq`,
+ * one persisted message at the end, resumable from a per-reply buffer.
+ */
+@Injectable()
+export class ReplyService {
+  private readonly logger = new Logger(ReplyService.name);
+  private readonly lanes = new Map<string, SessionLane>();
+  private readonly active = new Map<string, ActiveReply>();
+
+  constructor(
+    private readonly llm: LlmService,
+    private readonly sessions: SessionRepository,
+    private readonly broadcaster: SessionBroadcaster,
+    private readonly registry: ConnectionRegistry,
+    @InjectConfig() private readonly config: AppConfig,
+  ) {}
+
+  /** Whether one more reply may wait in the session's queue. */
+  canEnqueue(sessionId: string): boolean {
+    const lane = this.lanes.get(sessionId);
+    if (!lane) return true;
+    // The first reply of a lane counts as the streaming one even before it has started.
+    const outstanding = lane.waiting + (lane.running ? 1 : 0);
+    return outstanding <= this.config.protocol.queuedRepliesPerSession;
+  }
+
+  /** Queues a reply; false when the session already has the maximum number waiting. */
+  enqueue(job: ReplyJob): boolean {
+    if (!this.canEnqueue(job.sessionId)) return false;
+    const lane = this.lanes.get(job.sessionId) ?? { tail: Promise.resolve(), waiting: 0, running: false };
+    lane.waiting++;
+    lane.tail = lane.tail.then(async () => {
+      lane.waiting--;
+      lane.running = true;
+      try {
+        await this.run(job);
+      } catch (error) {
+        this.logger.error({ err: error, sessionId: job.sessionId }, 'reply failed');
+      } finally {
+        lane.running = false;
+        if (lane.waiting === 0 && this.lanes.get(job.sessionId) === lane) this.lanes.delete(job.sessionId);
+      }
+    });
+    this.lanes.set(job.sessionId, lane);
+    return true;
+  }
+
+  isStreaming(sessionId: string): boolean {
+    return this.active.has(sessionId);
+  }
+
+  get inFlight(): number {
+    return this.active.size;
+  }
+
+  /** Stops the reply streaming in the session (the upstream request is cancelled). */
+  stop(sessionId: string): boolean {
+    const reply = this.active.get(sessionId);
+    if (!reply) return false;
+    reply.finish('stopped');
+    return true;
+  }
+
+  /** A socket that binds mid-reply gets the text so far as one catch-up frame, then the live frames. */
+  catchUp(connection: ClientConnection, sessionId: string): void {
+    const reply = this.active.get(sessionId);
+    if (!reply || reply.frames.length === 0) return;
+    const lastSeq = reply.nextSeq - 1;
+    connection.send(
+      chatEvent('ai_response', 'ai', {
+        id: reply.messageId,
+        session_id: sessionId,
+        content: reply.text,
+        model_id: reply.modelId,
+        metadata: {
+          streaming: 'true',
+          done: 'false',
+          catch_up: 'true',
+          message_id: reply.messageId,
+          seq: String(lastSeq),
+        },
+      }),
+    );
+    connection.deliveredSeq.set(reply.messageId, lastSeq);
+  }
+
+  /**
+   * Replays the frames after `lastSeq` of a reply, then the socket continues live. A finished reply
+   * is sent once as a complete, non-streaming message with the same id.
+   */
+  async resume(
+    connection: ClientConnection,
+    sessionId: string,
+    messageId: string,
+    lastSeq: number,
+  ): Promise<boolean> {
+    const reply = this.active.get(sessionId);
+    if (reply && reply.messageId === messageId) {
+      const delivered = Math.max(lastSeq, connection.deliveredSeq.get(messageId) ?? -1);
+      for (const frame of reply.frames) {
+        if (Number(frame.metadata?.seq) > delivered) connection.send(frame);
+      }
+      connection.deliveredSeq.set(messageId, Math.max(delivered, reply.nextSeq - 1));
+      return true;
+    }
+    const session = await this.sessions.findById(sessionId);
+    const stored = session?.messages.find((message) => message.id === messageId && message.sender === 'ai');
+    if (!stored) return false;
+    connection.send(
+      chatEvent('ai_response', 'ai', {
+        id: stored.id,
+        session_id: sessionId,
+        content: stored.content,
+        model_id: stored.meta?.model_id,
+        timestamp: stored.timestamp.toISOString(),
+        metadata: { ...(stored.meta ?? {}), message_id: stored.id, streaming: 'false', done: 'true' },
+      }),
+    );
+    return true;
+  }
+
+  /** Shutdown: lets replies finish for up to `graceMs`, then interrupts the rest (persisted as such). */
+  async drain(graceMs: number): Promise<void> {
+    const deadline = Date.now() + graceMs;
+    while (this.active.size > 0 && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    for (const reply of this.active.values()) reply.finish('interrupted');
+    await Promise.all([...this.lanes.values()].map((lane) => lane.tail));
+  }
+
+  private async run(job: ReplyJob): Promise<void> {
+    const session = await this.sessions.findById(job.sessionId);
+    if (!session || session.endedAt) return;
+    const modelId =
+      session.modelId && this.llm.hasModel(session.modelId) ? session.modelId : this.llm.defaultModelId;
+    const messageId = newMessageId();
+    this.broadcaster.toSession(
+      job.sessionId,
+      chatEvent('loading', 'ai', {
+        session_id: job.sessionId,
+        model_id: modelId,
+        metadata: { message_id: messageId },
+      }),
+    );
+
+    const started = performance.now();
+    let firstTokenMs: number | undefined;
+    let usage: { promptTokens: number; completionTokens: number; estimated?: boolean } | undefined;
+    let errorCode: string | undefined;
+    let conversationId: string | undefined;
+    let subscription: Subscription | undefined;
+
+    const status = await new Promise<ReplyStatus>((resolve) => {
+      let settled = false;
+      const reply: ActiveReply = {
+        messageId,
+        sessionId: job.sessionId,
+        modelId,
+        frames: [],
+        text: '',
+        nextSeq: 0,
+        finish: (outcome) => {
+          if (settled) return;
+          settled = true;
+          subscription?.unsubscribe();
+          resolve(outcome);
+        },
+      };
+      this.active.set(job.sessionId, reply);
+      const onEvent = (event: ReplyEvent) => {
+        switch (event.kind) {
+          case 'delta':
+            if (event.text === '') return;
+            firstTokenMs ??= Math.round(performance.now() - started);
+            reply.text += event.text;
+            this.emit(
+              reply,
+              chatEvent('ai_response', 'ai', {
+                id: messageId,
+                session_id: job.sessionId,
+                content: event.text,
+                model_id: modelId,
+                metadata: {
+                  streaming: 'true',
+                  done: 'false',
+                  message_id: messageId,
+                  seq: String(reply.nextSeq),
+                },
+              }),
+            );
+            return;
+          case 'usage':
+            usage = event;
+            return;
+          case 'file':
+            // AI-produced files are delivered by the files module once it exists (issue 6).
+            return;
+          case 'end':
+            conversationId = event.conversationId;
+            reply.finish('complete');
+            return;
+          case 'error':
+            errorCode = event.code;
+            reply.finish('error');
+            return;
+        }
+      };
+      subscription = this.llm
+        .stream({
+          modelId,
+          userId: job.userId,
+          sessionId: job.sessionId,
+          history: this.contextOf(session, job.triggerMessageId),
+          conversationId: session.difyConversationId,
+        })
+        .subscribe({
+          next: onEvent,
+          error: (error: unknown) => {
+            this.logger.error({ err: error, sessionId: job.sessionId }, 'reply stream failed');
+            errorCode = ErrorCode.LLM_ERROR;
+            reply.finish('error');
+          },
+          complete: () => reply.finish(errorCode ? 'error' : 'complete'),
+        });
+    });
+
+    const reply = this.active.get(job.sessionId) as ActiveReply;
+    const responseTimeMs = Math.round(performance.now() - started);
+    const promptTokens = usage?.promptTokens ?? 0;
+    const completionTokens = usage?.completionTokens ?? Math.ceil(reply.text.length / CHARS_PER_TOKEN);
+    const estimated = usage === undefined || usage.estimated === true;
+    const meta: Record<string, string> = {
+      model_id: modelId,
+      status,
+      tokens: String(promptTokens + completionTokens),
+      prompt_tokens: String(promptTokens),
+      completion_tokens: String(completionTokens),
+      response_time_ms: String(responseTimeMs),
+      ...(firstTokenMs !== undefined ? { first_token_ms: String(firstTokenMs) } : {}),
+      ...(estimated ? { tokens_estimated: 'true' } : {}),
+      ...(errorCode ? { error: errorCode } : {}),
+    };
+
+    if (reply.text !== '' || status === 'complete') {
+      const message: StoredMessage = {
+        id: messageId,
+        type: 'ai_response',
+        content: reply.text,
+        timestamp: new Date(),
+        sender: 'ai',
+        meta,
+      };
+      try {
+        await this.sessions.pushMessage(job.sessionId, message, {
+          promptTokens,
+          completionTokens,
+          responseTimeMs,
+        });
+        if (conversationId && conversationId !== session.difyConversationId)
+          await this.sessions.setFields(job.sessionId, { difyConversationId: conversationId });
+      } catch (error) {
+        this.logger.error(
+          { err: error, sessionId: job.sessionId, messageId },
+          'could not store the AI reply',
+        );
+        errorCode ??= ErrorCode.DATABASE_ERROR;
+      }
+    }
+
+    if (errorCode && job.originConnectionId) this.sendErrorToOrigin(job, errorCode);
+    this.emit(
+      reply,
+      chatEvent('ai_response', 'ai', {
+        id: messageId,
+        session_id: job.sessionId,
+        model_id: modelId,
+        metadata: {
+          streaming: 'true',
+          done: 'true',
+          message_id: messageId,
+          seq: String(reply.nextSeq),
+          tokens: meta.tokens,
+          prompt_tokens: meta.prompt_tokens,
+          completion_tokens: meta.completion_tokens,
+          response_time_ms: meta.response_time_ms,
+          ...(firstTokenMs !== undefined ? { first_token_ms: String(firstTokenMs) } : {}),
+          ...(status === 'stopped' || status === 'interrupted' ? { stopped: 'true' } : {}),
+          ...(errorCode ? { error: errorCode } : {}),
+        },
+      }),
+    );
+    this.active.delete(job.sessionId);
+  }
+
+  /** Sends a frame to every socket of the session that has not had this `seq` yet. */
+  private emit(reply: ActiveReply, frame: ChatEvent): void {
+    const seq = reply.nextSeq++;
+    reply.frames.push(frame);
+    for (const connection of this.registry.connectionsOf(reply.sessionId)) {
+      if ((connection.deliveredSeq.get(reply.messageId) ?? -1) >= seq) continue;
+      connection.deliveredSeq.set(reply.messageId, seq);
+      connection.send(frame);
+    }
+  }
+
+  private sendErrorToOrigin(job: ReplyJob, code: string): void {
+    const origin = this.registry.all().find((connection) => connection.id === job.originConnectionId);
+    origin?.send(
+      chatEvent('error', 'system', {
+        session_id: job.sessionId,
+        error: {
+          code,
+          message: ERROR_MESSAGES[code] ?? 'The reply could not be completed',
+          recoverable: true,
+        },
+      }),
+    );
+  }
+
+  /** The last `LLM_HISTORY_MESSAGES` text turns up to and including the triggering message. */
+  private contextOf(session: SessionRecord, triggerMessageId: string): ChatTurn[] {
+    const end = session.messages.findIndex((message) => message.id === triggerMessageId);
+    const upTo = end >= 0 ? session.messages.slice(0, end + 1) : session.messages;
+    return upTo
+      .filter((message) => message.content.trim() !== '' && message.sender !== 'system')
+      .slice(-Math.max(1, this.config.llm.historyMessages + 1))
+      .map((message) => ({
+        role: message.sender === 'user' ? 'user' : 'assistant',
+        content: message.meta?.transcription ?? message.content,
+        ...(message.sender === 'admin' ? { staff: true } : {}),
+      }));
+  }
+}
+
+const ERROR_MESSAGES: Record<string, string> = {
+  LLM_UNAVAILABLE: 'The AI service is unavailable right now. Please try again shortly.',
+  LLM_TIMEOUT: 'The AI service took too long to answer.',
+  LLM_ERROR: 'The AI service could not answer this message.',
+  DATABASE_ERROR: 'The reply could not be saved.',
+};

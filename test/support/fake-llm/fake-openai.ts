@@ -1,0 +1,109 @@
+import type { ServerResponse } from 'node:http';
+import {
+  chunksOf,
+  FakeHelpers,
+  FakeLlmServer,
+  FakeScript,
+  RecordedRequest,
+  sendError,
+  startSse,
+  usageOf,
+} from './fake-server';
+
+export interface FakeOpenAi extends FakeLlmServer {
+  /** Text returned by `/audio/transcriptions`. */
+  transcript: string;
+  /** Bytes returned by `/audio/speech` (Content-Type audio/mpeg). */
+  speechAudio: Buffer;
+  /** Multipart fields of the transcription requests (file as {name, type, size, bytes}). */
+  transcriptions: Array<{
+    model?: string;
+    file?: { name: string; type: string; size: number; bytes: Buffer };
+  }>;
+}
+
+const MODEL = 'fake-model';
+
+function openAiErrorBody(status: number): unknown {
+  const type =
+    status === 401 ? 'invalid_request_error' : status === 429 ? 'rate_limit_exceeded' : 'server_error';
+  return { error: { message: `fake error ${status}`, type, param: null, code: null } };
+}
+
+async function chatCompletions(
+  request: RecordedRequest,
+  script: FakeScript,
+  res: ServerResponse,
+  { sleep, gone, cut }: FakeHelpers,
+): Promise<void> {
+  if (script.status) return sendError(res, script.status, openAiErrorBody(script.status), script.retryAfter);
+  startSse(res);
+  const id = `chatcmpl-${Date.now()}`;
+  const base = { id, object: 'chat.completion.chunk', created: Math.floor(Date.now() / 1000), model: MODEL };
+  const send = (data: unknown) => res.write(`data: ${JSON.stringify(data)}\n\n`);
+  const chunks = chunksOf(script);
+  for (let index = 0; index < chunks.length; index++) {
+    if (script.cutAfter !== undefined && index >= script.cutAfter) return cut();
+    await sleep(script.delayMs ?? 0);
+    if (gone()) return;
+    const delta = index === 0 ? { role: 'assistant', content: chunks[index] } : { content: chunks[index] };
+    send({ ...base, choices: [{ index: 0, delta, logprobs: null, finish_reason: null }] });
+  }
+  if (script.cutAfter !== undefined) return cut();
+  if (script.omitEnd) return void res.end();
+  await sleep(script.delayMs ?? 0);
+  if (gone()) return;
+  send({ ...base, choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: 'stop' }] });
+  const usage = usageOf(script);
+  if (usage && request.body?.stream_options?.include_usage)
+    send({
+      ...base,
+      choices: [],
+      usage: { ...usage, total_tokens: usage.prompt_tokens + usage.completion_tokens },
+    });
+  res.end('data: [DONE]\n\n');
+}
+
+/**
+ * Fake OpenAI-compatible server: `POST …/chat/completions` (SSE chunks with
+ * `choices[0].delta.content`, a usage chunk when asked, `data: [DONE]`), `POST …/audio/transcriptions`
+ * (multipart → `{text}`) and `POST …/audio/speech` (→ audio/mpeg bytes).
+ * Use the `url` (optionally + `/v1`) as the provider endpoint.
+ */
+export async function startFakeOpenAi(): Promise<FakeOpenAi> {
+  const server = new FakeLlmServer({
+    '/chat/completions': chatCompletions,
+    '/audio/transcriptions': async (request, script, res) => {
+      if (script.status)
+        return sendError(res, script.status, openAiErrorBody(script.status), script.retryAfter);
+      const form = await new Response(new Uint8Array(request.rawBody), {
+        headers: { 'content-type': String(request.headers['content-type']) },
+      }).formData();
+      const file = form.get('file');
+      const entry: FakeOpenAi['transcriptions'][number] = { model: form.get('model')?.toString() };
+      if (file && typeof file !== 'string')
+        entry.file = {
+          name: (file as File).name,
+          type: file.type,
+          size: file.size,
+          bytes: Buffer.from(await file.arrayBuffer()),
+        };
+      fake.transcriptions.push(entry);
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ text: fake.transcript }));
+    },
+    '/audio/speech': (_request, script, res) => {
+      if (script.status)
+        return sendError(res, script.status, openAiErrorBody(script.status), script.retryAfter);
+      res.writeHead(200, { 'content-type': 'audio/mpeg' }).end(fake.speechAudio);
+    },
+  });
+  const fake: FakeOpenAi = Object.assign(server, {
+    transcript: 'fake transcription',
+    speechAudio: Buffer.from('ID3fake-mpeg-audio-bytes'),
+    transcriptions: [],
+  });
+  await fake.listen();
+  return fake;
+}
