@@ -11,6 +11,7 @@ const ESM_PACKAGES = [
   'token-types',
   'peek-readable',
   '@tokenizer',
+  '@borewit',
   'uint8array-extras',
   'nestjs-pino',
 ];

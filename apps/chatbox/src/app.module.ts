@@ -1,11 +1,14 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
 import { AppConfig, AppConfigModule, AuthModule, LifecycleModule } from '@chatbox/common';
+import { AdminModule } from '@chatbox/admin';
+import { FilesModule } from '@chatbox/files';
 import { GatewayModule } from '@chatbox/gateway';
 import { HealthModule } from '@chatbox/health';
 import { MetricsModule } from '@chatbox/metrics';
 import { StorageModule } from '@chatbox/storage';
 import { loggerOptions } from './logging';
+import { WebClientModule } from './web-client';
 
 /** Root module: wires the feature modules under the validated configuration. */
 @Module({})
@@ -21,7 +24,10 @@ export class AppModule {
         StorageModule,
         HealthModule,
         MetricsModule,
+        FilesModule,
         GatewayModule,
+        AdminModule,
+        WebClientModule,
       ],
     };
   }

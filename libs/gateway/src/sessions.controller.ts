@@ -12,6 +12,7 @@ import {
 } from '@nestjs/common';
 import type { Request } from 'express';
 import { AppConfig, CurrentPrincipal, InjectConfig, Principal, Public } from '@chatbox/common';
+import { FileUrlSigner } from '@chatbox/files';
 import { LlmService } from '@chatbox/llm';
 import {
   SessionDetail,
@@ -38,6 +39,7 @@ export class SessionsController {
   constructor(
     private readonly sessions: SessionService,
     private readonly llm: LlmService,
+    private readonly fileUrls: FileUrlSigner,
     @InjectConfig() private readonly config: AppConfig,
   ) {}
 
@@ -55,7 +57,9 @@ export class SessionsController {
 
   @Get('sessions/:id')
   async detail(@CurrentPrincipal() principal: Principal, @Param('id') id: string): Promise<SessionDetail> {
-    return toSessionDetail(await this.sessions.readable(principal, id));
+    return toSessionDetail(await this.sessions.readable(principal, id), (fileId) =>
+      this.fileUrls.sign(fileId),
+    );
   }
 
   @Post('sessions/:id/end')
@@ -98,7 +102,7 @@ export class SessionsController {
       name: session.name ?? '',
       // The shared view removes user identity: no user ids, no admin ids in metadata.
       messages: session.messages.map((message) => {
-        const view = toMessageView(message);
+        const view = toMessageView(message, (fileId) => this.fileUrls.sign(fileId));
         if (view.metadata) {
           const { admin_id: _adminId, user_id: _userId, ...rest } = view.metadata;
           view.metadata = Object.keys(rest).length > 0 ? rest : undefined;

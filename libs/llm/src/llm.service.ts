@@ -78,6 +78,11 @@ export class LlmService {
     return this.config.llm.defaultModel;
   }
 
+  /** `LLM_HISTORY_MESSAGES`: how many prior messages the caller should put in `request.history`. */
+  get historyMessages(): number {
+    return this.config.llm.historyMessages;
+  }
+
   hasModel(modelId: string): boolean {
     return this.providers.has(modelId);
   }
@@ -112,6 +117,7 @@ export class LlmService {
       let done = false;
       let current: Subscription | undefined;
       let retryTimer: NodeJS.Timeout | undefined;
+      const where = `(user ${request.userId}, session ${request.sessionId})`;
       this.emitObserver({ provider: provider.id, kind: 'request' });
 
       const stopAll = () => {
@@ -154,13 +160,13 @@ export class LlmService {
 
       const firstTokenTimer = setTimeout(() => {
         this.logger.warn(
-          `LLM provider ${provider.id}: no first token within ${firstTokenTimeoutMs} ms (session ${request.sessionId})`,
+          `LLM provider ${provider.id}: no first token within ${firstTokenTimeoutMs} ms ${where}`,
         );
         fail('LLM_TIMEOUT');
       }, firstTokenTimeoutMs);
       const streamTimer = setTimeout(() => {
         this.logger.warn(
-          `LLM provider ${provider.id}: reply not finished within ${streamTimeoutMs} ms (session ${request.sessionId})`,
+          `LLM provider ${provider.id}: reply not finished within ${streamTimeoutMs} ms ${where}`,
         );
         fail('LLM_TIMEOUT');
       }, streamTimeoutMs);
@@ -190,24 +196,24 @@ export class LlmService {
             const delay = retryDelay(error, attempts);
             if (Date.now() + delay < started + firstTokenTimeoutMs) {
               this.logger.warn(
-                `LLM provider ${provider.id}: attempt ${attempts} of ${LLM_RETRY_ATTEMPTS} failed (${detail}); retrying in ${delay} ms`,
+                `LLM provider ${provider.id}: attempt ${attempts} of ${LLM_RETRY_ATTEMPTS} failed (${detail}); retrying in ${delay} ms ${where}`,
               );
               retryTimer = setTimeout(attempt, delay);
               return;
             }
           }
           this.logger.error(
-            `LLM provider ${provider.id} unavailable after ${attempts} attempt(s): ${detail}`,
+            `LLM provider ${provider.id} unavailable after ${attempts} attempt(s) ${where}: ${detail}`,
           );
           return fail('LLM_UNAVAILABLE');
         }
         if (error.kind === 'http')
           this.logger.error(
-            `LLM provider ${provider.id} rejected the request with HTTP ${error.status} (check its endpoint, model and API key): ${detail}`,
+            `LLM provider ${provider.id} rejected the request with HTTP ${error.status} (check its endpoint, model and API key) ${where}: ${detail}`,
           );
         else
           this.logger.error(
-            `LLM provider ${provider.id} failed ${firstTokenAt === undefined ? 'before' : 'after'} the first token: ${detail}`,
+            `LLM provider ${provider.id} failed ${firstTokenAt === undefined ? 'before' : 'after'} the first token ${where}: ${detail}`,
           );
         fail('LLM_ERROR');
       };

@@ -11,7 +11,10 @@ export interface ReplyRequest {
   modelId: string;
   userId: string;
   sessionId: string;
-  /** Prior turns, oldest first, the new user message last. */
+  /**
+   * Prior turns, oldest first, the new user message last. Sent as given: limiting it to
+   * `LLM_HISTORY_MESSAGES` (`LlmService.historyMessages`) is the caller's job (the session).
+   */
   history: ChatTurn[];
   /** Dify keeps its own context per conversation. */
   conversationId?: string;
@@ -35,7 +38,12 @@ export interface ModelInfo {
   name: string;
 }
 
-/** A configured provider: turns a request into a stream; unsubscribing cancels the upstream request. */
+/**
+ * A configured provider: turns a request into a stream; unsubscribing cancels the upstream request.
+ * Unlike `LlmService.stream`, a provider stream may fail at the Observable level (with an
+ * `LlmProviderError`, so the service can decide on retries) and may complete without `end` (which
+ * the service treats as truncation). `LlmService` wraps it into the public reply contract.
+ */
 export interface LlmProvider {
   readonly id: string;
   readonly type: string;

@@ -4,6 +4,8 @@ import { UNMATCHED_ENDPOINT } from './metric-names';
 import { MetricsService } from './metrics.service';
 
 const MS_PER_SECOND = 1000;
+/** Route of the not-found handler the Express adapter mounts under the global prefix. */
+const NOT_FOUND_ROUTE = '*path';
 
 /**
  * The route pattern that served the request (`/chatbox/sessions/:id`). Raw URLs would put ids and
@@ -11,7 +13,8 @@ const MS_PER_SECOND = 1000;
  */
 export function endpointOf(request: Request): string {
   const route = (request as Request & { route?: { path?: unknown } }).route;
-  return typeof route?.path === 'string' ? `${request.baseUrl ?? ''}${route.path}` : UNMATCHED_ENDPOINT;
+  if (typeof route?.path !== 'string' || route.path === NOT_FOUND_ROUTE) return UNMATCHED_ENDPOINT;
+  return `${request.baseUrl ?? ''}${route.path}`;
 }
 
 /**

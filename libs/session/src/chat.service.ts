@@ -1,8 +1,10 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { AppConfig, DomainError, ErrorCode, InjectConfig } from '@chatbox/common';
 import { LlmService } from '@chatbox/llm';
+import { NotificationService } from '@chatbox/notification';
 import { SessionRecord } from '@chatbox/storage';
 import { chatEvent } from './chat-event';
+import { FileMessageService } from './file-message.service';
 import { InboundFrame } from './inbound-frame';
 import { ClientConnection } from './ports/client-connection';
 import { ConnectionRegistry } from './ports/connection-registry';
@@ -10,6 +12,7 @@ import { RateLimiter } from './ports/rate-limiter';
 import { SessionBroadcaster } from './ports/session-broadcaster';
 import { ReplyService } from './reply/reply.service';
 import { SessionService } from './session.service';
+import { TakeoverService } from './takeover.service';
 
 const HELP_CONFIRMATION = 'Help request sent. An administrator will join your session shortly.';
 
@@ -29,6 +32,9 @@ export class ChatService {
     private readonly broadcaster: SessionBroadcaster,
     private readonly rateLimiter: RateLimiter,
     private readonly llm: LlmService,
+    private readonly takeover: TakeoverService,
+    private readonly fileMessages: FileMessageService,
+    private readonly notifications: NotificationService,
     @InjectConfig() private readonly config: AppConfig,
   ) {}
 
@@ -44,7 +50,7 @@ export class ChatService {
         content: 'Connected',
         models: this.llm.models(),
         model_id: session?.modelId ?? this.llm.defaultModelId,
-        ...(session?.assistingAdminName
+        ...(session?.assistingSince && session.assistingAdminName
           ? { metadata: { admin_name: session.assistingAdminName, admin_id: session.assistingAdminId ?? '' } }
           : {}),
       }),
@@ -53,7 +59,9 @@ export class ChatService {
   }
 
   disconnect(connection: ClientConnection): void {
+    const sessionId = connection.sessionId;
     this.registry.remove(connection);
+    this.takeover.connectionClosed(connection, sessionId);
   }
 
   async handle(connection: ClientConnection, frame: InboundFrame): Promise<void> {
@@ -79,11 +87,13 @@ export class ChatService {
         return this.endSession(connection);
       case 'file_upload':
       case 'voice_message':
-        throw new DomainError(ErrorCode.INVALID_FILE, 'Unknown file_id: upload the file first');
+        return this.fileMessages.handle(connection, frame, () => this.activeSessionFor(connection));
       case 'admin_leave':
         if (!connection.principal.isAdmin)
           throw new DomainError(ErrorCode.INVALID_FORMAT, 'admin_leave is for admins');
-        throw new DomainError(ErrorCode.NOT_FOUND, 'You are not assisting this session');
+        if (!connection.sessionId)
+          throw new DomainError(ErrorCode.NOT_FOUND, 'You are not assisting this session');
+        return this.takeover.leave(connection.principal, connection.sessionId, 'admin_leave');
     }
   }
 
@@ -116,7 +126,12 @@ export class ChatService {
     } else if (bound?.endedAt) {
       throw new DomainError(ErrorCode.SESSION_ENDED, 'This session has ended; start a new one');
     }
-    if (connection.principal.isAdmin && bound?.assistingAdminId === connection.principal.userId) return bound;
+    if (
+      connection.principal.isAdmin &&
+      bound?.assistingSince &&
+      bound.assistingAdminId === connection.principal.userId
+    )
+      return bound;
     const created = await this.sessions.start(connection.principal.userId);
     this.registry.bind(connection, created.id);
     return created;
@@ -135,7 +150,7 @@ export class ChatService {
         retryAfterMs: decision.retryAfterMs,
       });
     const session = await this.activeSessionFor(connection);
-    const assistedByHuman = session.assistingAdminId !== undefined;
+    const assistedByHuman = session.assistingSince !== undefined;
     const willReply = !assistedByHuman || this.config.llm.aiDuringTakeover;
     if (willReply && !this.replies.canEnqueue(session.id))
       throw new DomainError(
@@ -197,15 +212,17 @@ export class ChatService {
 
   private async helpRequest(connection: ClientConnection, frame: InboundFrame): Promise<void> {
     const session = await this.activeSessionFor(connection);
-    const isNew = await this.sessions.markHelpRequested(session);
-    if (isNew)
-      this.broadcaster.toDashboards(
-        chatEvent('notification', 'system', {
-          session_id: session.id,
-          content: frame.content,
-          metadata: { event: 'help_requested', user_id: session.userId, session_name: session.name ?? '' },
-        }),
-      );
+    await this.sessions.markHelpRequested(session);
+    const lastUserMessage = [...session.messages].reverse().find((message) => message.sender === 'user');
+    // Alerts (e-mail, SMS, webhook, dashboards) are rate limited per session by the notification
+    // module, so a repeated request within the window alerts nobody; the chat never waits on them.
+    void this.notifications.helpRequested({
+      userId: session.userId,
+      sessionId: session.id,
+      sessionName: session.name,
+      lastUserMessage: frame.content?.trim() ? frame.content : lastUserMessage?.content,
+      at: new Date(),
+    });
     connection.send(
       chatEvent('connection_status', 'system', { session_id: session.id, content: HELP_CONFIRMATION }),
     );

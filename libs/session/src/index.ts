@@ -1,5 +1,6 @@
 export * from './chat-event';
 export * from './chat.service';
+export * from './file-message.service';
 export * from './inbound-frame';
 export * from './ports/client-connection';
 export * from './ports/connection-registry';
@@ -11,3 +12,4 @@ export * from './session-name';
 export * from './session.module';
 export * from './session.service';
 export * from './session-views';
+export * from './takeover.service';

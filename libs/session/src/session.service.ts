@@ -32,7 +32,8 @@ export class SessionService {
     const session = await this.sessions.findById(sessionId);
     if (!session || session.endedAt) return undefined;
     if (session.userId === principal.userId) return session;
-    if (principal.isAdmin && session.assistingAdminId === principal.userId) return session;
+    if (principal.isAdmin && session.assistingSince && session.assistingAdminId === principal.userId)
+      return session;
     return undefined;
   }
 

@@ -42,6 +42,9 @@ export interface SessionRecord {
   completionTokens: number;
   maxResponseTimeMs: number;
   avgResponseTimeMs: number;
+  /** Sum and count behind the average ([ext]; absent on legacy documents). */
+  responseTimeSumMs?: number;
+  responseCount?: number;
   messageCount: number;
   shareToken?: string;
   shareExpiresAt?: Date;

@@ -32,6 +32,13 @@ const SORT_FIELDS: Record<SessionSortField, string> = {
 
 const ACTIVE: QueryFilter<SessionDocument> = { endTs: { $exists: false } };
 
+interface TakeoverLock {
+  _id: string;
+  adminId: string;
+  adminName: string;
+  at: Date;
+}
+
 export interface CreateSessionInput {
   userId: string;
   modelId?: string;
@@ -146,6 +153,43 @@ export class SessionRepository implements OnModuleInit {
     await this.retry.run('setAverage', () =>
       this.model.updateOne({ _id: sessionId }, { $set: { avgRespTime: average } }).exec(),
     );
+  }
+
+  /**
+   * Takeover exclusivity through an insert on a primary key: exactly one racing insert succeeds on
+   * MongoDB and on FerretDB (whose findAndModify is not atomic under concurrent writers).
+   * Returns the holder of the lock: the caller when it won, otherwise the current holder.
+   */
+  async acquireTakeoverLock(
+    sessionId: string,
+    admin: { adminId: string; adminName: string },
+  ): Promise<{ adminId: string; adminName: string; won: boolean }> {
+    const locks = this.model.db.collection<TakeoverLock>(
+      `${this.model.collection.collectionName}_takeover_locks`,
+    );
+    try {
+      await this.retry.run('takeoverLock', () =>
+        locks.insertOne({
+          _id: sessionId,
+          adminId: admin.adminId,
+          adminName: admin.adminName,
+          at: new Date(),
+        }),
+      );
+      return { ...admin, won: true };
+    } catch (error) {
+      if (!isDuplicateKeyError(error)) throw error;
+      const holder = await this.retry.run('takeoverLock', () => locks.findOne({ _id: sessionId }));
+      if (!holder) return this.acquireTakeoverLock(sessionId, admin);
+      return { adminId: holder.adminId, adminName: holder.adminName, won: holder.adminId === admin.adminId };
+    }
+  }
+
+  async releaseTakeoverLock(sessionId: string, adminId: string): Promise<void> {
+    const locks = this.model.db.collection<TakeoverLock>(
+      `${this.model.collection.collectionName}_takeover_locks`,
+    );
+    await this.retry.run('takeoverUnlock', () => locks.deleteOne({ _id: sessionId, adminId }));
   }
 
   /** Names a session once, from its first user message; encrypted like message text when a key is set. */
@@ -357,6 +401,8 @@ export class SessionRepository implements OnModuleInit {
       maxResponseTimeMs: document.maxRespTime ?? 0,
       avgResponseTimeMs:
         document.avgRespTime ?? (respCount > 0 ? Math.round((document.respTimeSum ?? 0) / respCount) : 0),
+      responseTimeSumMs: document.respTimeSum,
+      responseCount: document.respCount,
       messageCount: document.msgCount ?? messages.length,
       shareToken: document.shareToken,
       shareExpiresAt: document.shareExpiresAt,

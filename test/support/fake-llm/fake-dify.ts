@@ -112,5 +112,6 @@ export async function startFakeDify(): Promise<FakeDify> {
     stopRequests: () =>
       server.requests.filter((request) => /\/chat-messages\/[^/]+\/stop$/.test(request.path)),
   });
+  fake.onReset(() => (fake.taskIds.length = 0));
   return fake.listen();
 }

@@ -104,6 +104,7 @@ export async function startFakeOpenAi(): Promise<FakeOpenAi> {
     speechAudio: Buffer.from('ID3fake-mpeg-audio-bytes'),
     transcriptions: [],
   });
+  fake.onReset(() => (fake.transcriptions.length = 0));
   await fake.listen();
   return fake;
 }

@@ -104,12 +104,22 @@ export class FakeLlmServer {
     return this;
   }
 
-  /** Forgets recorded requests and scripts. */
+  /** Extra state of a provider-specific fake, cleared by `reset()`. */
+  protected readonly resetHooks: Array<() => void> = [];
+
+  /** Forgets recorded requests, early closes and scripts (and provider-specific records). */
   reset(): this {
     this.requests.length = 0;
     this.closedEarly.length = 0;
     this.queue.length = 0;
     this.defaultScript = {};
+    this.resetHooks.forEach((hook) => hook());
+    return this;
+  }
+
+  /** Registers state to clear on `reset()`. */
+  onReset(hook: () => void): this {
+    this.resetHooks.push(hook);
     return this;
   }
 

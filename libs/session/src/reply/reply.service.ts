@@ -362,7 +362,10 @@ export class ReplyService {
     const end = session.messages.findIndex((message) => message.id === triggerMessageId);
     const upTo = end >= 0 ? session.messages.slice(0, end + 1) : session.messages;
     return upTo
-      .filter((message) => message.content.trim() !== '' && message.sender !== 'system')
+      .filter(
+        (message) =>
+          (message.meta?.transcription ?? message.content).trim() !== '' && message.sender !== 'system',
+      )
       .slice(-Math.max(1, this.config.llm.historyMessages + 1))
       .map((message) => ({
         role: message.sender === 'user' ? 'user' : 'assistant',

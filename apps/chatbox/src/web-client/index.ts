@@ -1,0 +1,2 @@
+export * from './web-client.module';
+export * from './web-client.controller';

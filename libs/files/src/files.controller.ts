@@ -1,0 +1,104 @@
+import { pipeline } from 'node:stream/promises';
+import { Controller, Get, HttpCode, HttpStatus, Logger, Param, Post, Query, Req, Res } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { AuthenticatedRequest, CurrentPrincipal, Principal, Public } from '@chatbox/common';
+import { parseByteRange } from './byte-range';
+import { contentDisposition } from './filename';
+import { FilesService } from './files.service';
+import { FileUrlSigner } from './file-url-signer';
+import { UploadService } from './upload.service';
+
+export interface UploadResponse {
+  file_id: string;
+  file_url: string;
+  filename: string;
+  size: number;
+  mime_type: string;
+}
+
+const INLINE_TYPES = /^(image|audio|video)\//;
+/** Signed links are capabilities: browsers and proxies must not keep them around. */
+const CACHE_CONTROL = 'private, no-store';
+
+/**
+ * `POST {prefix}/upload` (alias `POST /api/upload`, outside the prefix) and `GET {prefix}/files/:id`.
+ * Files are streamed through the service for both drivers (also S3, via GetObject with Range):
+ * access checks, Content-Type, Content-Disposition, nosniff and ranges stay in one place.
+ */
+@Controller()
+export class FilesController {
+  private readonly logger = new Logger(FilesController.name);
+
+  constructor(
+    private readonly uploadService: UploadService,
+    private readonly files: FilesService,
+    private readonly signer: FileUrlSigner,
+  ) {}
+
+  @Post(['upload', 'api/upload'])
+  @HttpCode(HttpStatus.OK)
+  async upload(@Req() request: Request, @CurrentPrincipal() principal: Principal): Promise<UploadResponse> {
+    const record = await this.uploadService.receive(request, principal);
+    return {
+      file_id: record.id,
+      file_url: this.signer.sign(record.id),
+      filename: record.filename,
+      size: record.size,
+      mime_type: record.mime,
+    };
+  }
+
+  @Get('files/:id')
+  @Public()
+  async download(
+    @Param('id') id: string,
+    @Query() query: Record<string, unknown>,
+    @Req() request: AuthenticatedRequest,
+    @Res() response: Response,
+  ): Promise<void> {
+    const upload = await this.files.authorize(id, {
+      signature: { expires: query.expires, signature: query.signature },
+      principal: request.principal,
+      shareToken: query.share_token,
+    });
+    const mime = upload.mime.startsWith('text/') ? `${upload.mime}; charset=utf-8` : upload.mime;
+    response.setHeader('Content-Type', mime);
+    response.setHeader(
+      'Content-Disposition',
+      contentDisposition(INLINE_TYPES.test(upload.mime) ? 'inline' : 'attachment', upload.filename),
+    );
+    response.setHeader('X-Content-Type-Options', 'nosniff');
+    response.setHeader('Accept-Ranges', 'bytes');
+    response.setHeader('Cache-Control', CACHE_CONTROL);
+    response.setHeader('Content-Security-Policy', "default-src 'none'; sandbox");
+
+    const range = parseByteRange(request.headers.range, upload.size);
+    if (range === 'unsatisfiable') {
+      response.setHeader('Content-Range', `bytes */${upload.size}`);
+      response.status(HttpStatus.REQUESTED_RANGE_NOT_SATISFIABLE).end();
+      return;
+    }
+    const body = await this.files.open(upload, range);
+    if (range) {
+      response.status(HttpStatus.PARTIAL_CONTENT);
+      response.setHeader('Content-Range', `bytes ${range.start}-${range.end}/${upload.size}`);
+      response.setHeader('Content-Length', String(range.end - range.start + 1));
+    } else {
+      response.status(HttpStatus.OK);
+      response.setHeader('Content-Length', String(upload.size));
+    }
+    if (request.method === 'HEAD') {
+      body.destroy();
+      response.end();
+      return;
+    }
+    try {
+      await pipeline(body, response);
+    } catch (error) {
+      // Headers are gone already: a client that went away mid-download is normal, anything else is logged.
+      if (!response.writableEnded && !request.destroyed)
+        this.logger.warn({ fileId: upload.id, err: (error as Error).message }, 'download failed');
+      response.destroy();
+    }
+  }
+}

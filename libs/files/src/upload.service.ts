@@ -1,0 +1,150 @@
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { Readable } from 'node:stream';
+import { Injectable, Logger } from '@nestjs/common';
+import busboy, { type Busboy, type FileInfo } from 'busboy';
+import { AppConfig, InjectConfig, Principal } from '@chatbox/common';
+import { AcceptedType, inspectHead, isUtf8Text, RefusedContent } from './content-inspector';
+import { FileStorageDriver } from './drivers/file-storage-driver';
+import { FILE_ID_BYTES, MULTIPART_LIMITS, SNIFF_BYTES, UPLOAD_FIELD } from './files.constants';
+import { sanitizeFilename } from './filename';
+import { badUpload, unsupportedContent, uploadTooLarge } from './upload-errors';
+import { UploadRecord, UploadsRepository } from './uploads.repository';
+
+/**
+ * Receives `multipart/form-data` uploads: streams field `file` to the storage driver with the size
+ * limit enforced while streaming, sniffs the first bytes against the allow-list and records the
+ * upload. Nothing is kept when any step fails.
+ */
+@Injectable()
+export class UploadService {
+  private readonly logger = new Logger(UploadService.name);
+
+  constructor(
+    private readonly driver: FileStorageDriver,
+    private readonly uploads: UploadsRepository,
+    @InjectConfig() private readonly config: AppConfig,
+  ) {}
+
+  receive(request: IncomingMessage, principal: Principal): Promise<UploadRecord> {
+    const maxSize = this.config.storage.uploadMaxSize;
+    let parser: Busboy;
+    try {
+      // busboy reports 'limit' on reaching fileSize, so one byte more lets a file of exactly maxSize through.
+      parser = busboy({ headers: request.headers, limits: { ...MULTIPART_LIMITS, fileSize: maxSize + 1 } });
+    } catch {
+      return Promise.reject(
+        badUpload(`Expected a multipart/form-data body with a field named '${UPLOAD_FIELD}'`),
+      );
+    }
+    return new Promise<UploadRecord>((resolve, reject) => {
+      let seenFile = false;
+      let current: Readable | undefined;
+      let settled = false;
+      const fail = (error: unknown) => {
+        if (settled) return;
+        settled = true;
+        current?.destroy(error instanceof Error ? error : undefined);
+        // Discard the rest of the body so the answer reaches the client; nothing more is parsed.
+        request.unpipe(parser);
+        request.resume();
+        reject(error);
+      };
+      parser.on('file', (field, stream, info) => {
+        if (seenFile || settled) return void stream.resume();
+        seenFile = true;
+        if (field !== UPLOAD_FIELD) {
+          stream.resume();
+          return fail(
+            badUpload(`Unexpected file field '${field}': send the file in the field '${UPLOAD_FIELD}'`),
+          );
+        }
+        current = stream;
+        stream.once('limit', () => stream.destroy(uploadTooLarge(maxSize)));
+        this.store(stream, info, principal).then((record) => {
+          settled = true;
+          resolve(record);
+        }, fail);
+      });
+      parser.once('close', () => {
+        if (!seenFile) fail(badUpload(`Missing multipart field '${UPLOAD_FIELD}'`));
+      });
+      parser.once('error', (error: Error) => fail(badUpload(`Malformed multipart body: ${error.message}`)));
+      // A client that goes away mid-upload must not leave a stream waiting (and a temp file) forever.
+      request.once('close', () => {
+        if (!request.complete) fail(badUpload('Upload interrupted'));
+      });
+      request.pipe(parser);
+    });
+  }
+
+  private async store(stream: Readable, info: FileInfo, principal: Principal): Promise<UploadRecord> {
+    const chunks = stream[Symbol.asyncIterator]();
+    const headParts: Buffer[] = [];
+    let headSize = 0;
+    let ended = false;
+    while (headSize < SNIFF_BYTES) {
+      const next = await chunks.next();
+      if (next.done) {
+        ended = true;
+        break;
+      }
+      headParts.push(next.value as Buffer);
+      headSize += (next.value as Buffer).length;
+    }
+    const head = Buffer.concat(headParts);
+    if (head.length === 0) throw badUpload('The file is empty (0 bytes)');
+
+    const filename = sanitizeFilename(info.filename);
+    let accepted: AcceptedType;
+    try {
+      accepted = await inspectHead(head, filename, info.mimeType ?? '');
+    } catch (error) {
+      if (error instanceof RefusedContent) throw unsupportedContent(error.message);
+      throw error;
+    }
+
+    const id = randomBytes(FILE_ID_BYTES).toString('hex');
+    let size = 0;
+    const body = Readable.from(
+      (async function* () {
+        const decoder = accepted.text ? new TextDecoder('utf-8', { fatal: true }) : undefined;
+        const pass = (chunk: Buffer) => {
+          if (decoder && !isUtf8Text(chunk, decoder))
+            throw unsupportedContent('A text file must be UTF-8 text without NUL bytes');
+          size += chunk.length;
+          return chunk;
+        };
+        yield pass(head);
+        if (ended) return;
+        for (let next = await chunks.next(); !next.done; next = await chunks.next()) {
+          yield pass(next.value as Buffer);
+        }
+      })(),
+      { objectMode: false },
+    );
+    await this.driver.put(id, body, accepted.mime);
+    // busboy ends a file stream early (truncated) when it hits the limit: never keep that.
+    if ((stream as Readable & { truncated?: boolean }).truncated) {
+      await this.driver.remove(id).catch(() => undefined);
+      throw uploadTooLarge(this.config.storage.uploadMaxSize);
+    }
+    const record: UploadRecord = {
+      id,
+      userId: principal.userId,
+      filename,
+      mime: accepted.mime,
+      size,
+      key: id,
+      createdAt: new Date(),
+    };
+    try {
+      await this.uploads.insert(record);
+    } catch (error) {
+      await this.driver.remove(id).catch(() => undefined);
+      throw error;
+    }
+    this.logger.log({ fileId: id, userId: principal.userId, size, mime: accepted.mime }, 'file uploaded');
+    return record;
+  }
+}

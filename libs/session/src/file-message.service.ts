@@ -1,0 +1,138 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { AppConfig, DomainError, ErrorCode, InjectConfig } from '@chatbox/common';
+import { FilesService, FileUrlSigner, UploadRecord } from '@chatbox/files';
+import { isVoiceUnavailableError, LlmService } from '@chatbox/llm';
+import { SessionRecord, StoredMessage } from '@chatbox/storage';
+import { chatEvent } from './chat-event';
+import { InboundFrame } from './inbound-frame';
+import { ClientConnection } from './ports/client-connection';
+import { RateLimiter } from './ports/rate-limiter';
+import { SessionBroadcaster } from './ports/session-broadcaster';
+import { ReplyService } from './reply/reply.service';
+import { SessionService } from './session.service';
+
+const AUDIO_MIME = /^(audio\/|video\/webm$|video\/mp4$)/;
+const TRANSCRIPTION_UNAVAILABLE = 'Voice messages cannot be transcribed right now; the voice note was saved.';
+
+/**
+ * `file_upload` / `voice_message` frames (SPEC 4.7): the file must be one the caller uploaded.
+ * Stored with the canonical (unsigned) path; relayed to the session's other sockets with a freshly
+ * signed link. A voice note is transcribed when speech-to-text is configured and then answered like
+ * a `user_message`.
+ */
+@Injectable()
+export class FileMessageService {
+  private readonly logger = new Logger(FileMessageService.name);
+
+  constructor(
+    private readonly files: FilesService,
+    private readonly signer: FileUrlSigner,
+    private readonly sessions: SessionService,
+    private readonly replies: ReplyService,
+    private readonly broadcaster: SessionBroadcaster,
+    private readonly rateLimiter: RateLimiter,
+    private readonly llm: LlmService,
+    @InjectConfig() private readonly config: AppConfig,
+  ) {}
+
+  /** `activeSession` resolves (or starts) the socket's session; called only once the file is valid. */
+  async handle(
+    connection: ClientConnection,
+    frame: InboundFrame,
+    activeSession: () => Promise<SessionRecord>,
+  ): Promise<void> {
+    const type = frame.type === 'voice_message' ? 'voice_message' : 'file_upload';
+    if (!frame.file_id) throw new DomainError(ErrorCode.MISSING_FIELD, `file_id is required for ${type}`);
+    const upload = await this.files.findOwned(frame.file_id, connection.principal.userId);
+    if (!upload) throw new DomainError(ErrorCode.INVALID_FILE, 'Unknown file_id: upload the file first');
+    if (type === 'voice_message' && !AUDIO_MIME.test(upload.mime))
+      throw new DomainError(ErrorCode.INVALID_FILE, 'A voice_message needs an audio file');
+    const decision = this.rateLimiter.hit(
+      `msg:${connection.principal.userId}`,
+      this.config.limits.rateLimit,
+      this.config.limits.rateWindowMs,
+    );
+    if (!decision.allowed)
+      throw new DomainError(ErrorCode.TOO_MANY_REQUESTS, 'Too many messages; slow down', {
+        retryAfterMs: decision.retryAfterMs,
+      });
+
+    const session = await activeSession();
+    const isStaff = connection.principal.isAdmin && session.userId !== connection.principal.userId;
+    const willReply =
+      type === 'voice_message' &&
+      !isStaff &&
+      (session.assistingSince === undefined || this.config.llm.aiDuringTakeover);
+    if (willReply && this.llm.sttAvailable && !this.replies.canEnqueue(session.id))
+      throw new DomainError(
+        ErrorCode.SERVICE_BUSY,
+        'Too many messages waiting for a reply; try again shortly',
+      );
+
+    const transcription = type === 'voice_message' ? await this.transcribe(upload, session.id) : undefined;
+    // Keys the server owns are never taken from the client (a forged transcription would reach the model).
+    const { transcription: _forged, ...clientMeta } = frame.metadata ?? {};
+    const meta: Record<string, string> = {
+      ...clientMeta,
+      file_name: upload.filename,
+      mime_type: upload.mime,
+      file_size: String(upload.size),
+      ...(transcription ? { transcription } : {}),
+    };
+    const stored = await this.sessions.storeMessage(session, {
+      type,
+      content: frame.content ?? '',
+      timestamp: new Date(),
+      sender: isStaff ? 'admin' : 'user',
+      fileId: upload.id,
+      fileUrl: this.signer.canonicalPath(upload.id),
+      meta,
+    });
+    this.broadcaster.toSession(session.id, this.eventOf(stored, session.id, stored.content), connection.id);
+
+    if (type !== 'voice_message') return;
+    if (transcription === undefined)
+      throw new DomainError(ErrorCode.TRANSCRIPTION_UNAVAILABLE, TRANSCRIPTION_UNAVAILABLE);
+    // Every socket of the session, the sender's included: it learns what was understood.
+    this.broadcaster.toSession(session.id, this.eventOf(stored, session.id, transcription));
+    if (connection.sessionId !== session.id) connection.send(this.eventOf(stored, session.id, transcription));
+    if (!willReply) return;
+    if (
+      !this.replies.enqueue({
+        sessionId: session.id,
+        userId: session.userId,
+        triggerMessageId: stored.id,
+        originConnectionId: connection.id,
+      })
+    )
+      throw new DomainError(
+        ErrorCode.SERVICE_BUSY,
+        'Too many messages waiting for a reply; try again shortly',
+      );
+  }
+
+  /** The transcription, or undefined when speech-to-text is not configured or failed (logged). */
+  private async transcribe(upload: UploadRecord, sessionId: string): Promise<string | undefined> {
+    if (!this.llm.sttAvailable) return undefined;
+    try {
+      const text = await this.llm.transcribe(await this.files.read(upload), upload.filename, upload.mime);
+      return text === '' ? undefined : text;
+    } catch (error) {
+      if (!isVoiceUnavailableError(error)) throw error;
+      this.logger.warn({ sessionId, fileId: upload.id }, 'voice note not transcribed');
+      return undefined;
+    }
+  }
+
+  private eventOf(message: StoredMessage, sessionId: string, content: string) {
+    return chatEvent(message.type, message.sender, {
+      id: message.id,
+      session_id: sessionId,
+      content,
+      file_id: message.fileId,
+      file_url: message.fileId ? this.signer.sign(message.fileId) : undefined,
+      timestamp: message.timestamp.toISOString(),
+      metadata: message.meta,
+    });
+  }
+}
