@@ -34,3 +34,6 @@ export const S3_QUEUE_SIZE = 2;
 export const LOCAL_UPLOADS_DIR = 'uploads';
 /** Suffix of local temp files (renamed into place when complete). */
 export const PARTIAL_SUFFIX = '.partial';
+
+/** Whole-download bound for files an AI provider links to (Dify `message_file`). */
+export const REMOTE_FILE_TIMEOUT_MS = 15_000;

@@ -1,10 +1,13 @@
-import type { Readable } from 'node:stream';
-import { Injectable } from '@nestjs/common';
-import { DomainError, ErrorCode, Principal } from '@chatbox/common';
+import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { Injectable, Logger } from '@nestjs/common';
+import { AppConfig, DomainError, ErrorCode, InjectConfig, Principal } from '@chatbox/common';
 import { SessionRepository } from '@chatbox/storage';
 import type { ByteRange } from './byte-range';
+import { AcceptedType, inspectHead, RefusedContent } from './content-inspector';
 import { FileStorageDriver } from './drivers/file-storage-driver';
-import { FILE_ID_PATTERN } from './files.constants';
+import { FILE_ID_BYTES, FILE_ID_PATTERN, REMOTE_FILE_TIMEOUT_MS, SNIFF_BYTES } from './files.constants';
+import { sanitizeFilename } from './filename';
 import { FileUrlSigner } from './file-url-signer';
 import { UploadRecord, UploadsRepository } from './uploads.repository';
 
@@ -15,15 +18,142 @@ export interface FileAccess {
   shareToken?: unknown;
 }
 
-/** Lookups and access rules for stored files; used by the REST controller and the chat session. */
+/** Why a remote file could not be imported (`FilesService.importFromUrl`); the message is for the log. */
+export class RemoteFileError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'RemoteFileError';
+  }
+}
+
+/**
+ * Lookups and access rules for stored files; used by the REST controller and the chat session.
+ * Also stores files the service itself obtained (speech audio, files an AI announced) as uploads
+ * owned by the session's user, so they are served, signed and shared exactly like uploads.
+ */
 @Injectable()
 export class FilesService {
+  private readonly logger = new Logger(FilesService.name);
+
   constructor(
     private readonly uploads: UploadsRepository,
     private readonly driver: FileStorageDriver,
     private readonly sessions: SessionRepository,
     private readonly signer: FileUrlSigner,
+    @InjectConfig() private readonly config: AppConfig,
   ) {}
+
+  /**
+   * Stores bytes the service produced itself (text-to-speech audio) as an upload owned by `userId`.
+   * The type is trusted as given: it comes from a provider the operator configured, not a client.
+   */
+  async storeGenerated(userId: string, bytes: Buffer, filename: string, mime: string): Promise<UploadRecord> {
+    return this.record(userId, sanitizeFilename(filename), mime, bytes.length, (id) =>
+      this.driver.put(id, Readable.from([bytes]), mime),
+    );
+  }
+
+  /**
+   * Downloads a file an AI provider announced (Dify `message_file`) and stores it as an upload owned
+   * by `userId`: http(s) only, `UPLOAD_MAX_SIZE` enforced while streaming, one timeout for the whole
+   * download (`timeoutMs`, default `REMOTE_FILE_TIMEOUT_MS`; `signal` cancels it), type sniffed
+   * against the upload allow-list (the server's claimed type and the name are only hints).
+   * @throws RemoteFileError when the URL, the response, the size or the type is not acceptable.
+   */
+  async importFromUrl(
+    userId: string,
+    url: string,
+    options: { filename?: string; mimeType?: string; timeoutMs?: number; signal?: AbortSignal } = {},
+  ): Promise<UploadRecord> {
+    let target: URL;
+    try {
+      target = new URL(url);
+    } catch (error) {
+      throw new RemoteFileError('not a valid URL', { cause: error });
+    }
+    if (target.protocol !== 'https:' && target.protocol !== 'http:')
+      throw new RemoteFileError(`scheme ${target.protocol} is not allowed`);
+    const maxSize = this.config.storage.uploadMaxSize;
+    const timeout = AbortSignal.timeout(options.timeoutMs ?? REMOTE_FILE_TIMEOUT_MS);
+    const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout;
+    let response: Response;
+    try {
+      response = await fetch(target, { signal, redirect: 'follow' });
+    } catch (error) {
+      throw new RemoteFileError(`download failed: ${(error as Error).message}`, { cause: error });
+    }
+    if (!response.ok || !response.body) {
+      await response.body?.cancel().catch(() => undefined);
+      throw new RemoteFileError(`download answered HTTP ${response.status}`);
+    }
+    const declaredLength = Number(response.headers.get('content-length') ?? NaN);
+    if (declaredLength > maxSize) {
+      await response.body.cancel().catch(() => undefined);
+      throw new RemoteFileError(`file of ${declaredLength} bytes is over the limit of ${maxSize}`);
+    }
+    const chunks = (response.body as unknown as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();
+    const release = () => void chunks.return?.().catch(() => undefined);
+    try {
+      const headParts: Buffer[] = [];
+      let headSize = 0;
+      let ended = false;
+      while (headSize < SNIFF_BYTES) {
+        const next = await chunks.next();
+        if (next.done) {
+          ended = true;
+          break;
+        }
+        headParts.push(Buffer.from(next.value));
+        headSize += next.value.length;
+      }
+      const head = Buffer.concat(headParts);
+      if (head.length === 0) throw new RemoteFileError('the file is empty');
+      if (head.length > maxSize) throw new RemoteFileError(`file is over the limit of ${maxSize} bytes`);
+      const filename = sanitizeFilename(
+        options.filename ?? decodeURIComponent(target.pathname.split('/').pop() ?? ''),
+      );
+      const declaredMime =
+        options.mimeType ?? response.headers.get('content-type')?.split(';')[0].trim() ?? '';
+      let accepted: AcceptedType;
+      try {
+        accepted = await inspectHead(head, filename, declaredMime);
+      } catch (error) {
+        if (error instanceof RefusedContent) throw new RemoteFileError(error.message, { cause: error });
+        throw error;
+      }
+      let size = 0;
+      const body = Readable.from(
+        (async function* () {
+          const pass = (chunk: Buffer) => {
+            size += chunk.length;
+            if (size > maxSize) throw new RemoteFileError(`file is over the limit of ${maxSize} bytes`);
+            return chunk;
+          };
+          yield pass(head);
+          if (ended) return;
+          for (let next = await chunks.next(); !next.done; next = await chunks.next())
+            yield pass(Buffer.from(next.value));
+        })(),
+        { objectMode: false },
+      );
+      const record = await this.record(
+        userId,
+        filename,
+        accepted.mime,
+        () => size,
+        (id) => this.driver.put(id, body, accepted.mime),
+      );
+      this.logger.log(
+        { fileId: record.id, userId, size: record.size, mime: record.mime },
+        'remote file stored',
+      );
+      return record;
+    } catch (error) {
+      release();
+      if (error instanceof RemoteFileError) throw error;
+      throw new RemoteFileError(`download failed: ${(error as Error).message}`, { cause: error });
+    }
+  }
 
   /** A file the user uploaded; unknown, malformed and foreign ids all answer undefined. */
   async findOwned(fileId: string, userId: string): Promise<UploadRecord | undefined> {
@@ -68,6 +198,34 @@ export class FilesService {
     const parts: Buffer[] = [];
     for await (const chunk of await this.driver.open(upload.key)) parts.push(chunk as Buffer);
     return Buffer.concat(parts);
+  }
+
+  /** Writes through the driver, then records the upload; the stored bytes are removed when recording fails. */
+  private async record(
+    userId: string,
+    filename: string,
+    mime: string,
+    size: number | (() => number),
+    write: (key: string) => Promise<void>,
+  ): Promise<UploadRecord> {
+    const id = randomBytes(FILE_ID_BYTES).toString('hex');
+    await write(id);
+    const record: UploadRecord = {
+      id,
+      userId,
+      filename,
+      mime,
+      size: typeof size === 'function' ? size() : size,
+      key: id,
+      createdAt: new Date(),
+    };
+    try {
+      await this.uploads.insert(record);
+    } catch (error) {
+      await this.driver.remove(id).catch(() => undefined);
+      throw error;
+    }
+    return record;
   }
 
   private async sharedWith(shareToken: string, fileId: string): Promise<boolean> {

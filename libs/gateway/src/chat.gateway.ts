@@ -13,6 +13,7 @@ import { SocketConnection } from './socket-connection';
  * to slow down instead of growing memory.
  */
 const PENDING_FRAMES_PER_RATE_LIMIT = 2;
+const MIN_PENDING_FRAMES = 32;
 /** A client whose unread output exceeds this many frames' worth is closed as too slow. */
 const SEND_BUFFER_FRAMES = 8;
 const CLOSE_GOING_AWAY = 1001;
@@ -100,7 +101,10 @@ export class ChatGateway implements OnGatewayConnection, OnGatewayDisconnect {
   }
 
   private enqueue(socket: WebSocket, state: SocketState, data: RawData, isBinary: boolean): void {
-    if (state.pending >= this.config.limits.rateLimit * PENDING_FRAMES_PER_RATE_LIMIT) {
+    if (
+      state.pending >=
+      Math.max(MIN_PENDING_FRAMES, this.config.limits.rateLimit * PENDING_FRAMES_PER_RATE_LIMIT)
+    ) {
       this.reply(
         state,
         new DomainError(ErrorCode.SERVICE_BUSY, 'Too many frames in flight; slow down'),

@@ -13,6 +13,7 @@ import { SessionBroadcaster } from './ports/session-broadcaster';
 import { ReplyService } from './reply/reply.service';
 import { SessionService } from './session.service';
 import { TakeoverService } from './takeover.service';
+import { TrafficMonitor } from './traffic-monitor';
 
 const HELP_CONFIRMATION = 'Help request sent. An administrator will join your session shortly.';
 
@@ -35,6 +36,7 @@ export class ChatService {
     private readonly takeover: TakeoverService,
     private readonly fileMessages: FileMessageService,
     private readonly notifications: NotificationService,
+    private readonly traffic: TrafficMonitor,
     @InjectConfig() private readonly config: AppConfig,
   ) {}
 
@@ -123,9 +125,8 @@ export class ChatService {
           metadata: { reason: 'message_limit' },
         }),
       );
-    } else if (bound?.endedAt) {
-      throw new DomainError(ErrorCode.SESSION_ENDED, 'This session has ended; start a new one');
     }
+    // An ended session is read-only: the socket moves on to a new session (as "+ New Chat" would).
     if (
       connection.principal.isAdmin &&
       bound?.assistingSince &&
@@ -145,10 +146,12 @@ export class ChatService {
       this.config.limits.rateLimit,
       this.config.limits.rateWindowMs,
     );
-    if (!decision.allowed)
+    if (!decision.allowed) {
+      this.traffic.rateLimited('messages', connection.principal.userId);
       throw new DomainError(ErrorCode.TOO_MANY_REQUESTS, 'Too many messages; slow down', {
         retryAfterMs: decision.retryAfterMs,
       });
+    }
     const session = await this.activeSessionFor(connection);
     const assistedByHuman = session.assistingSince !== undefined;
     const willReply = !assistedByHuman || this.config.llm.aiDuringTakeover;

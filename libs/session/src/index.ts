@@ -13,3 +13,4 @@ export * from './session.module';
 export * from './session.service';
 export * from './session-views';
 export * from './takeover.service';
+export * from './traffic-monitor';

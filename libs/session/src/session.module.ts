@@ -12,6 +12,7 @@ import { ReplyService } from './reply/reply.service';
 import { SessionCleanupService } from './session-cleanup.service';
 import { SessionService } from './session.service';
 import { TakeoverService } from './takeover.service';
+import { TrafficMonitor } from './traffic-monitor';
 
 /**
  * Session rules and reply streaming. The ports (registry, broadcaster, rate limiter) are bound to
@@ -30,11 +31,13 @@ import { TakeoverService } from './takeover.service';
     SessionCleanupService,
     TakeoverService,
     AlertRelay,
+    TrafficMonitor,
   ],
   exports: [
     ChatService,
     SessionService,
     TakeoverService,
+    TrafficMonitor,
     ReplyService,
     ConnectionRegistry,
     SessionBroadcaster,

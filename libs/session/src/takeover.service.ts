@@ -127,22 +127,30 @@ export class TakeoverService implements OnModuleDestroy {
       .connectionsOf(sessionId)
       .some((other) => other.principal.userId === connection.principal.userId && other.id !== connection.id);
     if (stillThere) return;
-    void this.sessions.findById(sessionId).then((session) => {
-      if (!session?.assistingSince || session.assistingAdminId !== connection.principal.userId) return;
-      this.cancelGoneTimer(sessionId);
-      const timer = setTimeout(() => {
-        this.goneTimers.delete(sessionId);
-        const back = this.registry
-          .connectionsOf(sessionId)
-          .some((other) => other.principal.userId === connection.principal.userId);
-        if (!back)
-          this.leave(connection.principal, sessionId, 'admin_gone').catch((error: unknown) =>
-            this.logger.warn({ err: (error as Error).message, sessionId }, 'automatic leave failed'),
-          );
-      }, this.config.protocol.adminGoneGraceMs);
-      timer.unref();
-      this.goneTimers.set(sessionId, timer);
-    });
+    void this.sessions
+      .findById(sessionId)
+      .then((session) => {
+        if (!session?.assistingSince || session.assistingAdminId !== connection.principal.userId) return;
+        this.cancelGoneTimer(sessionId);
+        const timer = setTimeout(() => {
+          this.goneTimers.delete(sessionId);
+          const back = this.registry
+            .connectionsOf(sessionId)
+            .some((other) => other.principal.userId === connection.principal.userId);
+          if (!back)
+            this.leave(connection.principal, sessionId, 'admin_gone').catch((error: unknown) =>
+              this.logger.warn({ err: (error as Error).message, sessionId }, 'automatic leave failed'),
+            );
+        }, this.config.protocol.adminGoneGraceMs);
+        timer.unref();
+        this.goneTimers.set(sessionId, timer);
+      })
+      .catch((error: unknown) =>
+        this.logger.warn(
+          { err: (error as Error).message, sessionId },
+          'could not check the takeover after a disconnect',
+        ),
+      );
   }
 
   joinEvent(sessionId: string, admin: Principal) {

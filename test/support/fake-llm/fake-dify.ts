@@ -16,6 +16,11 @@ export interface FakeDify extends FakeLlmServer {
   taskIds: string[];
   /** Requests to `POST …/chat-messages/{task_id}/stop`. */
   stopRequests(): RecordedRequest[];
+  /**
+   * Files served at `GET /files/tools/<name>` (what Dify's `message_file` URLs point at), keyed by
+   * the request path; unknown paths answer 404. Kept across `reset()`.
+   */
+  servedFiles: Map<string, { bytes: Buffer; type: string }>;
 }
 
 async function chatMessages(
@@ -95,7 +100,8 @@ async function chatMessages(
 /**
  * Fake Dify chat app API: `POST …/chat-messages` streaming `data: {"event":"message",…}` events
  * (each with `task_id`), `message_file`, `message_end` (conversation id, `metadata.usage`), `error`,
- * `ping`; and `POST …/chat-messages/{task_id}/stop` answering `{"result":"success"}`.
+ * `ping`; `POST …/chat-messages/{task_id}/stop` answering `{"result":"success"}`; and
+ * `GET /files/tools/<name>` serving `servedFiles`.
  */
 export async function startFakeDify(): Promise<FakeDify> {
   const server = new FakeLlmServer(
@@ -104,11 +110,19 @@ export async function startFakeDify(): Promise<FakeDify> {
         res.writeHead(200, { 'content-type': 'application/json' }).end('{"result":"success"}');
       },
       '/chat-messages': (request, script, res, helpers) => chatMessages(fake, request, script, res, helpers),
+      '/files/tools/*': (request, _script, res) => {
+        const file = fake.servedFiles.get(request.path);
+        if (!file) return void res.writeHead(404, { 'content-type': 'application/json' }).end('{}');
+        res
+          .writeHead(200, { 'content-type': file.type, 'content-length': file.bytes.length })
+          .end(file.bytes);
+      },
     },
-    ['/chat-messages/*/stop'],
+    ['/chat-messages/*/stop', '/files/tools/*'],
   );
   const fake: FakeDify = Object.assign(server, {
     taskIds: [] as string[],
+    servedFiles: new Map<string, { bytes: Buffer; type: string }>(),
     stopRequests: () =>
       server.requests.filter((request) => /\/chat-messages\/[^/]+\/stop$/.test(request.path)),
   });

@@ -66,6 +66,12 @@ export interface ProtocolLimits {
   mongoPingTimeoutMs: number;
   mongoRetryCapMs: number;
   sessionListLimit: number;
+  /** MongoDB unreachable this long before admins are alerted (SPEC 7). */
+  databaseOutageAlertMs: number;
+  databaseCheckIntervalMs: number;
+  /** Rate-limit rejections within the window that count as abnormal traffic (SPEC 7). */
+  rateLimitSpikeThreshold: number;
+  rateLimitSpikeWindowMs: number;
 }
 
 export interface AppConfig {

@@ -77,6 +77,10 @@ export const DEFAULT_PROTOCOL_LIMITS: ProtocolLimits = {
   mongoPingTimeoutMs: 2_000,
   mongoRetryCapMs: 2_000,
   sessionListLimit: 100,
+  databaseOutageAlertMs: 30_000,
+  databaseCheckIntervalMs: 5_000,
+  rateLimitSpikeThreshold: 50,
+  rateLimitSpikeWindowMs: 60_000,
 };
 
 const RATE_WINDOW_MS = 60_000;

@@ -1,6 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { Subscription } from 'rxjs';
 import { AppConfig, ErrorCode, InjectConfig, newMessageId } from '@chatbox/common';
+import { FilesService, FileUrlSigner, UploadRecord } from '@chatbox/files';
 import { ChatTurn, LlmService, ReplyEvent } from '@chatbox/llm';
 import { SessionRecord, SessionRepository, StoredMessage } from '@chatbox/storage';
 import { ChatEvent, chatEvent } from '../chat-event';
@@ -20,6 +21,17 @@ export interface ReplyJob {
 }
 
 const CHARS_PER_TOKEN = 4;
+/** OpenAI's `audio/speech` accepts at most 4096 characters of input; longer replies are cut. */
+export const TTS_MAX_INPUT_CHARS = 4096;
+const TTS_MIME = 'audio/mpeg';
+
+type FileEvent = Extract<ReplyEvent, { kind: 'file' }>;
+
+/** An AI-announced file after the download attempt: stored as an upload, or kept as the external URL. */
+interface ImportedFile {
+  event: FileEvent;
+  upload?: UploadRecord;
+}
 
 interface ActiveReply {
   messageId: string;
@@ -52,6 +64,8 @@ export class ReplyService {
     private readonly sessions: SessionRepository,
     private readonly broadcaster: SessionBroadcaster,
     private readonly registry: ConnectionRegistry,
+    private readonly files: FilesService,
+    private readonly signer: FileUrlSigner,
     @InjectConfig() private readonly config: AppConfig,
   ) {}
 
@@ -189,6 +203,9 @@ export class ReplyService {
     let errorCode: string | undefined;
     let conversationId: string | undefined;
     let subscription: Subscription | undefined;
+    // AI-produced files are downloaded while the text streams on, and stored after the reply.
+    const fileImports = new AbortController();
+    const files: Promise<ImportedFile>[] = [];
 
     const status = await new Promise<ReplyStatus>((resolve) => {
       let settled = false;
@@ -233,7 +250,7 @@ export class ReplyService {
             usage = event;
             return;
           case 'file':
-            // AI-produced files are delivered by the files module once it exists (issue 6).
+            files.push(this.importFile(event, session.userId, job.sessionId, fileImports.signal));
             return;
           case 'end':
             conversationId = event.conversationId;
@@ -330,6 +347,142 @@ export class ReplyService {
       }),
     );
     this.active.delete(job.sessionId);
+
+    if (status === 'interrupted') {
+      // Shutting down: nothing more is delivered; downloads in progress are abandoned.
+      fileImports.abort();
+      return;
+    }
+    for (const imported of await Promise.all(files))
+      await this.deliverFile(job.sessionId, messageId, modelId, imported);
+    // SPEC 4.7 places TTS in the voice_message paragraph: only a reply to a voice note is spoken
+    // (someone who typed gets text only). See docs/decisions/0003-llm.md.
+    const trigger = session.messages.find((message) => message.id === job.triggerMessageId);
+    if (status === 'complete' && trigger?.type === 'voice_message' && this.llm.ttsAvailable)
+      await this.speak(job.sessionId, session.userId, messageId, modelId, reply.text);
+  }
+
+  /** Downloads a file the model produced into the files module; never rejects (failures are logged). */
+  private async importFile(
+    event: FileEvent,
+    userId: string,
+    sessionId: string,
+    signal: AbortSignal,
+  ): Promise<ImportedFile> {
+    try {
+      const upload = await this.files.importFromUrl(userId, event.url, {
+        filename: event.name,
+        mimeType: event.mimeType,
+        signal,
+      });
+      return { event, upload };
+    } catch (error) {
+      this.logger.warn(
+        { err: error, sessionId, host: safeHost(event.url) },
+        'AI file not downloaded; the external URL is kept',
+      );
+      return { event };
+    }
+  }
+
+  /**
+   * Persists an AI file as a `file_upload` from `ai` and sends it to every socket of the session:
+   * the stored copy with a freshly signed link, or (download failed) the provider's own URL.
+   */
+  private async deliverFile(
+    sessionId: string,
+    replyId: string,
+    modelId: string,
+    { event, upload }: ImportedFile,
+  ): Promise<void> {
+    const meta: Record<string, string> = {
+      reply_id: replyId,
+      model_id: modelId,
+      ...(upload
+        ? { file_name: upload.filename, mime_type: upload.mime, file_size: String(upload.size) }
+        : {
+            ...(event.name ? { file_name: event.name } : {}),
+            ...(event.mimeType ? { mime_type: event.mimeType } : {}),
+            external: 'true',
+          }),
+    };
+    const message: StoredMessage = {
+      id: newMessageId(),
+      type: 'file_upload',
+      content: '',
+      timestamp: new Date(),
+      sender: 'ai',
+      ...(upload
+        ? { fileId: upload.id, fileUrl: this.signer.canonicalPath(upload.id) }
+        : { fileUrl: event.url }),
+      meta,
+    };
+    await this.persistAndSend(sessionId, message, upload ? this.signer.sign(upload.id) : event.url);
+  }
+
+  /**
+   * Text to speech of a finished reply: the audio is stored as an upload of the session's user and
+   * sent as a `voice_message` from `ai`. A failure is logged; the text reply is already delivered.
+   */
+  private async speak(
+    sessionId: string,
+    userId: string,
+    replyId: string,
+    modelId: string,
+    text: string,
+  ): Promise<void> {
+    if (text.trim() === '') return;
+    try {
+      const input = Array.from(text).slice(0, TTS_MAX_INPUT_CHARS).join('');
+      const { audio, mimeType } = await this.llm.synthesize(input);
+      const mime = mimeType.startsWith('audio/') ? mimeType : TTS_MIME;
+      const upload = await this.files.storeGenerated(userId, audio, `reply-${replyId}.mp3`, mime);
+      await this.persistAndSend(
+        sessionId,
+        {
+          id: newMessageId(),
+          type: 'voice_message',
+          // Empty: the text is the reply itself (kept out of the model context twice).
+          content: '',
+          timestamp: new Date(),
+          sender: 'ai',
+          fileId: upload.id,
+          fileUrl: this.signer.canonicalPath(upload.id),
+          meta: {
+            reply_id: replyId,
+            model_id: modelId,
+            file_name: upload.filename,
+            mime_type: upload.mime,
+            file_size: String(upload.size),
+          },
+        },
+        this.signer.sign(upload.id),
+      );
+    } catch (error) {
+      this.logger.warn({ err: error, sessionId, replyId }, 'reply not turned into speech');
+    }
+  }
+
+  private async persistAndSend(sessionId: string, message: StoredMessage, fileUrl: string): Promise<void> {
+    try {
+      await this.sessions.pushMessage(sessionId, message);
+    } catch (error) {
+      this.logger.error({ err: error, sessionId, messageId: message.id }, 'could not store an AI file');
+      return;
+    }
+    this.broadcaster.toSession(
+      sessionId,
+      chatEvent(message.type, 'ai', {
+        id: message.id,
+        session_id: sessionId,
+        content: message.content,
+        file_id: message.fileId,
+        file_url: fileUrl,
+        model_id: message.meta?.model_id,
+        timestamp: message.timestamp.toISOString(),
+        metadata: message.meta,
+      }),
+    );
   }
 
   /** Sends a frame to every socket of the session that has not had this `seq` yet. */
@@ -372,6 +525,15 @@ export class ReplyService {
         content: message.meta?.transcription ?? message.content,
         ...(message.sender === 'admin' ? { staff: true } : {}),
       }));
+  }
+}
+
+/** The host of a URL for the log (the rest may carry signed tokens). */
+function safeHost(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return 'invalid URL';
   }
 }
 

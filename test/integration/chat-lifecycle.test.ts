@@ -1,0 +1,252 @@
+import { createServer, Server } from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { FerretDbProcess } from '@chatbox/storage';
+import { startTestApp, TestApp } from '../support/app';
+import { adminToken, userToken } from '../support/tokens';
+import { TestClient } from '../support/ws-client';
+
+const clients: TestClient[] = [];
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((client) => client.close()));
+});
+
+async function connect(t: TestApp, token: string, sessionId?: string): Promise<TestClient> {
+  const client = await TestClient.connect(t.wsUrl, { token, sessionId });
+  clients.push(client);
+  await client.waitForType('connection_status');
+  return client;
+}
+
+async function eventually<T>(
+  read: () => Promise<T>,
+  accept: (value: T) => boolean,
+  timeoutMs = 5_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (accept(value)) return value;
+    if (Date.now() > deadline) throw new Error(`condition not met: ${JSON.stringify(value)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** A local webhook receiver: alerts arrive here as JSON. */
+async function webhookReceiver(): Promise<{ url: string; alerts: any[]; close: () => Promise<void> }> {
+  const alerts: any[] = [];
+  const server: Server = createServer((request, response) => {
+    let body = '';
+    request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    request.on('end', () => {
+      alerts.push(JSON.parse(body));
+      response.writeHead(200).end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`,
+    alerts,
+    close: () => new Promise((r) => server.close(() => r())),
+  };
+}
+
+describe('session lifecycle over the socket', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp(
+      { RECONNECT_TIMEOUT: '1s', SESSION_CLEANUP_INTERVAL: '200ms' },
+      { messagesPerSession: 4, adminGoneGraceMs: 300 },
+    );
+  });
+  afterAll(async () => t?.close());
+
+  it('ends an idle session with no socket after RECONNECT_TIMEOUT, persisting endTs and dur', async () => {
+    const client = await connect(t, userToken('idler'));
+    client.send({ type: 'user_message', content: 'bye soon' });
+    const { done } = await client.waitForReply();
+    const kept = await connect(t, userToken('stayer'));
+    kept.send({ type: 'user_message', content: 'I stay connected' });
+    const stay = await kept.waitForReply();
+    await client.close();
+    const raw = await eventually(
+      () => t.db.collection('sessions').findOne({ _id: done.session_id as never }),
+      (doc) => doc?.endTs !== undefined,
+    );
+    expect(typeof raw!.dur).toBe('number');
+    await new Promise((r) => setTimeout(r, 1_500));
+    const still = await t.db.collection('sessions').findOne({ _id: stay.done.session_id as never });
+    expect(still).not.toHaveProperty('endTs');
+  });
+
+  it('relays typing indicators to the other sockets and never stores them', async () => {
+    const one = await connect(t, userToken('typist'));
+    one.send({ type: 'user_message', content: 'hello' });
+    const { done } = await one.waitForReply();
+    const two = await connect(t, userToken('typist'), done.session_id);
+    one.send({ type: 'typing_indicator', metadata: { typing: true } });
+    const typing = await two.waitForType('typing_indicator');
+    expect(typing).toMatchObject({
+      sender: 'user',
+      session_id: done.session_id,
+      metadata: { typing: 'true' },
+    });
+    expect(one.ofType('typing_indicator')).toHaveLength(0);
+    const raw = await t.db.collection('sessions').findOne({ _id: done.session_id as never });
+    expect(raw!.msgs).toHaveLength(2);
+  });
+
+  it('end_session ends the session; the next message starts a new one', async () => {
+    const client = await connect(t, userToken('finisher'));
+    client.send({ type: 'user_message', content: 'one' });
+    const { done } = await client.waitForReply();
+    client.send({ type: 'end_session', session_id: done.session_id });
+    const notice = await client.waitFor((frame) => frame.type === 'notification');
+    expect(notice.metadata).toMatchObject({ reason: 'session_ended' });
+    const raw = await t.db.collection('sessions').findOne({ _id: done.session_id as never });
+    expect(raw!.endTs).toBeInstanceOf(Date);
+    const before = client.frames.length;
+    client.send({ type: 'user_message', content: 'two' });
+    const next = await client.waitFor((frame) => frame.type === 'loading', 10_000, before);
+    expect(next.session_id).not.toBe(done.session_id);
+  });
+
+  it('caps a session at the message limit and continues in a new one, telling the client', async () => {
+    const client = await connect(t, userToken('talker'));
+    client.send({ type: 'user_message', content: 'first' });
+    const first = await client.waitForReply();
+    client.send({ type: 'user_message', content: 'second' });
+    await client.waitFor(
+      (f) =>
+        f.type === 'ai_response' &&
+        f.metadata?.done === 'true' &&
+        f.metadata.message_id !== first.done.metadata!.message_id,
+    );
+    client.send({ type: 'user_message', content: 'third' });
+    const notice = await client.waitFor(
+      (frame) => frame.type === 'notification' && frame.metadata?.reason === 'message_limit',
+    );
+    expect(notice.session_id).toBe(first.done.session_id);
+    const loading = await client.waitFor(
+      (frame) => frame.type === 'loading' && frame.session_id !== first.done.session_id,
+    );
+    expect(loading.session_id).toMatch(/^[0-9a-f]{32}$/);
+    const old = await t.db.collection('sessions').findOne({ _id: first.done.session_id as never });
+    expect(old!.endTs).toBeInstanceOf(Date);
+  });
+
+  it('admin dashboards receive live session and takeover events; an admin gone for the grace period leaves', async () => {
+    const dashboard = await connect(t, adminToken('dash', 'Dash'));
+    const user = await connect(t, userToken('watched'));
+    user.send({ type: 'user_message', content: 'watch me' });
+    const started = await dashboard.waitFor(
+      (f) => f.type === 'notification' && f.metadata?.event === 'session_started',
+    );
+    const { done } = await user.waitForReply();
+    expect(started.session_id).toBe(done.session_id);
+    const token = adminToken('helper', 'Helper');
+    await fetch(`${t.baseUrl}/admin/takeover/${done.session_id}`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${token}` },
+    });
+    await dashboard.waitFor((f) => f.type === 'notification' && f.metadata?.event === 'takeover_started');
+    const admin = await connect(t, token, done.session_id);
+    await admin.close();
+    const leave = await user.waitForType('admin_leave', 5_000);
+    expect(leave.metadata).toMatchObject({ admin_id: 'helper', admin_name: 'Helper' });
+    await dashboard.waitFor((f) => f.type === 'notification' && f.metadata?.event === 'takeover_ended');
+    user.send({ type: 'end_session' });
+    await dashboard.waitFor((f) => f.type === 'notification' && f.metadata?.event === 'session_ended');
+  });
+
+  it('an admin reconnecting within the grace period keeps the takeover', async () => {
+    const user = await connect(t, userToken('kept'));
+    user.send({ type: 'user_message', content: 'keep' });
+    const { done } = await user.waitForReply();
+    const token = adminToken('steady', 'Steady');
+    await fetch(`${t.baseUrl}/admin/takeover/${done.session_id}`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${token}` },
+    });
+    const admin = await connect(t, token, done.session_id);
+    await admin.close();
+    await connect(t, token, done.session_id);
+    await new Promise((r) => setTimeout(r, 600));
+    expect(user.ofType('admin_leave')).toHaveLength(0);
+  });
+});
+
+describe('token expiry on an open socket', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp();
+  });
+  afterAll(async () => t?.close());
+
+  it('sends TOKEN_EXPIRED (not recoverable) and closes with 4001', async () => {
+    const client = await connect(t, userToken('short-lived', { expiresInSeconds: 2 }));
+    const error = await client.waitForType('error', 5_000);
+    expect(error.error).toMatchObject({ code: 'TOKEN_EXPIRED', recoverable: false });
+    expect(await client.closed).toBe(4001);
+  });
+});
+
+describe('operational alerts', () => {
+  it('alerts on a rate-limit spike with the affected users', async () => {
+    const hook = await webhookReceiver();
+    const t = await startTestApp(
+      { NOTIFY_WEBHOOK_URL: hook.url, RATE_LIMIT: '1' },
+      { rateLimitSpikeThreshold: 3 },
+    );
+    try {
+      const a = await connect(t, userToken('spiker-a'));
+      const b = await connect(t, userToken('spiker-b'));
+      for (const client of [a, b, a, b, a, b]) client.send({ type: 'user_message', content: 'spam' });
+      await eventually(
+        async () => hook.alerts,
+        (alerts) => alerts.some((alert) => alert.event === 'rate_limit_spike'),
+      );
+      const alert = hook.alerts.find((candidate) => candidate.event === 'rate_limit_spike');
+      expect(alert.text).toMatch(/Affected users: 2/);
+    } finally {
+      await t.close();
+      await hook.close();
+    }
+  });
+
+  it('alerts when MongoDB is unreachable past the threshold, and when it recovers', async () => {
+    const hook = await webhookReceiver();
+    const dataDir = mkdtempSync(join(tmpdir(), 'chatbox-alert-db-'));
+    const database = new FerretDbProcess({
+      binary: resolve(__dirname, '../../.tools/bin/ferretdb'),
+      dataDir,
+    });
+    const uri = await database.start();
+    const t = await startTestApp(
+      { NOTIFY_WEBHOOK_URL: hook.url, MONGO_URI: uri },
+      { databaseOutageAlertMs: 500, databaseCheckIntervalMs: 100 },
+    );
+    try {
+      database.killForTest('SIGKILL');
+      await eventually(
+        async () => hook.alerts,
+        (alerts) => alerts.some((alert) => alert.event === 'database_unreachable'),
+        10_000,
+      );
+      await database.start();
+      await eventually(
+        async () => hook.alerts,
+        (alerts) => alerts.some((alert) => alert.event === 'database_recovered'),
+        20_000,
+      );
+      expect(hook.alerts.filter((alert) => alert.event === 'database_unreachable')).toHaveLength(1);
+    } finally {
+      await t.close().catch(() => undefined);
+      await database.stop();
+      await hook.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
