@@ -183,6 +183,12 @@ describe('admin: help requests, takeover, admin API', () => {
     expect(userLeave).toMatchObject({ content: 'Agent Seven has left the conversation', sender: 'admin' });
     expect(adminLeave.metadata).toMatchObject({ admin_id: 'agent7' });
 
+    // After leaving, the admin's socket can no longer write into the user's session.
+    const adminFramesBefore = admin.frames.length;
+    admin.send({ type: 'user_message', content: 'one more thing' });
+    const refused = await admin.waitFor((frame) => frame.type === 'error', 5_000, adminFramesBefore);
+    expect(refused.error!.code).toBe('NOT_FOUND');
+
     user.send({ type: 'user_message', content: 'Thanks, bot again?' });
     await user.waitFor(
       (frame) =>

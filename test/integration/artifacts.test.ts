@@ -3,7 +3,7 @@
  * it parses the files. Kubernetes objects are also validated against the bundled OpenAPI
  * schemas of `kubernetes-models` (offline).
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { getMetadataStorage } from 'class-validator';
 import { parse, parseAllDocuments } from 'yaml';
@@ -358,5 +358,82 @@ describe('GitHub workflow', () => {
         /^actions\/(checkout|setup-node|setup-go|cache|upload-artifact)@v[1-4]$/.test(use),
       ),
     ).toEqual([]);
+  });
+});
+
+describe('Makefile', () => {
+  const makefile = read('Makefile');
+  /** Recipe lines of a target (tab-indented lines after `name:`). */
+  const recipe = (target: string): string[] => {
+    const lines = makefile.split('\n');
+    const start = lines.findIndex((line) => new RegExp(`^${target}:`).test(line));
+    expect(start).toBeGreaterThanOrEqual(0);
+    const body: string[] = [];
+    for (const line of lines.slice(start + 1)) {
+      if (!line.startsWith('\t')) break;
+      body.push(line.slice(1));
+    }
+    return body;
+  };
+  const recipeLines = makefile.split('\n').filter((line) => line.startsWith('\t'));
+
+  it('fails on the first failing command and never swallows one', () => {
+    expect(makefile).toMatch(/^\.SHELLFLAGS := -eu -o pipefail -c$/m);
+    for (const line of recipeLines) {
+      expect(line).not.toMatch(/\|\|\s*(true|:)\b|;\s*true\b|--passWithNoTests/);
+      expect(line).not.toMatch(/^\t[-@]*-/); // a leading `-` ignores the command's exit status
+    }
+  });
+
+  it('gives every .PHONY target a rule, and every script it runs exists', () => {
+    const phony = (makefile.match(/^\.PHONY:(.*)$/m)?.[1] ?? '').trim().split(/\s+/);
+    for (const target of phony)
+      expect({ target, defined: new RegExp(`^${target}:`, 'm').test(makefile) }).toEqual({
+        target,
+        defined: true,
+      });
+    const paths = recipeLines.flatMap(
+      (line) => line.match(/\b(?:scripts|test)\/[\w./-]+\.(?:sh|ts|js|mjs)\b/g) ?? [],
+    );
+    expect(paths.length).toBeGreaterThan(0);
+    for (const path of paths)
+      expect({ path, exists: existsSync(join(root, path)) }).toEqual({ path, exists: true });
+  });
+
+  it('test runs the linters, the typecheck, the build and every Jest project in CI mode', () => {
+    const test = recipe('test').join('\n');
+    for (const step of ['npm run --silent lint', 'npm run --silent typecheck', 'npm run --silent build'])
+      expect(test).toContain(step);
+    expect(test).toMatch(/npx jest .*--ci/);
+    expect(test).not.toMatch(/--selectProjects/);
+  });
+
+  it('deploy applies the kustomization and waits for the rollout of the real Deployment', () => {
+    const deployment = one('Deployment');
+    const deploy = recipe('deploy');
+    expect(deploy[0]).toBe(`kubectl apply -k ${K8S}/`);
+    expect(deploy[1]).toMatch(
+      new RegExp(
+        `^kubectl rollout status deployment/${deployment.metadata.name} -n ${deployment.metadata.namespace} --timeout=\\S+$`,
+      ),
+    );
+    expect(deployment.metadata.namespace).toBe(NAMESPACE);
+    // The kustomization applied by `make deploy` carries the HPA, PDB and NetworkPolicy.
+    const resources: string[] = parse(read('k8s/kustomization.yaml')).resources;
+    for (const kind of ['HorizontalPodAutoscaler', 'PodDisruptionBudget', 'NetworkPolicy']) {
+      const file = objects.find(({ object }) => object.kind === kind)?.file;
+      expect({ kind, listed: resources.includes(file as string) }).toEqual({ kind, listed: true });
+    }
+    // The README documents the same wait.
+    expect(read('README.md')).toContain(
+      `kubectl rollout status deployment/${deployment.metadata.name} -n ${deployment.metadata.namespace} --timeout=`,
+    );
+  });
+
+  it('openapi rewrites docs/openapi.json through the drift test', () => {
+    const openapi = recipe('openapi').join('\n');
+    expect(openapi).toContain('OPENAPI_WRITE=1');
+    expect(openapi).toContain('test/integration/openapi.test.ts');
+    expect(openapi).toContain('prettier --write docs/openapi.json');
   });
 });

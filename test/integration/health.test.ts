@@ -43,6 +43,13 @@ describe('health endpoints', () => {
     expect(body.checks).not.toHaveProperty('redis');
   });
 
+  it('echoes a correlation id, or makes one', async () => {
+    const echoed = await fetch(`${t.baseUrl}/healthz`, { headers: { 'X-Request-Id': 'trace-42' } });
+    expect(echoed.headers.get('x-request-id')).toBe('trace-42');
+    const made = await fetch(`${t.baseUrl}/healthz`);
+    expect(made.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
   it('is not served outside the prefix', async () => {
     const response = await fetch(t.baseUrl.replace('/chatbox', '') + '/healthz');
     expect(response.status).toBe(404);

@@ -167,3 +167,37 @@ describe('METRICS_ALLOWED_NETWORKS and TRUSTED_PROXIES', () => {
     expect(response.status).toBe(200);
   });
 });
+
+describe('metrics move when things happen (chat over the socket)', () => {
+  it('after a chat: messages received, LLM requests for demo, open sockets, sessions created, tokens', async () => {
+    const { startTestApp } = await import('../support/app');
+    const { userToken } = await import('../support/tokens');
+    const { TestClient } = await import('../support/ws-client');
+    const t = await startTestApp();
+    try {
+      const client = await TestClient.connect(t.wsUrl, { token: userToken('metered') });
+      await client.waitForType('connection_status');
+      client.send({ type: 'user_message', content: 'count me' });
+      await client.waitForReply();
+      client.send({ type: 'bogus' });
+      await client.waitForType('error');
+      const text = await (await fetch(`${t.baseUrl}/metrics/prometheus`)).text();
+      const value = (pattern: RegExp) => Number(pattern.exec(text)?.[1] ?? 'NaN');
+      expect(value(/^chatbox_messages_received_total (\S+)$/m)).toBeGreaterThanOrEqual(2);
+      expect(value(/^chatbox_messages_sent_total (\S+)$/m)).toBeGreaterThan(3);
+      expect(value(/^chatbox_message_errors_total (\S+)$/m)).toBeGreaterThanOrEqual(1);
+      expect(value(/^chatbox_llm_requests_total\{provider="demo"\} (\S+)$/m)).toBe(1);
+      expect(value(/^chatbox_tokens_used_total\{provider="demo"\} (\S+)$/m)).toBeGreaterThan(0);
+      expect(value(/^chatbox_websocket_connections_total (\S+)$/m)).toBe(1);
+      expect(value(/^chatbox_sessions_created_total (\S+)$/m)).toBe(1);
+      expect(value(/^chatbox_llm_streams_in_flight (\S+)$/m)).toBe(0);
+      await client.close();
+      await new Promise((r) => setTimeout(r, 100));
+      const after = await (await fetch(`${t.baseUrl}/metrics/prometheus`)).text();
+      expect(/^chatbox_websocket_connections_total (\S+)$/m.exec(after)?.[1]).toBe('0');
+      expect(/^chatbox_websocket_connection_duration_seconds_count (\S+)$/m.exec(after)?.[1]).toBe('1');
+    } finally {
+      await t.close();
+    }
+  });
+});

@@ -2,19 +2,10 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { freePort } from '@chatbox/storage';
+import { freePort, isProcessAlive } from '@chatbox/storage';
 
 const root = resolve(__dirname, '../..');
 const entry = join(root, 'dist/apps/chatbox/src/main.js');
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function waitForOutput(child: ChildProcess, pattern: RegExp, timeoutMs: number): Promise<string> {
   return new Promise((resolvePromise, reject) => {
@@ -74,14 +65,14 @@ describe('the service process on the embedded database', () => {
     expect(await ready.json()).toMatchObject({ checks: { mongodb: { status: 'ready' } } });
 
     const ferretPid = Number(readFileSync(join(dataDir, 'db/ferretdb.pid'), 'utf8'));
-    expect(isAlive(ferretPid)).toBe(true);
+    expect(isProcessAlive(ferretPid)).toBe(true);
 
     const exited = new Promise<number | null>((resolveExit) =>
       child.once('exit', (code) => resolveExit(code)),
     );
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
-    expect(isAlive(ferretPid)).toBe(false);
+    expect(isProcessAlive(ferretPid)).toBe(false);
   });
 
   it('leaves no FerretDB behind when the service is killed outright', async () => {
@@ -101,8 +92,8 @@ describe('the service process on the embedded database', () => {
       const ferretPid = Number(readFileSync(join(dir, 'db/ferretdb.pid'), 'utf8'));
       crashed.kill('SIGKILL');
       const deadline = Date.now() + 10_000;
-      while (isAlive(ferretPid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-      expect(isAlive(ferretPid)).toBe(false);
+      while (isProcessAlive(ferretPid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      expect(isProcessAlive(ferretPid)).toBe(false);
     } finally {
       if (crashed.exitCode === null) crashed.kill('SIGKILL');
       rmSync(dir, { recursive: true, force: true });

@@ -203,3 +203,37 @@ describe('REST: sessions, sharing and models', () => {
     expect(response.status).toBe(400);
   });
 });
+
+describe('REST: concurrent ends of one session', () => {
+  it('20 parallel ends: all answer ended, the session ends once, one session_ended event', async () => {
+    const t = await startTestApp();
+    const clients: TestClient[] = [];
+    try {
+      const dashboard = await TestClient.connect(t.wsUrl, { token: adminToken('ends-watcher') });
+      clients.push(dashboard);
+      const user = await TestClient.connect(t.wsUrl, { token: userToken('racer') });
+      clients.push(user);
+      await user.waitForType('connection_status');
+      user.send({ type: 'user_message', content: 'end me twenty times' });
+      const { done } = await user.waitForReply();
+      const responses = await Promise.all(
+        Array.from({ length: 20 }, () =>
+          fetch(`${t.baseUrl}/sessions/${done.session_id}/end`, {
+            method: 'POST',
+            headers: { Authorization: `Bearer ${userToken('racer')}` },
+          }),
+        ),
+      );
+      expect(responses.map((response) => response.status)).toEqual(Array(20).fill(200));
+      await new Promise((r) => setTimeout(r, 300));
+      const ended = dashboard.frames.filter(
+        (frame) => frame.metadata?.event === 'session_ended' && frame.session_id === done.session_id,
+      );
+      expect(ended).toHaveLength(1);
+      expect(user.frames.filter((frame) => frame.metadata?.reason === 'session_ended')).toHaveLength(1);
+    } finally {
+      await Promise.all(clients.map((client) => client.close()));
+      await t.close();
+    }
+  });
+});

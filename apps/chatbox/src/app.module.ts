@@ -8,6 +8,7 @@ import { HealthModule } from '@chatbox/health';
 import { MetricsModule } from '@chatbox/metrics';
 import { StorageModule } from '@chatbox/storage';
 import { loggerOptions } from './logging';
+import { ObservabilityModule } from './observability.module';
 import { WebClientModule } from './web-client';
 
 /** Root module: wires the feature modules under the validated configuration. */
@@ -28,6 +29,7 @@ export class AppModule {
         GatewayModule,
         AdminModule,
         WebClientModule,
+        ObservabilityModule,
       ],
     };
   }

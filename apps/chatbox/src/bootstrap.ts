@@ -5,6 +5,7 @@ import { Logger } from 'nestjs-pino';
 import { AppConfig, HttpExceptionFilter } from '@chatbox/common';
 import { ChatWsAdapter } from '@chatbox/gateway';
 import { AppModule } from './app.module';
+import { setupOpenApi } from './openapi';
 
 /** Builds the Nest application for a resolved configuration (used by main.ts and the tests). */
 export async function createChatboxApp(config: AppConfig): Promise<INestApplication> {
@@ -26,5 +27,6 @@ export async function createChatboxApp(config: AppConfig): Promise<INestApplicat
       exposedHeaders: ['X-Total-Count', 'Retry-After'],
     });
   }
+  setupOpenApi(app, config);
   return app;
 }

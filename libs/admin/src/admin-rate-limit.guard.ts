@@ -1,5 +1,12 @@
 import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
-import { AppConfig, AuthenticatedRequest, DomainError, ErrorCode, InjectConfig } from '@chatbox/common';
+import {
+  AppConfig,
+  AuthenticatedRequest,
+  ChatboxEvents,
+  DomainError,
+  ErrorCode,
+  InjectConfig,
+} from '@chatbox/common';
 import { RateLimiter } from '@chatbox/session';
 
 /** ADMIN_RATE_LIMIT requests per ADMIN_RATE_WINDOW per admin on `/admin/*`; 429 with Retry-After. */
@@ -7,18 +14,21 @@ import { RateLimiter } from '@chatbox/session';
 export class AdminRateLimitGuard implements CanActivate {
   constructor(
     private readonly limiter: RateLimiter,
+    private readonly events: ChatboxEvents,
     @InjectConfig() private readonly config: AppConfig,
   ) {}
 
-  canActivate(context: ExecutionContext): boolean {
+  async canActivate(context: ExecutionContext): Promise<boolean> {
     const principal = context.switchToHttp().getRequest<AuthenticatedRequest>().principal;
     if (!principal) return true;
     const { adminRateLimit, adminRateWindowMs } = this.config.limits;
-    const decision = this.limiter.hit(`admin:${principal.userId}`, adminRateLimit, adminRateWindowMs);
-    if (!decision.allowed)
+    const decision = await this.limiter.hit(`admin:${principal.userId}`, adminRateLimit, adminRateWindowMs);
+    if (!decision.allowed) {
+      this.events.emit({ type: 'ratelimit.blocked', limiter: 'admin' });
       throw new DomainError(ErrorCode.TOO_MANY_REQUESTS, 'Too many admin requests', {
         retryAfterMs: decision.retryAfterMs,
       });
+    }
     return true;
   }
 }

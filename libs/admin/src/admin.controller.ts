@@ -1,4 +1,5 @@
 import {
+  applyDecorators,
   Controller,
   Delete,
   Get,
@@ -10,14 +11,73 @@ import {
   Res,
   UseGuards,
 } from '@nestjs/common';
+import {
+  ApiBearerAuth,
+  ApiNoContentResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiParam,
+  ApiQuery,
+  ApiTags,
+} from '@nestjs/swagger';
 import type { Response } from 'express';
 import { AdminOnly, CurrentPrincipal, Principal } from '@chatbox/common';
 import { SessionRow } from '@chatbox/session';
+import { ApiErrors, BEARER_AUTH } from '@chatbox/common/openapi';
+import { SessionRowDto } from '@chatbox/session/api-models';
 import { AdminRateLimitGuard } from './admin-rate-limit.guard';
+import { AdminMetricsDto, AdminSessionDetailDto, TakeoverDto, TimeseriesDto } from './api-models';
 import { AdminMetrics, AdminService, AdminSessionDetail, TimeseriesBucket } from './admin.service';
-import { parseListQuery, parseRangeQuery, Query as QueryParams, rejectUnknown } from './dto/admin-query';
+import {
+  BUCKETS,
+  parseListQuery,
+  parseRangeQuery,
+  Query as QueryParams,
+  rejectUnknown,
+  SORT_FIELDS,
+} from './dto/admin-query';
+
+const TOTAL_COUNT = {
+  'X-Total-Count': {
+    description: 'Rows matching the filter, before limit/offset',
+    schema: { type: 'integer' },
+  },
+};
+const TIME = 'RFC 3339 or YYYY-MM-DD';
+
+/** Query parameters of the session lists (parsed by parseListQuery; unknown ones are 400). */
+function ListQueryDocs(): MethodDecorator {
+  return applyDecorators(
+    ApiQuery({ name: 'status', required: false, enum: ['active', 'ended'] }),
+    ApiQuery({ name: 'admin_assisted', required: false, type: Boolean }),
+    ApiQuery({ name: 'help_requested', required: false, type: Boolean }),
+    ApiQuery({ name: 'start_time', required: false, description: `Started at or after; ${TIME}` }),
+    ApiQuery({ name: 'end_time', required: false, description: `Started at or before; ${TIME}` }),
+    ApiQuery({ name: 'start_time_from', required: false, description: `Alias of start_time; ${TIME}` }),
+    ApiQuery({ name: 'start_time_to', required: false, description: `Alias of end_time; ${TIME}` }),
+    ApiQuery({ name: 'sort_by', required: false, enum: SORT_FIELDS, description: 'Default start_time' }),
+    ApiQuery({ name: 'sort_order', required: false, enum: ['asc', 'desc'], description: 'Default desc' }),
+    ApiQuery({
+      name: 'limit',
+      required: false,
+      schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+    }),
+    ApiQuery({ name: 'offset', required: false, schema: { type: 'integer', minimum: 0, default: 0 } }),
+  );
+}
+
+/** start_time..end_time of the metrics routes (end before start is 400). */
+function RangeQueryDocs(): MethodDecorator {
+  return applyDecorators(
+    ApiQuery({ name: 'start_time', required: false, description: `${TIME}; default end_time minus 24 h` }),
+    ApiQuery({ name: 'end_time', required: false, description: `${TIME}; default now` }),
+  );
+}
 
 /** Admin REST API (SPEC 5). Admin role required (403 for users), rate limited per admin. */
+@ApiTags('admin')
+@ApiBearerAuth(BEARER_AUTH)
+@ApiErrors(HttpStatus.UNAUTHORIZED, HttpStatus.FORBIDDEN, HttpStatus.TOO_MANY_REQUESTS)
 @Controller('admin')
 @AdminOnly()
 @UseGuards(AdminRateLimitGuard)
@@ -25,6 +85,11 @@ export class AdminController {
   constructor(private readonly admin: AdminService) {}
 
   @Get('sessions')
+  @ApiOperation({ summary: 'Sessions, filtered, sorted and paged: a bare array (total in X-Total-Count)' })
+  @ListQueryDocs()
+  @ApiQuery({ name: 'user_id', required: false })
+  @ApiOkResponse({ type: [SessionRowDto], headers: TOTAL_COUNT })
+  @ApiErrors(HttpStatus.BAD_REQUEST)
   async sessions(
     @Query() query: QueryParams,
     @Res({ passthrough: true }) response: Response,
@@ -35,6 +100,11 @@ export class AdminController {
   }
 
   @Get('users/:userId/sessions')
+  @ApiOperation({ summary: "One user's sessions: a bare array (total in X-Total-Count)" })
+  @ApiParam({ name: 'userId' })
+  @ListQueryDocs()
+  @ApiOkResponse({ type: [SessionRowDto], headers: TOTAL_COUNT })
+  @ApiErrors(HttpStatus.BAD_REQUEST)
   async userSessions(
     @Param('userId') userId: string,
     @Query() query: QueryParams,
@@ -46,21 +116,38 @@ export class AdminController {
   }
 
   @Get('sessions/:id')
+  @ApiOperation({ summary: 'A session with its messages and takeover log' })
+  @ApiParam({ name: 'id', description: 'Session id' })
+  @ApiOkResponse({ type: AdminSessionDetailDto })
+  @ApiErrors(HttpStatus.NOT_FOUND)
   detail(@CurrentPrincipal() principal: Principal, @Param('id') id: string): Promise<AdminSessionDetail> {
     return this.admin.detail(principal, id);
   }
 
   @Get('metrics')
+  @ApiOperation({ summary: 'Dashboard numbers over start_time..end_time (default: the last 24 h)' })
+  @RangeQueryDocs()
+  @ApiOkResponse({ type: AdminMetricsDto })
+  @ApiErrors(HttpStatus.BAD_REQUEST)
   metrics(@Query() query: QueryParams): Promise<AdminMetrics> {
     return this.admin.metrics(parseRangeQuery(query));
   }
 
   @Get('metrics/timeseries')
+  @ApiOperation({ summary: 'Per-bucket sessions, concurrency, tokens and response time for charts' })
+  @RangeQueryDocs()
+  @ApiQuery({ name: 'bucket', required: false, enum: Object.keys(BUCKETS), description: 'Default: by span' })
+  @ApiOkResponse({ type: TimeseriesDto })
+  @ApiErrors(HttpStatus.BAD_REQUEST)
   timeseries(@Query() query: QueryParams): Promise<{ bucket_ms: number; buckets: TimeseriesBucket[] }> {
     return this.admin.timeseries(parseRangeQuery(query, true));
   }
 
   @Post('takeover/:id')
+  @ApiOperation({ summary: 'Take a session over (atomic: of two admins racing, exactly one wins)' })
+  @ApiParam({ name: 'id', description: 'Session id' })
+  @ApiOkResponse({ type: TakeoverDto, description: 'Taken over (also when the same admin asks again)' })
+  @ApiErrors(HttpStatus.NOT_FOUND, HttpStatus.CONFLICT)
   @HttpCode(HttpStatus.OK)
   takeover(@CurrentPrincipal() principal: Principal, @Param('id') id: string, @Query() query: QueryParams) {
     rejectUnknown(query, []);
@@ -68,6 +155,10 @@ export class AdminController {
   }
 
   @Delete('takeover/:id')
+  @ApiOperation({ summary: 'End the takeover (the assisting admin); `admin_leave` is sent to the session' })
+  @ApiParam({ name: 'id', description: 'Session id' })
+  @ApiNoContentResponse({ description: 'Takeover ended' })
+  @ApiErrors(HttpStatus.NOT_FOUND, HttpStatus.CONFLICT)
   @HttpCode(HttpStatus.NO_CONTENT)
   async leave(@CurrentPrincipal() principal: Principal, @Param('id') id: string): Promise<void> {
     await this.admin.leave(principal, id);

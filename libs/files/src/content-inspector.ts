@@ -115,3 +115,22 @@ export async function inspectHead(
   if (!utf8) throw new RefusedContent(`A .${extension} file must be UTF-8 text without NUL bytes`);
   return { mime: textMime, inline: false, text: true };
 }
+
+/**
+ * Reads at least `bytes` from the start of a stream (less when it ends first) for sniffing, leaving
+ * the iterator positioned after what was read so the caller streams the rest.
+ */
+export async function readHead(
+  chunks: AsyncIterator<Uint8Array>,
+  bytes: number,
+): Promise<{ head: Buffer; ended: boolean }> {
+  const parts: Buffer[] = [];
+  let size = 0;
+  while (size < bytes) {
+    const next = await chunks.next();
+    if (next.done) return { head: Buffer.concat(parts), ended: true };
+    parts.push(Buffer.from(next.value));
+    size += next.value.length;
+  }
+  return { head: Buffer.concat(parts), ended: false };
+}

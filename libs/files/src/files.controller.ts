@@ -1,7 +1,22 @@
 import { pipeline } from 'node:stream/promises';
 import { Controller, Get, HttpCode, HttpStatus, Logger, Param, Post, Query, Req, Res } from '@nestjs/common';
+import {
+  ApiBearerAuth,
+  ApiBody,
+  ApiConsumes,
+  ApiHeader,
+  ApiOkResponse,
+  ApiOperation,
+  ApiParam,
+  ApiProduces,
+  ApiQuery,
+  ApiResponse,
+  ApiTags,
+} from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { AuthenticatedRequest, CurrentPrincipal, Principal, Public } from '@chatbox/common';
+import { ApiErrors, ApiUser, BEARER_AUTH } from '@chatbox/common/openapi';
+import { UploadResponseDto } from './api-models';
 import { parseByteRange } from './byte-range';
 import { contentDisposition } from './filename';
 import { FilesService } from './files.service';
@@ -25,6 +40,7 @@ const CACHE_CONTROL = 'private, no-store';
  * Files are streamed through the service for both drivers (also S3, via GetObject with Range):
  * access checks, Content-Type, Content-Disposition, nosniff and ranges stay in one place.
  */
+@ApiTags('files')
 @Controller()
 export class FilesController {
   private readonly logger = new Logger(FilesController.name);
@@ -36,6 +52,20 @@ export class FilesController {
   ) {}
 
   @Post(['upload', 'api/upload'])
+  @ApiUser()
+  @ApiOperation({
+    summary: 'Upload a file (multipart field `file`); also at `/api/upload` outside the prefix',
+  })
+  @ApiConsumes('multipart/form-data')
+  @ApiBody({
+    schema: {
+      type: 'object',
+      required: ['file'],
+      properties: { file: { type: 'string', format: 'binary', description: 'At most UPLOAD_MAX_SIZE' } },
+    },
+  })
+  @ApiOkResponse({ type: UploadResponseDto })
+  @ApiErrors(HttpStatus.BAD_REQUEST, HttpStatus.PAYLOAD_TOO_LARGE, HttpStatus.TOO_MANY_REQUESTS)
   @HttpCode(HttpStatus.OK)
   async upload(@Req() request: Request, @CurrentPrincipal() principal: Principal): Promise<UploadResponse> {
     const record = await this.uploadService.receive(request, principal);
@@ -49,6 +79,28 @@ export class FilesController {
   }
 
   @Get('files/:id')
+  @ApiBearerAuth(BEARER_AUTH)
+  @ApiOperation({
+    summary:
+      'Download a file: signed URL (`expires`+`signature`), or Bearer (owner, admin), or `share_token`',
+  })
+  @ApiParam({ name: 'id', description: 'File id' })
+  @ApiQuery({ name: 'expires', required: false, description: 'Signed URL expiry (from `file_url`)' })
+  @ApiQuery({ name: 'signature', required: false, description: 'Signed URL signature (from `file_url`)' })
+  @ApiQuery({
+    name: 'share_token',
+    required: false,
+    description: 'A share token of a session holding the file',
+  })
+  @ApiHeader({ name: 'Range', required: false, description: 'A single byte range, e.g. `bytes=0-1023`' })
+  @ApiProduces('application/octet-stream')
+  @ApiOkResponse({
+    description: 'The bytes with their Content-Type and Content-Disposition',
+    schema: { type: 'string', format: 'binary' },
+  })
+  @ApiResponse({ status: HttpStatus.PARTIAL_CONTENT, description: 'The requested range (`Content-Range`)' })
+  @ApiResponse({ status: HttpStatus.REQUESTED_RANGE_NOT_SATISFIABLE, description: 'Range outside the file' })
+  @ApiErrors(HttpStatus.UNAUTHORIZED, HttpStatus.FORBIDDEN, HttpStatus.NOT_FOUND)
   @Public()
   async download(
     @Param('id') id: string,

@@ -4,7 +4,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { AppConfig, DomainError, ErrorCode, InjectConfig, Principal } from '@chatbox/common';
 import { SessionRepository } from '@chatbox/storage';
 import type { ByteRange } from './byte-range';
-import { AcceptedType, inspectHead, RefusedContent } from './content-inspector';
+import { AcceptedType, inspectHead, readHead, RefusedContent } from './content-inspector';
 import { FileStorageDriver } from './drivers/file-storage-driver';
 import { FILE_ID_BYTES, FILE_ID_PATTERN, REMOTE_FILE_TIMEOUT_MS, SNIFF_BYTES } from './files.constants';
 import { sanitizeFilename } from './filename';
@@ -94,19 +94,7 @@ export class FilesService {
     const chunks = (response.body as unknown as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();
     const release = () => void chunks.return?.().catch(() => undefined);
     try {
-      const headParts: Buffer[] = [];
-      let headSize = 0;
-      let ended = false;
-      while (headSize < SNIFF_BYTES) {
-        const next = await chunks.next();
-        if (next.done) {
-          ended = true;
-          break;
-        }
-        headParts.push(Buffer.from(next.value));
-        headSize += next.value.length;
-      }
-      const head = Buffer.concat(headParts);
+      const { head, ended } = await readHead(chunks, SNIFF_BYTES);
       if (head.length === 0) throw new RemoteFileError('the file is empty');
       if (head.length > maxSize) throw new RemoteFileError(`file is over the limit of ${maxSize} bytes`);
       const filename = sanitizeFilename(

@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import { Injectable, Logger } from '@nestjs/common';
 import busboy, { type Busboy, type FileInfo } from 'busboy';
 import { AppConfig, InjectConfig, Principal } from '@chatbox/common';
-import { AcceptedType, inspectHead, isUtf8Text, RefusedContent } from './content-inspector';
+import { AcceptedType, inspectHead, isUtf8Text, readHead, RefusedContent } from './content-inspector';
 import { FileStorageDriver } from './drivers/file-storage-driver';
 import { FILE_ID_BYTES, MULTIPART_LIMITS, SNIFF_BYTES, UPLOAD_FIELD } from './files.constants';
 import { sanitizeFilename } from './filename';
@@ -80,19 +80,7 @@ export class UploadService {
 
   private async store(stream: Readable, info: FileInfo, principal: Principal): Promise<UploadRecord> {
     const chunks = stream[Symbol.asyncIterator]();
-    const headParts: Buffer[] = [];
-    let headSize = 0;
-    let ended = false;
-    while (headSize < SNIFF_BYTES) {
-      const next = await chunks.next();
-      if (next.done) {
-        ended = true;
-        break;
-      }
-      headParts.push(next.value as Buffer);
-      headSize += (next.value as Buffer).length;
-    }
-    const head = Buffer.concat(headParts);
+    const { head, ended } = await readHead(chunks, SNIFF_BYTES);
     if (head.length === 0) throw badUpload('The file is empty (0 bytes)');
 
     const filename = sanitizeFilename(info.filename);

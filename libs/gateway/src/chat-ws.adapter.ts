@@ -36,9 +36,28 @@ export class ChatWsAdapter extends WsAdapter {
   }
 
   private verify(request: HandshakeRequest, done: VerifyCallback): void {
-    const result = this.app.get(HandshakeService).verify(request);
+    // Asynchronous: in multi-instance mode the per-user connection count is checked in Redis.
+    void this.app
+      .get(HandshakeService)
+      .verify(request)
+      .then(
+        (result) => this.settle(request, result, done),
+        () => done(false, 503, 'Service unavailable', { 'Content-Type': 'text/plain; charset=utf-8' }),
+      );
+  }
+
+  private settle(
+    request: HandshakeRequest,
+    result: Awaited<ReturnType<HandshakeService['verify']>>,
+    done: VerifyCallback,
+  ): void {
     if (isRefusal(result)) {
       done(false, result.status, result.message, { 'Content-Type': 'text/plain; charset=utf-8' });
+      return;
+    }
+    if (request.socket.destroyed) {
+      // The client left while the slot was being reserved.
+      result.reservation.release();
       return;
     }
     request.chatbox = result;

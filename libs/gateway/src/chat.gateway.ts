@@ -1,7 +1,14 @@
 import { Logger } from '@nestjs/common';
 import { OnGatewayConnection, OnGatewayDisconnect, WebSocketGateway } from '@nestjs/websockets';
 import type { RawData, WebSocket } from 'ws';
-import { AppConfig, DomainError, ErrorCode, FATAL_SOCKET_CODES, InjectConfig } from '@chatbox/common';
+import {
+  AppConfig,
+  ChatboxEvents,
+  DomainError,
+  ErrorCode,
+  FATAL_SOCKET_CODES,
+  InjectConfig,
+} from '@chatbox/common';
 import { ChatService, chatEvent } from '@chatbox/session';
 import { parseFrame } from './frame-parser';
 import { HandshakeRequest } from './handshake.service';
@@ -24,6 +31,7 @@ interface SocketState {
   tail: Promise<void>;
   lastPong: number;
   timers: NodeJS.Timeout[];
+  openedAt: number;
   release: () => void;
 }
 
@@ -38,6 +46,7 @@ export class ChatGateway implements OnGatewayConnection, OnGatewayDisconnect {
 
   constructor(
     private readonly chat: ChatService,
+    private readonly events: ChatboxEvents,
     @InjectConfig() private readonly config: AppConfig,
   ) {}
 
@@ -51,6 +60,7 @@ export class ChatGateway implements OnGatewayConnection, OnGatewayDisconnect {
       socket,
       handshake.principal,
       this.config.limits.maxMessageSize * SEND_BUFFER_FRAMES,
+      () => this.events.emit({ type: 'message.sent', count: 1 }),
     );
     const state: SocketState = {
       connection,
@@ -58,9 +68,11 @@ export class ChatGateway implements OnGatewayConnection, OnGatewayDisconnect {
       tail: Promise.resolve(),
       lastPong: Date.now(),
       timers: [],
+      openedAt: performance.now(),
       release: () => handshake.reservation.release(),
     };
     this.sockets.set(socket, state);
+    this.events.emit({ type: 'socket.opened' });
     socket.on('message', (data: RawData, isBinary: boolean) => this.enqueue(socket, state, data, isBinary));
     socket.on('pong', () => (state.lastPong = Date.now()));
     socket.on('error', (error) =>
@@ -79,6 +91,7 @@ export class ChatGateway implements OnGatewayConnection, OnGatewayDisconnect {
     this.sockets.delete(socket);
     state.timers.forEach((timer) => clearInterval(timer));
     state.release();
+    this.events.emit({ type: 'socket.closed', durationSeconds: (performance.now() - state.openedAt) / 1000 });
     this.chat.disconnect(state.connection);
   }
 
@@ -124,6 +137,7 @@ export class ChatGateway implements OnGatewayConnection, OnGatewayDisconnect {
 
   private async handleFrame(state: SocketState, data: RawData, isBinary: boolean): Promise<void> {
     let sessionId = state.connection.sessionId;
+    this.events.emit({ type: 'message.received' });
     try {
       if (isBinary)
         throw new DomainError(ErrorCode.INVALID_FORMAT, 'binary frames are not supported; send JSON text');
@@ -162,6 +176,7 @@ export class ChatGateway implements OnGatewayConnection, OnGatewayDisconnect {
         },
       }),
     );
+    this.events.emit({ type: 'message.error' });
     const closeCode = FATAL_SOCKET_CODES[domain.code];
     if (closeCode) state.connection.close(closeCode, domain.code);
   }

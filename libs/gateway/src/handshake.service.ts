@@ -41,7 +41,7 @@ export class HandshakeService {
     @InjectConfig() private readonly config: AppConfig,
   ) {}
 
-  verify(request: IncomingMessage): AcceptedHandshake | HandshakeRefusal {
+  async verify(request: IncomingMessage): Promise<AcceptedHandshake | HandshakeRefusal> {
     if (this.shutdown.isDraining) return { status: 503, message: 'Server is shutting down' };
     const url = new URL(request.url ?? '/', 'http://localhost');
     const token = bearerToken(request.headers.authorization) ?? url.searchParams.get('token') ?? undefined;
@@ -57,7 +57,7 @@ export class HandshakeService {
     const allowed = this.config.allowedOrigins;
     if (allowed.length > 0 && (!origin || !allowed.includes(origin)))
       return { status: 403, message: 'Origin not allowed' };
-    const reservation = this.registry.reserve(principal.userId);
+    const reservation = await this.registry.reserve(principal.userId);
     if (reservation === 'instance_limit') return { status: 429, message: 'Server connection limit reached' };
     if (reservation === 'user_limit') return { status: 429, message: 'Too many connections for this user' };
     const sessionId = url.searchParams.get('session_id') ?? undefined;

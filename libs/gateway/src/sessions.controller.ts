@@ -10,6 +10,14 @@ import {
   Req,
   UseGuards,
 } from '@nestjs/common';
+import {
+  ApiExcludeEndpoint,
+  ApiNoContentResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiParam,
+  ApiTags,
+} from '@nestjs/swagger';
 import type { Request } from 'express';
 import { AppConfig, CurrentPrincipal, InjectConfig, Principal, Public } from '@chatbox/common';
 import { FileUrlSigner } from '@chatbox/files';
@@ -23,6 +31,9 @@ import {
   toSessionRow,
   MessageView,
 } from '@chatbox/session';
+import { ApiErrors, ApiUser } from '@chatbox/common/openapi';
+import { SessionDetailDto } from '@chatbox/session/api-models';
+import { ModelsDto, SessionEndedDto, SessionListDto, SharedSessionDto, ShareDto } from './api-models';
 import { PublicRateLimitGuard } from './public-rate-limit.guard';
 
 export interface SessionListBody {
@@ -34,6 +45,7 @@ export interface SessionListBody {
 }
 
 /** User REST API for sessions, sharing and models (SPEC 5). Thin: parse, authorise, call, map. */
+@ApiTags('sessions')
 @Controller()
 export class SessionsController {
   constructor(
@@ -44,6 +56,9 @@ export class SessionsController {
   ) {}
 
   @Get('sessions')
+  @ApiUser()
+  @ApiOperation({ summary: "The caller's sessions (at most 100, newest activity first)" })
+  @ApiOkResponse({ type: SessionListDto })
   async list(@CurrentPrincipal() principal: Principal): Promise<SessionListBody> {
     const { sessions, total, limit } = await this.sessions.listForUser(principal.userId);
     return {
@@ -56,6 +71,11 @@ export class SessionsController {
   }
 
   @Get('sessions/:id')
+  @ApiUser()
+  @ApiOperation({ summary: 'A session with its messages (owner, or admin)' })
+  @ApiParam({ name: 'id', description: 'Session id' })
+  @ApiOkResponse({ type: SessionDetailDto })
+  @ApiErrors(HttpStatus.NOT_FOUND)
   async detail(@CurrentPrincipal() principal: Principal, @Param('id') id: string): Promise<SessionDetail> {
     return toSessionDetail(await this.sessions.readable(principal, id), (fileId) =>
       this.fileUrls.sign(fileId),
@@ -63,6 +83,11 @@ export class SessionsController {
   }
 
   @Post('sessions/:id/end')
+  @ApiUser()
+  @ApiOperation({ summary: 'End a session (owner); idempotent, the first end time is kept' })
+  @ApiParam({ name: 'id', description: 'Session id' })
+  @ApiOkResponse({ type: SessionEndedDto })
+  @ApiErrors(HttpStatus.NOT_FOUND)
   @HttpCode(HttpStatus.OK)
   async end(@CurrentPrincipal() principal: Principal, @Param('id') id: string): Promise<{ status: 'ended' }> {
     await this.sessions.endOwned(principal, id);
@@ -70,6 +95,11 @@ export class SessionsController {
   }
 
   @Post('sessions/:id/share')
+  @ApiUser()
+  @ApiOperation({ summary: 'Create (or return the existing) read-only share link (owner)' })
+  @ApiParam({ name: 'id', description: 'Session id' })
+  @ApiOkResponse({ type: ShareDto })
+  @ApiErrors(HttpStatus.NOT_FOUND)
   @HttpCode(HttpStatus.OK)
   async share(
     @CurrentPrincipal() principal: Principal,
@@ -85,12 +115,21 @@ export class SessionsController {
   }
 
   @Delete('sessions/:id/share')
+  @ApiUser()
+  @ApiOperation({ summary: 'Revoke the share link (owner)' })
+  @ApiParam({ name: 'id', description: 'Session id' })
+  @ApiNoContentResponse({ description: 'Link revoked' })
+  @ApiErrors(HttpStatus.NOT_FOUND)
   @HttpCode(HttpStatus.NO_CONTENT)
   async unshare(@CurrentPrincipal() principal: Principal, @Param('id') id: string): Promise<void> {
     await this.sessions.unshare(principal, id);
   }
 
   @Get('shared/:token')
+  @ApiOperation({ summary: 'A shared session, without user identity (public, rate limited per IP)' })
+  @ApiParam({ name: 'token', description: 'Share token' })
+  @ApiOkResponse({ type: SharedSessionDto })
+  @ApiErrors(HttpStatus.NOT_FOUND, HttpStatus.TOO_MANY_REQUESTS)
   @Public()
   @UseGuards(PublicRateLimitGuard)
   async shared(
@@ -114,12 +153,16 @@ export class SessionsController {
   }
 
   @Get('models')
+  @ApiUser()
+  @ApiOperation({ summary: 'The configured models and the default one' })
+  @ApiOkResponse({ type: ModelsDto })
   models(): { models: { id: string; name: string }[]; default: string } {
     return { models: this.llm.models(), default: this.llm.defaultModelId };
   }
 
   /** A plain GET on the socket path is not a WebSocket request (SPEC 4.1). */
   @Get('ws')
+  @ApiExcludeEndpoint() // The WebSocket protocol is documented in docs/asyncapi.yaml.
   @Public()
   @HttpCode(HttpStatus.BAD_REQUEST)
   @Header('Content-Type', 'text/plain; charset=utf-8')

@@ -15,6 +15,7 @@ export class SocketConnection implements ClientConnection {
     private readonly socket: WebSocket,
     readonly principal: Principal,
     private readonly maxBufferedBytes: number,
+    private readonly onSent: () => void = () => undefined,
   ) {}
 
   get isOpen(): boolean {
@@ -32,6 +33,7 @@ export class SocketConnection implements ClientConnection {
       return;
     }
     this.socket.send(JSON.stringify(event));
+    this.onSent();
   }
 
   close(code: number, reason: string): void {

@@ -1,4 +1,5 @@
 import { Controller, Get, Req, Res } from '@nestjs/common';
+import { ApiForbiddenResponse, ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import type { BlockList } from 'node:net';
 import {
@@ -10,6 +11,7 @@ import {
   addressInList,
   networkList,
 } from '@chatbox/common';
+import { ErrorBodyDto } from '@chatbox/common/openapi';
 import { MetricsService } from './metrics.service';
 
 /**
@@ -17,6 +19,7 @@ import { MetricsService } from './metrics.service';
  * METRICS_ALLOWED_NETWORKS. `request.ip` already honours X-Forwarded-For from TRUSTED_PROXIES only
  * (express `trust proxy`), so a client cannot claim an allowed address through the header.
  */
+@ApiTags('metrics')
 @Controller('metrics')
 @Public()
 export class MetricsController {
@@ -30,6 +33,13 @@ export class MetricsController {
   }
 
   @Get('prometheus')
+  @ApiOperation({ summary: 'Prometheus metrics (no token; METRICS_ALLOWED_NETWORKS only)' })
+  @ApiProduces('text/plain; version=0.0.4; charset=utf-8', 'application/json')
+  @ApiOkResponse({ description: 'Prometheus text exposition format', schema: { type: 'string' } })
+  @ApiForbiddenResponse({
+    type: ErrorBodyDto,
+    description: '`FORBIDDEN`: caller outside the allowed networks',
+  })
   async prometheus(@Req() request: Request, @Res({ passthrough: true }) response: Response): Promise<string> {
     const client = request.ip ?? request.socket.remoteAddress ?? '';
     if (!addressInList(this.allowed, client))

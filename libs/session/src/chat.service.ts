@@ -1,5 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { AppConfig, DomainError, ErrorCode, InjectConfig } from '@chatbox/common';
+import { AppConfig, ChatboxEvents, DomainError, ErrorCode, InjectConfig } from '@chatbox/common';
 import { LlmService } from '@chatbox/llm';
 import { NotificationService } from '@chatbox/notification';
 import { SessionRecord } from '@chatbox/storage';
@@ -37,6 +37,7 @@ export class ChatService {
     private readonly fileMessages: FileMessageService,
     private readonly notifications: NotificationService,
     private readonly traffic: TrafficMonitor,
+    private readonly events: ChatboxEvents,
     @InjectConfig() private readonly config: AppConfig,
   ) {}
 
@@ -115,6 +116,13 @@ export class ChatService {
   /** The bound session if still active; otherwise a new one (ending the user's previous one). */
   private async activeSessionFor(connection: ClientConnection): Promise<SessionRecord> {
     const bound = connection.sessionId ? await this.sessions.findById(connection.sessionId) : undefined;
+    if (bound && connection.principal.isAdmin && bound.userId !== connection.principal.userId) {
+      // An admin socket bound to someone else's session writes there only while assisting it.
+      if (bound.endedAt) throw new DomainError(ErrorCode.SESSION_ENDED, 'This session has ended');
+      if (!bound.assistingSince || bound.assistingAdminId !== connection.principal.userId)
+        throw new DomainError(ErrorCode.NOT_FOUND, 'You are not assisting this session');
+      return bound;
+    }
     if (bound && !bound.endedAt) {
       if (bound.messageCount < this.config.protocol.messagesPerSession) return bound;
       await this.sessions.end(bound.id, 'message_limit');
@@ -127,12 +135,6 @@ export class ChatService {
       );
     }
     // An ended session is read-only: the socket moves on to a new session (as "+ New Chat" would).
-    if (
-      connection.principal.isAdmin &&
-      bound?.assistingSince &&
-      bound.assistingAdminId === connection.principal.userId
-    )
-      return bound;
     const created = await this.sessions.start(connection.principal.userId);
     this.registry.bind(connection, created.id);
     return created;
@@ -141,13 +143,14 @@ export class ChatService {
   private async userMessage(connection: ClientConnection, frame: InboundFrame): Promise<void> {
     if (frame.content === undefined || frame.content.trim() === '')
       throw new DomainError(ErrorCode.MISSING_FIELD, 'content is required for user_message');
-    const decision = this.rateLimiter.hit(
+    const decision = await this.rateLimiter.hit(
       `msg:${connection.principal.userId}`,
       this.config.limits.rateLimit,
       this.config.limits.rateWindowMs,
     );
     if (!decision.allowed) {
       this.traffic.rateLimited('messages', connection.principal.userId);
+      this.events.emit({ type: 'ratelimit.blocked', limiter: 'messages' });
       throw new DomainError(ErrorCode.TOO_MANY_REQUESTS, 'Too many messages; slow down', {
         retryAfterMs: decision.retryAfterMs,
       });

@@ -47,7 +47,7 @@ export class FileMessageService {
     if (!upload) throw new DomainError(ErrorCode.INVALID_FILE, 'Unknown file_id: upload the file first');
     if (type === 'voice_message' && !AUDIO_MIME.test(upload.mime))
       throw new DomainError(ErrorCode.INVALID_FILE, 'A voice_message needs an audio file');
-    const decision = this.rateLimiter.hit(
+    const decision = await this.rateLimiter.hit(
       `msg:${connection.principal.userId}`,
       this.config.limits.rateLimit,
       this.config.limits.rateWindowMs,

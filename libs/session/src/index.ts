@@ -14,3 +14,5 @@ export * from './session.service';
 export * from './session-views';
 export * from './takeover.service';
 export * from './traffic-monitor';
+export * from './ports/reply-lock';
+export * from './multi-instance/redis-link';

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { AppConfig, APP_CONFIG } from '@chatbox/common';
 import { FilesModule } from '@chatbox/files';
 import { LlmModule } from '@chatbox/llm';
 import { NotificationModule } from '@chatbox/notification';
@@ -8,6 +9,12 @@ import { FileMessageService } from './file-message.service';
 import { ConnectionRegistry, InProcessConnectionRegistry } from './ports/connection-registry';
 import { InProcessRateLimiter, RateLimiter } from './ports/rate-limiter';
 import { InProcessSessionBroadcaster, SessionBroadcaster } from './ports/session-broadcaster';
+import { InProcessReplyLock, ReplyLock } from './ports/reply-lock';
+import { RedisConnectionRegistry } from './multi-instance/redis-connection-registry';
+import { RedisLink } from './multi-instance/redis-link';
+import { RedisRateLimiter } from './multi-instance/redis-rate-limiter';
+import { RedisReplyLock } from './multi-instance/redis-reply-lock';
+import { RedisSessionBroadcaster } from './multi-instance/redis-session-broadcaster';
 import { ReplyService } from './reply/reply.service';
 import { SessionCleanupService } from './session-cleanup.service';
 import { SessionService } from './session.service';
@@ -15,15 +22,39 @@ import { TakeoverService } from './takeover.service';
 import { TrafficMonitor } from './traffic-monitor';
 
 /**
- * Session rules and reply streaming. The ports (registry, broadcaster, rate limiter) are bound to
- * in-process implementations here; multi-instance mode rebinds them to Redis adapters.
+ * Session rules and reply streaming. The ports (registry, broadcaster, rate limiter, reply lock)
+ * are bound to in-process implementations, or to the Redis adapters when `REDIS_URL` is set
+ * (multi-instance mode, SPEC 10) sharing one command and one subscriber connection (`RedisLink`).
  */
 @Module({
   imports: [LlmModule, NotificationModule, FilesModule],
   providers: [
-    { provide: ConnectionRegistry, useClass: InProcessConnectionRegistry },
-    { provide: SessionBroadcaster, useClass: InProcessSessionBroadcaster },
-    { provide: RateLimiter, useClass: InProcessRateLimiter },
+    RedisLink,
+    {
+      provide: ConnectionRegistry,
+      inject: [APP_CONFIG, RedisLink],
+      useFactory: (config: AppConfig, link: RedisLink) =>
+        link.enabled ? new RedisConnectionRegistry(config, link) : new InProcessConnectionRegistry(config),
+    },
+    {
+      provide: SessionBroadcaster,
+      inject: [ConnectionRegistry, RedisLink],
+      useFactory: (registry: ConnectionRegistry, link: RedisLink) =>
+        link.enabled
+          ? new RedisSessionBroadcaster(registry, link)
+          : new InProcessSessionBroadcaster(registry),
+    },
+    {
+      provide: RateLimiter,
+      inject: [RedisLink],
+      useFactory: (link: RedisLink) =>
+        link.enabled ? new RedisRateLimiter(link) : new InProcessRateLimiter(),
+    },
+    {
+      provide: ReplyLock,
+      inject: [RedisLink],
+      useFactory: (link: RedisLink) => (link.enabled ? new RedisReplyLock(link) : new InProcessReplyLock()),
+    },
     SessionService,
     ReplyService,
     ChatService,

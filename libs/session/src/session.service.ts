@@ -1,6 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
-import { AppConfig, DomainError, ErrorCode, InjectConfig, Principal, newMessageId } from '@chatbox/common';
+import {
+  AppConfig,
+  ChatboxEvents,
+  DomainError,
+  ErrorCode,
+  InjectConfig,
+  Principal,
+  newMessageId,
+} from '@chatbox/common';
 import { LlmService } from '@chatbox/llm';
 import { SessionRecord, SessionRepository, StoredMessage } from '@chatbox/storage';
 import { chatEvent } from './chat-event';
@@ -20,6 +28,7 @@ export class SessionService {
     private readonly sessions: SessionRepository,
     private readonly broadcaster: SessionBroadcaster,
     private readonly llm: LlmService,
+    private readonly events: ChatboxEvents,
     @InjectConfig() private readonly config: AppConfig,
   ) {}
 
@@ -66,6 +75,7 @@ export class SessionService {
       modelId: options.modelId,
       helpRequested: options.helpRequested,
     });
+    this.events.emit({ type: 'session.created' });
     this.broadcaster.toDashboards(
       chatEvent('notification', 'system', {
         session_id: session.id,
@@ -79,6 +89,7 @@ export class SessionService {
   async end(sessionId: string, reason: SessionEndReason): Promise<SessionRecord | undefined> {
     const ended = await this.sessions.end(sessionId);
     if (!ended) return undefined;
+    this.events.emit({ type: 'session.ended' });
     this.logger.log({ sessionId, reason }, 'session ended');
     this.broadcaster.toSession(
       sessionId,

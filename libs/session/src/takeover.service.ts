@@ -1,5 +1,5 @@
 import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
-import { AppConfig, DomainError, ErrorCode, InjectConfig, Principal } from '@chatbox/common';
+import { AppConfig, ChatboxEvents, DomainError, ErrorCode, InjectConfig, Principal } from '@chatbox/common';
 import { SessionRecord, SessionRepository } from '@chatbox/storage';
 import { chatEvent } from './chat-event';
 import { ClientConnection } from './ports/client-connection';
@@ -16,19 +16,14 @@ export type LeaveReason = 'admin_leave' | 'api' | 'admin_gone';
 export class TakeoverService implements OnModuleDestroy {
   private readonly logger = new Logger(TakeoverService.name);
   private readonly goneTimers = new Map<string, NodeJS.Timeout>();
-  private observer?: () => void;
 
   constructor(
     private readonly sessions: SessionRepository,
     private readonly registry: ConnectionRegistry,
     private readonly broadcaster: SessionBroadcaster,
+    private readonly events: ChatboxEvents,
     @InjectConfig() private readonly config: AppConfig,
   ) {}
-
-  /** Lets metrics count takeovers without the session module knowing Prometheus. */
-  onTakeover(observer: () => void): void {
-    this.observer = observer;
-  }
 
   /**
    * One atomic conditional write: exactly one of several racing admins wins; the same admin again is
@@ -56,7 +51,12 @@ export class TakeoverService implements OnModuleDestroy {
       throw new DomainError(ErrorCode.SESSION_ENDED, 'Session has ended');
     }
     this.cancelGoneTimer(sessionId);
-    this.observer?.();
+    this.events.emit({
+      type: 'takeover.started',
+      ...(session.helpRequestedAt
+        ? { humanWaitSeconds: (at.getTime() - session.helpRequestedAt.getTime()) / 1000 }
+        : {}),
+    });
     this.broadcaster.toSession(sessionId, this.joinEvent(sessionId, admin));
     this.broadcaster.toDashboards(
       chatEvent('notification', 'system', {

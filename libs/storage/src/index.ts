@@ -1,6 +1,7 @@
 export * from './content-cipher';
 export * from './embedded/ferretdb-process';
 export * from './embedded/free-port';
+export * from './message-outbox';
 export * from './mongo-health';
 export * from './mongo-retry';
 export * from './session.model';

@@ -49,6 +49,8 @@ export interface CreateSessionInput {
 /** All MongoDB access for sessions. Mongoose lives here and nowhere else. */
 @Injectable()
 export class SessionRepository implements OnModuleInit {
+  private readonly writeChains = new Map<string, Promise<void>>();
+
   constructor(
     @InjectModel(SESSION_MODEL) private readonly model: Model<SessionDocument>,
     private readonly cipher: ContentCipher,
@@ -212,8 +214,41 @@ export class SessionRepository implements OnModuleInit {
     return result.matchedCount === 1;
   }
 
-  /** Conditional update for check-then-act rules (takeover, help flags): one atomic write or nothing. */
+  /**
+   * Conditional update for check-then-act rules (help flag, share token, takeover end): one write
+   * or nothing. MongoDB makes it atomic; FerretDB 1.24 does not (concurrent conditional updates of
+   * one document can all match), so conditional writes of one session are also serialised in this
+   * process. Across instances production runs on MongoDB; takeover exclusivity uses a lock insert.
+   */
   async updateIf(
+    sessionId: string,
+    condition: QueryFilter<SessionDocument>,
+    update: UpdateQuery<SessionDocument>,
+  ): Promise<SessionRecord | undefined> {
+    return this.serialised(sessionId, () => this.conditionalUpdate(sessionId, condition, update));
+  }
+
+  /**
+   * Ends an active session in one write (`endTs` and `dur` together). Returns the ended record,
+   * or undefined when it was already ended or does not exist (the first end time is kept).
+   */
+  async end(sessionId: string, at: Date = new Date()): Promise<SessionRecord | undefined> {
+    return this.serialised(sessionId, async () => {
+      const current = await this.retry.run('findSession', () =>
+        this.model
+          .findOne({ _id: sessionId, ...ACTIVE }, { ts: 1 })
+          .lean()
+          .exec(),
+      );
+      if (!current) return undefined;
+      const duration = Math.max(0, Math.round((at.getTime() - new Date(current.ts).getTime()) / 1000));
+      return this.conditionalUpdate(sessionId, ACTIVE, {
+        $set: { endTs: at, dur: duration, lastActivity: at },
+      });
+    });
+  }
+
+  private async conditionalUpdate(
     sessionId: string,
     condition: QueryFilter<SessionDocument>,
     update: UpdateQuery<SessionDocument>,
@@ -227,20 +262,19 @@ export class SessionRepository implements OnModuleInit {
     return document ? this.toRecord(document) : undefined;
   }
 
-  /**
-   * Ends an active session in one write (`endTs` and `dur` together). Returns the ended record,
-   * or undefined when it was already ended or does not exist (the first end time is kept).
-   */
-  async end(sessionId: string, at: Date = new Date()): Promise<SessionRecord | undefined> {
-    const current = await this.retry.run('findSession', () =>
-      this.model
-        .findOne({ _id: sessionId, ...ACTIVE }, { ts: 1 })
-        .lean()
-        .exec(),
+  /** Runs conditional writes of one session one after another (per-session promise chain). */
+  private serialised<T>(sessionId: string, write: () => Promise<T>): Promise<T> {
+    const previous = this.writeChains.get(sessionId) ?? Promise.resolve();
+    const result = previous.then(write, write);
+    const settled = result.then(
+      () => undefined,
+      () => undefined,
     );
-    if (!current) return undefined;
-    const duration = Math.max(0, Math.round((at.getTime() - new Date(current.ts).getTime()) / 1000));
-    return this.updateIf(sessionId, ACTIVE, { $set: { endTs: at, dur: duration, lastActivity: at } });
+    this.writeChains.set(sessionId, settled);
+    void settled.then(() => {
+      if (this.writeChains.get(sessionId) === settled) this.writeChains.delete(sessionId);
+    });
+    return result;
   }
 
   async findById(sessionId: string): Promise<SessionRecord | undefined> {

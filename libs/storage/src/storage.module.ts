@@ -2,6 +2,7 @@ import { Global, Module } from '@nestjs/common';
 import { MongooseModule } from '@nestjs/mongoose';
 import { AppConfig, APP_CONFIG } from '@chatbox/common';
 import { ContentCipher } from './content-cipher';
+import { MessageOutbox } from './message-outbox';
 import { MongoHealth } from './mongo-health';
 import { MongoRetry } from './mongo-retry';
 import { SESSION_MODEL, SessionSchema } from './session.schema';
@@ -43,7 +44,8 @@ const SERVER_SELECTION_TIMEOUT_MS = 5_000;
     MongoRetry,
     SessionRepository,
     MongoHealth,
+    MessageOutbox,
   ],
-  exports: [ContentCipher, MongoRetry, SessionRepository, MongoHealth, MongooseModule],
+  exports: [ContentCipher, MongoRetry, SessionRepository, MongoHealth, MessageOutbox, MongooseModule],
 })
 export class StorageModule {}

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { Controller, Get, NotFoundException, Param, Req, Res } from '@nestjs/common';
+import { ApiExcludeController } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { Public } from '@chatbox/common';
 
@@ -48,6 +49,7 @@ function publicRoot(): string {
 }
 
 /** Serves the web client (SPEC 9): three plain pages and their static assets, all public. */
+@ApiExcludeController() // Pages and assets, not an API.
 @Controller()
 @Public()
 export class WebClientController {

@@ -1,7 +1,7 @@
 import { DomainError, ErrorCode } from '@chatbox/common';
 import { SessionListFilter, SessionSortField } from '@chatbox/storage';
 
-const SORT_FIELDS: SessionSortField[] = [
+export const SORT_FIELDS: SessionSortField[] = [
   'start_time',
   'end_time',
   'last_activity',
@@ -132,7 +132,12 @@ export interface RangeQuery {
   bucketMs?: number;
 }
 
-const BUCKETS: Record<string, number> = { '5m': 300_000, '15m': 900_000, '1h': 3_600_000, '1d': DAY_MS };
+export const BUCKETS: Record<string, number> = {
+  '5m': 300_000,
+  '15m': 900_000,
+  '1h': 3_600_000,
+  '1d': DAY_MS,
+};
 const MAX_BUCKETS = 500;
 
 export function parseRangeQuery(query: Query, withBucket = false, now = new Date()): RangeQuery {

@@ -72,6 +72,9 @@ export interface ProtocolLimits {
   /** Rate-limit rejections within the window that count as abnormal traffic (SPEC 7). */
   rateLimitSpikeThreshold: number;
   rateLimitSpikeWindowMs: number;
+  /** Finished messages held in memory while MongoDB is unreachable (SPEC 13), and the retry pace. */
+  outboxCapacity: number;
+  outboxFlushIntervalMs: number;
 }
 
 export interface AppConfig {
@@ -91,6 +94,8 @@ export interface AppConfig {
   };
   embeddedDb: { binary: string; provisionScript: string };
   redisUrl?: string;
+  /** Prefix of every key and channel of the multi-instance mode (REDIS_KEY_PREFIX). */
+  redisKeyPrefix: string;
   allowedOrigins: string[];
   corsAllowedOrigins: string[];
   trustedProxies: string[];

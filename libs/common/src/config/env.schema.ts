@@ -64,7 +64,12 @@ export class EnvironmentVariables {
   @IsOptional() JWT_SECRET?: string;
   @IsOptional() ENCRYPTION_KEY?: string;
   @IsOptional() ENCRYPTION_KEYS_OLD?: string;
-  @IsOptional() @IsUrl(['mongodb', 'mongodb+srv']) MONGO_URI?: string;
+  // Not parsed with URL: replica-set URIs list several hosts (`mongodb://h1:27017,h2:27017/db`).
+  @IsOptional()
+  @Matches(/^mongodb(\+srv)?:\/\/[^\s/]+(\/[^\s]*)?$/, {
+    message: 'MONGO_URI must be a URL (mongodb, mongodb+srv)',
+  })
+  MONGO_URI?: string;
   @IsOptional()
   @Matches(/^[A-Za-z0-9_-]{1,63}$/, { message: 'MONGO_DATABASE must be 1-63 letters, digits, _ or -' })
   MONGO_DATABASE?: string;
@@ -76,6 +81,11 @@ export class EnvironmentVariables {
   @IsOptional() @IsWholeNumber(0, 20) MONGO_RETRY_ATTEMPTS?: string;
   @IsOptional() @IsDuration() MONGO_RETRY_DELAY?: string;
   @IsOptional() @IsUrl(['redis', 'rediss']) REDIS_URL?: string;
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9_.:-]{1,60}$/, {
+    message: 'REDIS_KEY_PREFIX must be 1-60 letters, digits, _, ., : or -',
+  })
+  REDIS_KEY_PREFIX?: string;
   @IsOptional() ALLOWED_ORIGINS?: string;
   @IsOptional() WS_ALLOWED_ORIGINS?: string;
   @IsOptional() CORS_ALLOWED_ORIGINS?: string;

@@ -70,6 +70,11 @@ describe('loadConfig', () => {
     expect(config.notify.adminPhones).toEqual(['+15550001']);
   });
 
+  it('accepts a replica-set MONGO_URI with several hosts', () => {
+    const uri = 'mongodb://app:pw@mongo-0.db:27017,mongo-1.db:27017,mongo-2.db:27017/chat?replicaSet=rs0';
+    expect(loadConfig({ MONGO_URI: uri }).mongo.uri).toBe(uri);
+  });
+
   it('accepts a valid production environment', () => {
     expect(() => loadConfig(PRODUCTION)).not.toThrow();
   });

@@ -81,6 +81,8 @@ export const DEFAULT_PROTOCOL_LIMITS: ProtocolLimits = {
   databaseCheckIntervalMs: 5_000,
   rateLimitSpikeThreshold: 50,
   rateLimitSpikeWindowMs: 60_000,
+  outboxCapacity: 1_000,
+  outboxFlushIntervalMs: 1_000,
 };
 
 const RATE_WINDOW_MS = 60_000;
@@ -314,6 +316,7 @@ export function loadConfig(rawEnv: Environment, overrides: Partial<ProtocolLimit
       provisionScript: resolve('scripts/provision-ferretdb.sh'),
     },
     redisUrl: env.REDIS_URL,
+    redisKeyPrefix: env.REDIS_KEY_PREFIX ?? 'chatbox:',
     allowedOrigins,
     corsAllowedOrigins,
     trustedProxies: parseList(env.TRUSTED_PROXIES ?? '10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,127.0.0.0/8'),

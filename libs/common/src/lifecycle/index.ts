@@ -1,2 +1,3 @@
+export * from './chatbox-events';
 export * from './lifecycle.module';
 export * from './shutdown-state';

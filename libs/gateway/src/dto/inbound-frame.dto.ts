@@ -32,12 +32,26 @@ export class UserMessageDto extends EnvelopeDto {
   @IsDefined({ message: 'content is required for user_message' }) declare content: string;
 }
 
+/*
+ * A subclass that re-decorates a property must repeat the base rules of that property: class-validator
+ * drops the inherited rules of the same kind (IsString, MaxLength, IsNotEmpty are all custom
+ * validations), so `@IsNotEmpty()` alone would silently lose the type and length checks.
+ * test/integration/asyncapi.test.ts compares these rules with docs/asyncapi.yaml.
+ */
 export class ModelSelectDto extends EnvelopeDto {
-  @IsDefined({ message: 'model_id is required for model_select' }) @IsNotEmpty() declare model_id: string;
+  @IsDefined({ message: 'model_id is required for model_select' })
+  @IsString()
+  @IsNotEmpty()
+  @MaxLength(LIMITS.modelIdChars)
+  declare model_id: string;
 }
 
 export class FileMessageDto extends EnvelopeDto {
-  @IsDefined({ message: 'file_id is required' }) @IsNotEmpty() declare file_id: string;
+  @IsDefined({ message: 'file_id is required' })
+  @IsString()
+  @IsNotEmpty()
+  @MaxLength(LIMITS.fileIdChars)
+  declare file_id: string;
 }
 
 export class StreamResumeDto extends EnvelopeDto {

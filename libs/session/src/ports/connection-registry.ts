@@ -15,7 +15,10 @@ export interface Reservation {
  * implementation (multi-instance mode) keeps the per-user counts shared.
  */
 export abstract class ConnectionRegistry {
-  abstract reserve(userId: string): Reservation | ReservationRefusal;
+  /** Asynchronous in multi-instance mode (the per-user count lives in Redis): callers `await` it. */
+  abstract reserve(
+    userId: string,
+  ): Reservation | ReservationRefusal | Promise<Reservation | ReservationRefusal>;
   abstract add(connection: ClientConnection): void;
   abstract remove(connection: ClientConnection): void;
   abstract bind(connection: ClientConnection, sessionId: string | undefined): void;

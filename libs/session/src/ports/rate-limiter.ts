@@ -6,9 +6,17 @@ export interface RateDecision {
   retryAfterMs: number;
 }
 
-/** Sliding-window limiter port; in-process here, shared through Redis in multi-instance mode. */
+/**
+ * Sliding-window limiter port; in-process here, shared through Redis in multi-instance mode (where
+ * a decision is asynchronous: callers always `await` it).
+ */
 export abstract class RateLimiter {
-  abstract hit(key: string, limit: number, windowMs: number, now?: number): RateDecision;
+  abstract hit(
+    key: string,
+    limit: number,
+    windowMs: number,
+    now?: number,
+  ): RateDecision | Promise<RateDecision>;
 }
 
 /** Exact sliding window: the timestamps of the last `limit` allowed hits per key. */

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { ChatEvent } from '../chat-event';
+import type { ClientConnection } from './client-connection';
 import { ConnectionRegistry } from './connection-registry';
 
 /**
@@ -11,6 +12,40 @@ export abstract class SessionBroadcaster {
   abstract toSession(sessionId: string, event: ChatEvent, exceptConnectionId?: string): void;
   /** To admin dashboards (admin sockets bound to no session). */
   abstract toDashboards(event: ChatEvent): void;
+
+  /**
+   * A frame of an AI reply streamed by this instance, already delivered to the local sockets (with
+   * the `deliveredSeq` dedup): multi-instance mode buffers it for `stream_resume` and relays it to
+   * the other instances. In-process there is nothing more to do.
+   */
+  replyFrame(_sessionId: string, _messageId: string, _seq: number, _frame: ChatEvent): void {
+    // Single instance: the reply runner delivered it already.
+  }
+
+  /**
+   * `stream_resume` of a reply streamed by another instance: replays the frames after `lastSeq`
+   * and lets the live ones follow. False when no such reply is streaming anywhere.
+   */
+  resumeRemote(
+    _connection: ClientConnection,
+    _sessionId: string,
+    _messageId: string,
+    _lastSeq: number,
+  ): Promise<boolean> {
+    return Promise.resolve(false);
+  }
+}
+
+/** Sends a reply frame unless the socket already had this `seq` (resume, catch-up, other path). */
+export function deliverReplyFrameOnce(
+  connection: ClientConnection,
+  messageId: string,
+  seq: number,
+  frame: ChatEvent,
+): void {
+  if ((connection.deliveredSeq.get(messageId) ?? -1) >= seq) return;
+  connection.deliveredSeq.set(messageId, seq);
+  connection.send(frame);
 }
 
 @Injectable()

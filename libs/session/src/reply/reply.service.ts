@@ -3,11 +3,12 @@ import { Subscription } from 'rxjs';
 import { AppConfig, ErrorCode, InjectConfig, newMessageId } from '@chatbox/common';
 import { FilesService, FileUrlSigner, UploadRecord } from '@chatbox/files';
 import { ChatTurn, LlmService, ReplyEvent } from '@chatbox/llm';
-import { SessionRecord, SessionRepository, StoredMessage } from '@chatbox/storage';
+import { MessageOutbox, SessionRecord, SessionRepository, StoredMessage } from '@chatbox/storage';
 import { ChatEvent, chatEvent } from '../chat-event';
 import { ClientConnection } from '../ports/client-connection';
 import { ConnectionRegistry } from '../ports/connection-registry';
-import { SessionBroadcaster } from '../ports/session-broadcaster';
+import { ReplyLock } from '../ports/reply-lock';
+import { SessionBroadcaster, deliverReplyFrameOnce } from '../ports/session-broadcaster';
 
 export type ReplyStatus = 'complete' | 'stopped' | 'error' | 'interrupted';
 
@@ -62,11 +63,13 @@ export class ReplyService {
   constructor(
     private readonly llm: LlmService,
     private readonly sessions: SessionRepository,
+    private readonly outbox: MessageOutbox,
     private readonly broadcaster: SessionBroadcaster,
     private readonly registry: ConnectionRegistry,
     private readonly files: FilesService,
     private readonly signer: FileUrlSigner,
     @InjectConfig() private readonly config: AppConfig,
+    private readonly lock: ReplyLock,
   ) {}
 
   /** Whether one more reply may wait in the session's queue. */
@@ -86,11 +89,14 @@ export class ReplyService {
     lane.tail = lane.tail.then(async () => {
       lane.waiting--;
       lane.running = true;
+      // Multi-instance mode: a reply of this session running on another instance goes first.
+      const release = await this.lock.acquire(job.sessionId);
       try {
         await this.run(job);
       } catch (error) {
         this.logger.error({ err: error, sessionId: job.sessionId }, 'reply failed');
       } finally {
+        await release();
         lane.running = false;
         if (lane.waiting === 0 && this.lanes.get(job.sessionId) === lane) this.lanes.delete(job.sessionId);
       }
@@ -157,6 +163,8 @@ export class ReplyService {
       connection.deliveredSeq.set(messageId, Math.max(delivered, reply.nextSeq - 1));
       return true;
     }
+    // Multi-instance mode: the reply may be streaming on another instance.
+    if (await this.broadcaster.resumeRemote(connection, sessionId, messageId, lastSeq)) return true;
     const session = await this.sessions.findById(sessionId);
     const stored = session?.messages.find((message) => message.id === messageId && message.sender === 'ai');
     if (!stored) return false;
@@ -316,11 +324,16 @@ export class ReplyService {
         if (conversationId && conversationId !== session.difyConversationId)
           await this.sessions.setFields(job.sessionId, { difyConversationId: conversationId });
       } catch (error) {
+        const queued = this.outbox.add(job.sessionId, message, {
+          promptTokens,
+          completionTokens,
+          responseTimeMs,
+        });
         this.logger.error(
-          { err: error, sessionId: job.sessionId, messageId },
+          { err: error, sessionId: job.sessionId, messageId, queued },
           'could not store the AI reply',
         );
-        errorCode ??= ErrorCode.DATABASE_ERROR;
+        if (!queued) errorCode ??= ErrorCode.DATABASE_ERROR;
       }
     }
 
@@ -485,15 +498,16 @@ export class ReplyService {
     );
   }
 
-  /** Sends a frame to every socket of the session that has not had this `seq` yet. */
+  /**
+   * Sends a frame to every local socket of the session that has not had this `seq` yet, then hands
+   * it to the broadcaster for the other instances (which apply the same dedup to their sockets).
+   */
   private emit(reply: ActiveReply, frame: ChatEvent): void {
     const seq = reply.nextSeq++;
     reply.frames.push(frame);
-    for (const connection of this.registry.connectionsOf(reply.sessionId)) {
-      if ((connection.deliveredSeq.get(reply.messageId) ?? -1) >= seq) continue;
-      connection.deliveredSeq.set(reply.messageId, seq);
-      connection.send(frame);
-    }
+    for (const connection of this.registry.connectionsOf(reply.sessionId))
+      deliverReplyFrameOnce(connection, reply.messageId, seq, frame);
+    this.broadcaster.replyFrame(reply.sessionId, reply.messageId, seq, frame);
   }
 
   private sendErrorToOrigin(job: ReplyJob, code: string): void {

@@ -175,7 +175,7 @@ export class FerretDbProcess {
       if (cmdline.includes('ferretdb') && cmdline.includes(this.options.dataDir)) {
         this.options.log?.('warn', `stopping stale FerretDB (pid ${pid})`);
         process.kill(pid, 'SIGTERM');
-        await waitUntil(() => !isAlive(pid), STOP_TIMEOUT_MS);
+        await waitUntil(() => !isProcessAlive(pid), STOP_TIMEOUT_MS);
       }
     } catch {
       // no such process: nothing to clean
@@ -192,11 +192,14 @@ export class FerretDbProcess {
     if (child) {
       const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
       child.stdin?.end();
-      const timer = setTimeout(() => pid && isAlive(pid) && process.kill(pid, 'SIGKILL'), STOP_TIMEOUT_MS);
+      const timer = setTimeout(
+        () => pid && isProcessAlive(pid) && process.kill(pid, 'SIGKILL'),
+        STOP_TIMEOUT_MS,
+      );
       await exited;
       clearTimeout(timer);
     }
-    if (pid) await waitUntil(() => !isAlive(pid), STOP_TIMEOUT_MS);
+    if (pid) await waitUntil(() => !isProcessAlive(pid), STOP_TIMEOUT_MS);
     rmSync(this.pidFile, { force: true });
   }
 
@@ -207,7 +210,8 @@ export class FerretDbProcess {
   }
 }
 
-function isAlive(pid: number): boolean {
+/** Whether a process with this pid exists (signal 0 probes without touching it). */
+export function isProcessAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

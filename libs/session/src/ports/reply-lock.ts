@@ -1,0 +1,20 @@
+import { Injectable } from '@nestjs/common';
+
+/** Gives the lock back; never rejects. */
+export type ReplyLockRelease = () => Promise<void>;
+
+/**
+ * One reply at a time per session across instances (SPEC 10). In one process the reply queue of
+ * `ReplyService` already serialises replies, so the in-process lock is free; multi-instance mode
+ * holds a Redis lock per session around each reply run.
+ */
+export abstract class ReplyLock {
+  abstract acquire(sessionId: string): Promise<ReplyLockRelease>;
+}
+
+@Injectable()
+export class InProcessReplyLock extends ReplyLock {
+  acquire(): Promise<ReplyLockRelease> {
+    return Promise.resolve(() => Promise.resolve());
+  }
+}

@@ -1,0 +1,278 @@
+/**
+ * docs/asyncapi.yaml (the WebSocket protocol, SPEC 4) agrees with the code: the client message
+ * types and their validated properties (the class-validator DTOs the gateway uses), the limits,
+ * the error codes and every frame type the server emits. Needs no database: it parses files.
+ */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { getMetadataStorage, ValidationTypes } from 'class-validator';
+import type { ValidationMetadata } from 'class-validator/types/metadata/ValidationMetadata';
+import { parse } from 'yaml';
+import {
+  DEFAULT_PROTOCOL_LIMITS as LIMITS,
+  ErrorCode,
+  FATAL_SOCKET_CODES,
+  loadConfig,
+} from '@chatbox/common';
+import { INBOUND_TYPES } from '@chatbox/session';
+import { DTO_BY_TYPE } from '../../libs/gateway/src/dto/inbound-frame.dto';
+import { parseFrame } from '../../libs/gateway/src/frame-parser';
+
+const root = resolve(__dirname, '../..');
+const read = (path: string) => readFileSync(join(root, path), 'utf8');
+
+type Schema = {
+  $ref?: string;
+  allOf?: Schema[];
+  type?: string;
+  const?: string;
+  enum?: string[];
+  required?: string[];
+  properties?: Record<string, Schema>;
+  additionalProperties?: Schema | boolean;
+  propertyNames?: Schema;
+  maxLength?: number;
+  minLength?: number;
+  maxProperties?: number;
+  format?: string;
+  description?: string;
+};
+type Message = { name: string; payload: Schema };
+
+const doc = parse(read('docs/asyncapi.yaml'));
+
+/** Follows local `$ref`s (`#/a/b/c`). */
+function deref<T>(node: T): T {
+  const ref = (node as { $ref?: string })?.$ref;
+  if (!ref) return node;
+  expect(ref.startsWith('#/')).toBe(true);
+  const target = ref
+    .slice(2)
+    .split('/')
+    .reduce<unknown>((at, key) => (at as Record<string, unknown>)?.[key], doc);
+  expect(target).toBeDefined();
+  return deref(target as T);
+}
+
+/** One object schema from `allOf` parts: properties merged (later parts refine earlier ones). */
+function flatten(schema: Schema): Required<Pick<Schema, 'properties' | 'required'>> {
+  const resolved = deref(schema);
+  const parts = resolved.allOf ? resolved.allOf.map(flatten) : [];
+  const properties: Record<string, Schema> = {};
+  const required = new Set<string>(resolved.required ?? []);
+  for (const part of parts) {
+    for (const [name, property] of Object.entries(part.properties))
+      properties[name] = { ...properties[name], ...deref(property) };
+    part.required.forEach((name) => required.add(name));
+  }
+  for (const [name, property] of Object.entries(resolved.properties ?? {}))
+    properties[name] = { ...properties[name], ...deref(property) };
+  return { properties, required: [...required] };
+}
+
+function operationMessages(action: 'send' | 'receive'): Message[] {
+  const operations = Object.values(doc.operations as Record<string, { action: string; messages: Schema[] }>);
+  return operations
+    .filter((operation) => operation.action === action)
+    .flatMap((operation) => operation.messages.map((ref) => deref(ref) as unknown as Message));
+}
+
+function typeOf(message: Message): string {
+  const type = flatten(message.payload).properties.type?.const;
+  expect(type).toBe(message.name);
+  return type as string;
+}
+
+function validations(dto: (typeof DTO_BY_TYPE)[keyof typeof DTO_BY_TYPE]): Map<string, ValidationMetadata[]> {
+  const byProperty = new Map<string, ValidationMetadata[]>();
+  for (const metadata of getMetadataStorage().getTargetValidationMetadatas(dto, '', true, false))
+    byProperty.set(metadata.propertyName, [...(byProperty.get(metadata.propertyName) ?? []), metadata]);
+  return byProperty;
+}
+
+/** Required = `@IsDefined`, or validated without `@IsOptional`/`@ValidateIf`. */
+function isRequired(rules: ValidationMetadata[]): boolean {
+  return (
+    rules.some((rule) => rule.type === ValidationTypes.IS_DEFINED) ||
+    !rules.some((rule) => rule.type === ValidationTypes.CONDITIONAL_VALIDATION)
+  );
+}
+
+/** Every .ts source (not specs) under a directory. */
+function sources(dir: string): string[] {
+  return readdirSync(join(root, dir)).flatMap((entry) => {
+    const path = join(dir, entry);
+    if (statSync(join(root, path)).isDirectory()) return sources(path);
+    return path.endsWith('.ts') && !path.endsWith('.spec.ts') ? [read(path)] : [];
+  });
+}
+const serverSources = [...sources('libs/session/src'), ...sources('libs/gateway/src')];
+const matches = (texts: string[], pattern: RegExp) =>
+  new Set(texts.flatMap((text) => [...text.matchAll(pattern)].map((match) => match[1])));
+
+describe('docs/asyncapi.yaml', () => {
+  const clientMessages = operationMessages('receive');
+  const serverMessages = operationMessages('send');
+
+  it('is an AsyncAPI 3 document for the channel {prefix}/ws with token and session_id query', () => {
+    expect(doc.asyncapi).toMatch(/^3\.0\./);
+    const channels = Object.values(doc.channels as Record<string, any>);
+    expect(channels).toHaveLength(1);
+    const [channel] = channels;
+    expect(channel.address).toBe(`${loadConfig({}).pathPrefix}/ws`);
+    const query = channel.bindings.ws.query.properties;
+    expect(Object.keys(query).sort()).toEqual(['session_id', 'token']);
+    expect(query.session_id.maxLength).toBe(LIMITS.sessionIdChars);
+    for (const status of ['400', '401', '403', '429']) expect(channel.description).toContain(`- ${status}:`);
+    // Every message of the operations is one of the channel's messages.
+    const channelMessages = Object.values(channel.messages as Record<string, Schema>).map(deref);
+    for (const message of [...clientMessages, ...serverMessages]) expect(channelMessages).toContain(message);
+  });
+
+  it('documents exactly the client message types of the code (INBOUND_TYPES)', () => {
+    expect(clientMessages.map(typeOf).sort()).toEqual([...INBOUND_TYPES].sort());
+    expect(Object.keys(DTO_BY_TYPE).sort()).toEqual([...INBOUND_TYPES].sort());
+  });
+
+  it.each([...INBOUND_TYPES])('%s: documented properties, required ones and limits match its DTO', (type) => {
+    const message = clientMessages.find((candidate) => candidate.name === type) as Message;
+    const { properties, required } = flatten(message.payload);
+    const rules = validations(DTO_BY_TYPE[type]);
+    expect(Object.keys(properties).sort()).toEqual([...rules.keys()].sort());
+    expect(required.sort()).toEqual(
+      [...rules.entries()]
+        .filter(([, propertyRules]) => isRequired(propertyRules))
+        .map(([name]) => name)
+        .sort(),
+    );
+    for (const [name, propertyRules] of rules) {
+      const documented = properties[name];
+      const maxLength = propertyRules.find((rule) => rule.name === 'maxLength')?.constraints[0];
+      expect({ name, maxLength: documented.maxLength }).toEqual({ name, maxLength });
+      if (name !== 'type' && propertyRules.some((rule) => rule.name === 'isNotEmpty'))
+        expect({ name, minLength: documented.minLength }).toEqual({ name, minLength: 1 });
+      const isIn = propertyRules.find((rule) => rule.name === 'isIn')?.constraints[0];
+      if (isIn) expect(documented.enum).toEqual(isIn);
+      if (propertyRules.some((rule) => rule.name === 'isIso8601'))
+        expect(documented.format).toBe('date-time');
+      if (propertyRules.some((rule) => rule.name === 'isObject')) expect(documented.type).toBe('object');
+    }
+  });
+
+  it.each([...INBOUND_TYPES])('%s: the gateway refuses values past the documented limits', (type) => {
+    const message = clientMessages.find((candidate) => candidate.name === type) as Message;
+    const { properties } = flatten(message.payload);
+    const valid: Record<string, unknown> = {
+      type,
+      content: 'hi',
+      model_id: 'demo',
+      file_id: 'f1',
+      metadata: { message_id: 'm1', last_seq: '0' },
+    };
+    expect(() => parseFrame(JSON.stringify(valid))).not.toThrow();
+    for (const [name, property] of Object.entries(properties)) {
+      if (property.maxLength === undefined) continue;
+      expect(() =>
+        parseFrame(JSON.stringify({ ...valid, [name]: 'x'.repeat(property.maxLength!) })),
+      ).not.toThrow();
+      expect(() =>
+        parseFrame(JSON.stringify({ ...valid, [name]: 'x'.repeat(property.maxLength! + 1) })),
+      ).toThrow(expect.objectContaining({ code: ErrorCode.INVALID_FORMAT }));
+      expect(() => parseFrame(JSON.stringify({ ...valid, [name]: 42 }))).toThrow(
+        expect.objectContaining({ code: ErrorCode.INVALID_FORMAT }),
+      );
+    }
+  });
+
+  it('states the limits of DEFAULT_PROTOCOL_LIMITS (SPEC 4.2)', () => {
+    const envelope = doc.components.schemas.ClientEnvelope.properties;
+    expect(envelope.content.maxLength).toBe(LIMITS.contentChars);
+    expect(envelope.session_id.maxLength).toBe(LIMITS.sessionIdChars);
+    expect(envelope.file_id.maxLength).toBe(LIMITS.fileIdChars);
+    expect(envelope.file_url.maxLength).toBe(LIMITS.fileUrlChars);
+    expect(envelope.model_id.maxLength).toBe(LIMITS.modelIdChars);
+    const metadata = deref(envelope.metadata as Schema);
+    expect(metadata.maxProperties).toBe(LIMITS.metadataKeys);
+    expect(metadata.propertyNames?.maxLength).toBe(LIMITS.metadataKeyChars);
+    expect((metadata.additionalProperties as Schema).maxLength).toBe(LIMITS.metadataValueChars);
+  });
+
+  it('lists exactly the WebSocket error codes of ErrorCode (SPEC 4.9) and the fatal ones with their close codes', () => {
+    // ErrorCode lists the WebSocket codes first, then the REST-only ones after this comment.
+    const source = read('libs/common/src/errors/error-codes.ts');
+    const enumBody = source.slice(source.indexOf('export enum ErrorCode'), source.indexOf('REST-only'));
+    const socketCodes = [...enumBody.matchAll(/^\s+([A-Z_]+) = '/gm)].map((match) => match[1]);
+    expect(socketCodes.length).toBeGreaterThan(10);
+    for (const code of socketCodes) expect(Object.values(ErrorCode)).toContain(code);
+    const errorBody = doc.components.schemas.ErrorBody;
+    expect([...errorBody.properties.code.enum].sort()).toEqual([...socketCodes].sort());
+    for (const [code, closeCode] of Object.entries(FATAL_SOCKET_CODES))
+      expect(errorBody.properties.code.description).toContain(`${code} (close ${closeCode})`);
+    expect(Object.keys(errorBody.properties).sort()).toEqual([
+      'code',
+      'message',
+      'recoverable',
+      'retry_after',
+    ]);
+  });
+
+  it('documents every frame type the server emits, and no other', () => {
+    const emitted = matches(serverSources, /chatEvent\(\s*'([a-z_]+)'/g);
+    expect(emitted.size).toBeGreaterThan(5);
+    // Stored file messages are re-sent with their own type (chatEvent(message.type, ...)).
+    const expected = new Set([...emitted, 'file_upload', 'voice_message']);
+    expect(serverMessages.map(typeOf).sort()).toEqual([...expected].sort());
+  });
+
+  it('the server envelope has exactly the fields of the ChatEvent interface', () => {
+    const source = read('libs/session/src/chat-event.ts');
+    const body = source.slice(source.indexOf('export interface ChatEvent {'));
+    const fields = [...body.slice(0, body.indexOf('\n}')).matchAll(/^ {2}([a-z_]+)\??:/gm)].map((m) => m[1]);
+    expect(fields).toContain('session_id');
+    const envelope = doc.components.schemas.ServerEnvelope;
+    expect(Object.keys(envelope.properties).sort()).toEqual(fields.sort());
+    expect(deref(envelope.properties.error)).toBe(doc.components.schemas.ErrorBody);
+  });
+
+  it('documents the streaming metadata of ai_response, including the done frame (SPEC 4.5, 4.6)', () => {
+    const message = serverMessages.find((candidate) => candidate.name === 'ai_response') as Message;
+    const metadata = flatten(message.payload).properties.metadata;
+    expect(Object.keys(metadata.properties ?? {}).sort()).toEqual(
+      [
+        'streaming',
+        'done',
+        'message_id',
+        'seq',
+        'catch_up',
+        'tokens',
+        'prompt_tokens',
+        'completion_tokens',
+        'response_time_ms',
+        'first_token_ms',
+        'stopped',
+        'error',
+      ].sort(),
+    );
+  });
+
+  it('documents every notification event and reason the code sends (dashboards, SPEC 4.8)', () => {
+    const message = serverMessages.find((candidate) => candidate.name === 'notification') as Message;
+    const metadata = flatten(message.payload).properties.metadata.properties ?? {};
+    const alertSource = read('libs/notification/src/notification.types.ts');
+    const alertUnion = alertSource.slice(alertSource.indexOf('export type AlertEvent'));
+    const alertEvents = [...alertUnion.slice(0, alertUnion.indexOf(';')).matchAll(/'([a-z_]+)'/g)].map(
+      (match) => match[1],
+    );
+    const events = new Set([...matches(serverSources, /\bevent: '([a-z_]+)'/g), ...alertEvents]);
+    expect(events).toContain('takeover_started');
+    expect([...(metadata.event.enum ?? [])].sort()).toEqual([...events].sort());
+    // `reason: 'x'` and `reason: cond ? 'x' : 'y'` on notification metadata, and the shutdown reason.
+    const reasonLines = serverSources.flatMap((text) => text.match(/\breason: [^\n]*/g) ?? []);
+    const reasons = new Set([
+      ...matches(reasonLines, /(?:reason:|\?|:)\s*'([a-z_]+)'/g),
+      ...matches(serverSources, /closeAll\('([a-z_]+)'\)/g),
+    ]);
+    expect(reasons).toContain('session_ended_elsewhere');
+    for (const reason of reasons) expect(metadata.reason.enum).toContain(reason);
+  });
+});

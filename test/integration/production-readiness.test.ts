@@ -1,0 +1,88 @@
+/**
+ * Guards for defect classes of docs/production-readiness.md that no behavioural test covers:
+ * where connections to MongoDB and Redis may be created (a takeover or a request must never open
+ * its own), and that `npm ci` works from a clean checkout (the lock file matches package.json).
+ * Needs no database: it reads the sources.
+ */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { parse } from 'yaml';
+
+const root = resolve(__dirname, '../..');
+const read = (path: string) => readFileSync(join(root, path), 'utf8');
+
+/** Every non-test .ts file under a directory, relative to the repository root. */
+function sourceFiles(dir: string): string[] {
+  return readdirSync(join(root, dir)).flatMap((entry) => {
+    const path = join(dir, entry);
+    if (statSync(join(root, path)).isDirectory()) return sourceFiles(path);
+    return path.endsWith('.ts') && !path.endsWith('.spec.ts') ? [path] : [];
+  });
+}
+const sources = [...sourceFiles('libs'), ...sourceFiles('apps')].map((path) => ({
+  path: relative(root, join(root, path)),
+  text: read(path),
+}));
+
+/**
+ * Connections are created in a few singleton providers only, never per request or per takeover.
+ * A new place that constructs a client must be added here deliberately.
+ */
+describe('connections are created in one place each (no per-request or per-takeover client)', () => {
+  const creators = (pattern: RegExp) =>
+    sources
+      .filter(({ text }) => pattern.test(text))
+      .map(({ path }) => path)
+      .sort();
+
+  it('MongoDB: the Mongoose pool of StorageModule, plus the embedded database start-up probe', () => {
+    expect(
+      creators(
+        /new MongoClient\(|MongoClient\.connect\(|mongoose\.connect\(|createConnection\(|MongooseModule\.forRoot/,
+      ),
+    ).toEqual(['libs/storage/src/embedded/ferretdb-process.ts', 'libs/storage/src/storage.module.ts']);
+    // The start-up probe closes its client.
+    expect(read('libs/storage/src/embedded/ferretdb-process.ts')).toMatch(/client\.close\(/);
+  });
+
+  it('Redis: the notification budget, the readiness check and the multi-instance link (all singletons)', () => {
+    expect(creators(/new Redis\(|new IORedis\(/)).toEqual([
+      'libs/health/src/redis-health.ts',
+      'libs/notification/src/redis-rate-limiter.ts',
+      'libs/session/src/multi-instance/redis-link.ts',
+    ]);
+    expect(read('libs/health/src/redis-health.ts')).toMatch(/this\.client \?\?= new Redis\(/);
+  });
+});
+
+describe('a clean checkout installs', () => {
+  const pkg = JSON.parse(read('package.json'));
+  const lock = JSON.parse(read('package-lock.json'));
+
+  it('package-lock.json matches package.json (npm ci refuses a lock file out of sync)', () => {
+    expect(lock.name).toBe(pkg.name);
+    expect(lock.packages[''].dependencies).toEqual(pkg.dependencies);
+    expect(lock.packages[''].devDependencies).toEqual(pkg.devDependencies);
+  });
+
+  it('pins exact versions, and the lock resolves each to that version', () => {
+    for (const [name, version] of Object.entries({ ...pkg.dependencies, ...pkg.devDependencies })) {
+      expect({ name, version }).toEqual({ name, version: expect.stringMatching(/^\d+\.\d+\.\d+$/) });
+      expect({ name, locked: lock.packages[`node_modules/${name}`]?.version }).toEqual({
+        name,
+        locked: version,
+      });
+    }
+  });
+
+  it('CI and the image install with npm ci only', () => {
+    const workflow = read('.github/workflows/ci.yml');
+    const runs = Object.values(parse(workflow).jobs as Record<string, { steps: { run?: string }[] }>)
+      .flatMap((job) => job.steps)
+      .map((step) => step.run ?? '')
+      .join('\n');
+    expect(runs).toMatch(/npm ci\b/);
+    expect(runs).not.toMatch(/npm install\b|npm i\b/);
+    expect(read('Dockerfile')).not.toMatch(/npm install\b/);
+  });
+});

@@ -1,0 +1,106 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { MongoClient } from 'mongodb';
+import { FerretDbProcess, freePort, isProcessAlive } from '@chatbox/storage';
+import { FakeOpenAi, startFakeOpenAi } from '../support/fake-llm';
+import { userToken, TEST_JWT_SECRET } from '../support/tokens';
+import { TestClient } from '../support/ws-client';
+
+const root = resolve(__dirname, '../..');
+const entry = join(root, 'dist/apps/chatbox/src/main.js');
+
+/** SPEC 13 on the built service: SIGTERM while a reply streams. */
+describe('graceful shutdown', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'chatbox-shutdown-'));
+  let child: ChildProcess;
+  let fake: FakeOpenAi;
+  let port: number;
+  let output = '';
+
+  beforeAll(async () => {
+    if (!existsSync(entry)) throw new Error('dist/ is missing: run `npm run build` (make test does)');
+    fake = await startFakeOpenAi();
+    // Longer than the 10 s grace: the reply must be cut and stored as interrupted.
+    fake.script({ chunks: Array.from({ length: 100 }, (_, i) => `t${i} `), delayMs: 150 });
+    port = await freePort();
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      NODE_ENV: 'development',
+      PORT: String(port),
+      DATA_DIR: dataDir,
+      LOG_LEVEL: 'warn',
+      JWT_SECRET: TEST_JWT_SECRET,
+      LLM_PROVIDER_1_ID: 'gpt',
+      LLM_PROVIDER_1_TYPE: 'openai',
+      LLM_PROVIDER_1_ENDPOINT: fake.url,
+      LLM_PROVIDER_1_MODEL: 'fake-model',
+    };
+    delete env.MONGO_URI;
+    child = spawn(process.execPath, [entry], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const deadline = Date.now() + 45_000;
+    while (!/admin-page\?token=/.test(output)) {
+      if (Date.now() > deadline || child.exitCode !== null)
+        throw new Error(`service did not start:\n${output}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  });
+
+  afterAll(async () => {
+    if (child?.exitCode === null) child.kill('SIGKILL');
+    await fake?.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('notifies and closes sockets with 1001, flips readiness, stores the reply as interrupted, exits 0, leaves no FerretDB', async () => {
+    const client = await TestClient.connect(`ws://127.0.0.1:${port}/chatbox/ws`, {
+      token: userToken('leaving'),
+    });
+    await client.waitForType('connection_status');
+    client.send({ type: 'user_message', content: 'Tell me a long story' });
+    const first = await client.waitFor(
+      (frame) => frame.type === 'ai_response' && frame.metadata?.seq === '3',
+    );
+    const ferretPid = Number(readFileSync(join(dataDir, 'db/ferretdb.pid'), 'utf8'));
+    const exited = new Promise<{ code: number | null; at: number }>((r) =>
+      child.once('exit', (code) => r({ code, at: Date.now() })),
+    );
+    const signalledAt = Date.now();
+    child.kill('SIGTERM');
+
+    const notice = await client.waitFor((frame) => frame.type === 'notification', 5_000);
+    expect(notice.metadata).toMatchObject({ reason: 'server_shutdown' });
+    expect(await client.closed).toBe(1001);
+    const ready = await fetch(`http://127.0.0.1:${port}/chatbox/readyz`).catch(() => undefined);
+    if (ready) expect(ready.status).toBe(503);
+
+    const { code, at } = await exited;
+    expect(code).toBe(0);
+    expect(at - signalledAt).toBeLessThan(30_000);
+    expect(isProcessAlive(ferretPid)).toBe(false);
+
+    // Read what was stored, with a fresh FerretDB on the same data directory.
+    const database = new FerretDbProcess({
+      binary: join(root, '.tools/bin/ferretdb'),
+      dataDir: join(dataDir, 'db'),
+    });
+    const client2 = await MongoClient.connect(await database.start());
+    try {
+      const session = await client2
+        .db('chat')
+        .collection('sessions')
+        .findOne({ _id: first.session_id as never });
+      const reply = session!.msgs.find(
+        (message: { id: string }) => message.id === first.metadata!.message_id,
+      );
+      expect(reply.meta.status).toBe('interrupted');
+      expect(reply.content.startsWith('t0 t1 t2 t3 ')).toBe(true);
+    } finally {
+      await client2.close();
+      await database.stop();
+    }
+  });
+});
