@@ -459,3 +459,69 @@ describe('admin: metrics and listing on a fixture', () => {
     expect(Array.isArray(page.body)).toBe(true);
   });
 });
+
+describe('admin: sort ties and failing e-mail', () => {
+  it('ties keep a stable order (by id) in both directions and across pages', async () => {
+    const t = await startTestApp({ ADMIN_RATE_LIMIT: '1000' });
+    try {
+      const ts = new Date('2026-03-11T10:00:00.000Z');
+      await t.db.collection('sessions').insertMany(
+        ['t3', 't1', 't4', 't2'].map((id) => ({
+          _id: id,
+          uid: 'tie',
+          ts,
+          msgs: [],
+          totalTokens: 10,
+          msgCount: 2,
+        })) as never[],
+      );
+      const ids = async (query: string) =>
+        (
+          (await (
+            await fetch(`${t.baseUrl}/admin/sessions?${query}`, {
+              headers: { Authorization: `Bearer ${adminToken('tie-admin')}` },
+            })
+          ).json()) as any[]
+        ).map((row) => row.id);
+      expect(await ids('sort_by=total_tokens&sort_order=asc')).toEqual(['t1', 't2', 't3', 't4']);
+      expect(await ids('sort_by=total_tokens&sort_order=desc')).toEqual(['t1', 't2', 't3', 't4']);
+      expect([
+        ...(await ids('sort_by=start_time&limit=2')),
+        ...(await ids('sort_by=start_time&limit=2&offset=2')),
+      ]).toEqual(['t1', 't2', 't3', 't4']);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('SMTP down: the user still gets the confirmation and the failure is counted', async () => {
+    const { freePort } = await import('@chatbox/storage');
+    const t = await startTestApp({
+      SMTP_HOST: '127.0.0.1',
+      SMTP_PORT: String(await freePort()),
+      ADMIN_EMAILS: 'ops@example.org',
+    });
+    const user = await TestClient.connect(t.wsUrl, { token: userToken('smtp-down') });
+    try {
+      await user.waitForType('connection_status');
+      user.send({ type: 'help_request', content: 'anyone?' });
+      const confirmation = await user.waitFor(
+        (frame) => frame.type === 'connection_status' && frame.content?.startsWith('Help') === true,
+      );
+      expect(confirmation.session_id).toMatch(/^[0-9a-f]{32}$/);
+      const deadline = Date.now() + 15_000;
+      let failed = 0;
+      while (failed === 0 && Date.now() < deadline) {
+        const text = await (await fetch(`${t.baseUrl}/metrics/prometheus`)).text();
+        failed = Number(
+          /^chatbox_notifications_failed_total\{channel="email"\} (\S+)$/m.exec(text)?.[1] ?? 0,
+        );
+        if (failed === 0) await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(failed).toBe(1);
+    } finally {
+      await user.close();
+      await t.close();
+    }
+  });
+});

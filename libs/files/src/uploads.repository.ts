@@ -1,7 +1,7 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import type { Model } from 'mongoose';
-import { isDuplicateKeyError, MongoRetry } from '@chatbox/storage';
+import { createMissingIndexes, isDuplicateKeyError, MongoRetry } from '@chatbox/storage';
 import { UPLOAD_INDEXES, UPLOAD_MODEL, UploadDocument } from './upload.schema';
 
 /** An uploaded file as services see it. */
@@ -24,7 +24,7 @@ export class UploadsRepository implements OnModuleInit {
   ) {}
 
   async onModuleInit(): Promise<void> {
-    await this.retry.run('createIndexes', () => this.model.collection.createIndexes(UPLOAD_INDEXES));
+    await this.retry.run('createIndexes', () => createMissingIndexes(this.model.collection, UPLOAD_INDEXES));
   }
 
   async insert(record: UploadRecord): Promise<void> {

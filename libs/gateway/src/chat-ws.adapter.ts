@@ -1,4 +1,4 @@
-import type { INestApplicationContext } from '@nestjs/common';
+import { Logger, type INestApplicationContext } from '@nestjs/common';
 import { WsAdapter } from '@nestjs/platform-ws';
 import type { AppConfig } from '@chatbox/common';
 import { HandshakeRequest, HandshakeService, isRefusal } from './handshake.service';
@@ -15,6 +15,8 @@ type VerifyCallback = (
  * refusals, and the frame size limit (`maxPayload`: oversize frames close the socket with 1009).
  */
 export class ChatWsAdapter extends WsAdapter {
+  private readonly serverLogger = new Logger(ChatWsAdapter.name);
+
   constructor(
     private readonly app: INestApplicationContext,
     private readonly config: AppConfig,
@@ -33,6 +35,17 @@ export class ChatWsAdapter extends WsAdapter {
       clientTracking: true,
       verifyClient: (info: { req: HandshakeRequest }, done: VerifyCallback) => this.verify(info.req, done),
     });
+  }
+
+  /**
+   * The platform logs every socket error at error level; most are client faults (oversize frame,
+   * bad masking). The gateway logs those per connection as warnings; server errors stay errors.
+   */
+  override bindErrorHandler<T extends { on: (event: string, listener: (error: Error) => void) => unknown }>(
+    server: T,
+  ): T {
+    server.on('error', (error: Error) => this.serverLogger.error(error));
+    return server;
   }
 
   private verify(request: HandshakeRequest, done: VerifyCallback): void {

@@ -8,3 +8,4 @@ export * from './session.model';
 export * from './session.repository';
 export * from './session.schema';
 export * from './storage.module';
+export * from './ensure-indexes';

@@ -3,6 +3,7 @@ import { InjectModel } from '@nestjs/mongoose';
 import type { Model, UpdateQuery, QueryFilter } from 'mongoose';
 import { newSessionId } from '@chatbox/common';
 import { ContentCipher } from './content-cipher';
+import { createMissingIndexes } from './ensure-indexes';
 import { isDuplicateKeyError, MongoRetry } from './mongo-retry';
 import { MessageDocument, SESSION_INDEXES, SESSION_MODEL, SessionDocument } from './session.schema';
 import {
@@ -63,7 +64,8 @@ export class SessionRepository implements OnModuleInit {
 
   async ensureIndexes(): Promise<void> {
     await this.retry.run('createIndexes', () =>
-      this.model.collection.createIndexes(
+      createMissingIndexes(
+        this.model.collection,
         SESSION_INDEXES.map(({ key, name, unique, sparse }) => ({
           key,
           name,

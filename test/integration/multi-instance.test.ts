@@ -1,0 +1,234 @@
+import { randomBytes } from 'node:crypto';
+import Redis from 'ioredis';
+import { FakeOpenAi, startFakeOpenAi } from '../support/fake-llm';
+import { startTestApp, TestApp, uniqueDatabaseName } from '../support/app';
+import { userToken } from '../support/tokens';
+import { Frame, handshakeStatus, TestClient } from '../support/ws-client';
+
+/** The Redis the test environment provides; set REDIS_TEST_URL to use another one. */
+const REDIS_URL = process.env.REDIS_TEST_URL ?? 'redis://127.0.0.1:6379';
+const CHUNKS = Array.from({ length: 20 }, (_, index) => `c${index} `);
+const FULL_TEXT = CHUNKS.join('');
+
+/** ai_response frames of one reply, in the order a socket received them. */
+function replyFrames(client: TestClient, messageId: string): Frame[] {
+  return client.frames.filter(
+    (frame) => frame.type === 'ai_response' && frame.metadata?.message_id === messageId,
+  );
+}
+
+function textOf(frames: Frame[]): string {
+  return frames
+    .filter((frame) => frame.metadata?.done !== 'true')
+    .map((frame) => frame.content ?? '')
+    .join('');
+}
+
+function seqsOf(frames: Frame[]): number[] {
+  return frames.map((frame) => Number(frame.metadata?.seq));
+}
+
+describe('several instances sharing Redis and MongoDB (SPEC 10)', () => {
+  let a: TestApp;
+  let b: TestApp;
+  let fake: FakeOpenAi;
+  let keyPrefix: string;
+  const clients: TestClient[] = [];
+
+  beforeAll(async () => {
+    fake = await startFakeOpenAi();
+    keyPrefix = `test:multi:${randomBytes(6).toString('hex')}:`;
+    const env = {
+      MONGO_DATABASE: uniqueDatabaseName('multi'),
+      REDIS_URL,
+      REDIS_KEY_PREFIX: keyPrefix,
+      RATE_LIMIT: '3',
+      MAX_CONNECTIONS_PER_USER: '2',
+      LLM_PROVIDER_1_ID: 'gpt',
+      LLM_PROVIDER_1_NAME: 'GPT fake',
+      LLM_PROVIDER_1_TYPE: 'openai',
+      LLM_PROVIDER_1_ENDPOINT: fake.url,
+      LLM_PROVIDER_1_MODEL: 'fake-model',
+      LLM_PROVIDER_1_API_KEY: 'test-key',
+    };
+    a = await startTestApp(env);
+    b = await startTestApp(env);
+  });
+  beforeEach(() => fake.reset().script({ chunks: CHUNKS, delayMs: 25 }));
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((client) => client.close()));
+  });
+  afterAll(async () => {
+    await b?.close();
+    await a?.close();
+    await fake?.close();
+    const redis = new Redis(REDIS_URL);
+    const keys = await redis.keys(`${keyPrefix}*`);
+    if (keys.length > 0) await redis.del(...keys);
+    await redis.quit();
+  });
+
+  async function connect(app: TestApp, userId: string, sessionId?: string): Promise<TestClient> {
+    const client = await TestClient.connect(app.wsUrl, { token: userToken(userId), sessionId });
+    clients.push(client);
+    await client.waitForType('connection_status');
+    return client;
+  }
+
+  /** A session of `userId` created on A by a first message, its reply done. */
+  async function sessionOn(userId: string): Promise<{ client: TestClient; sessionId: string }> {
+    const client = await connect(a, userId);
+    client.send({ type: 'user_message', content: 'First question' });
+    const { done } = await client.waitForReply();
+    return { client, sessionId: done.session_id! };
+  }
+
+  it('a socket on B gets the user_message relay and every frame of the reply streamed by A, in order, once', async () => {
+    const { client: onA, sessionId } = await sessionOn('spread');
+    const onB = await connect(b, 'spread', sessionId);
+
+    onA.send({ type: 'user_message', content: 'Tell me more' });
+    const relay = await onB.waitFor((frame) => frame.type === 'user_message');
+    expect(relay).toMatchObject({ session_id: sessionId, content: 'Tell me more', sender: 'user' });
+    const loading = await onB.waitForType('loading');
+    const messageId = loading.metadata!.message_id;
+    const [fromA, fromB] = await Promise.all([onA.waitForReply(messageId), onB.waitForReply(messageId)]);
+
+    expect(fromA.text).toBe(FULL_TEXT);
+    expect(fromB.text).toBe(FULL_TEXT);
+    const seqs = seqsOf(fromB.frames);
+    expect(seqs).toEqual(seqs.map((_, index) => index));
+    expect(seqsOf(fromB.frames)).toEqual(seqsOf(fromA.frames));
+    expect(fromB.frames.some((frame) => frame.metadata?.catch_up)).toBe(false);
+    // The sender's own message is never echoed back to it.
+    expect(onA.frames.filter((frame) => frame.type === 'user_message')).toHaveLength(0);
+  });
+
+  it('a socket binding on B mid-reply gets one catch-up frame, then the live frames of A', async () => {
+    const { client: onA, sessionId } = await sessionOn('late');
+    const from = onA.frames.length;
+    onA.send({ type: 'user_message', content: 'Go on' });
+    const early = await onA.waitFor(
+      (frame) => frame.type === 'ai_response' && Number(frame.metadata?.seq) >= 5,
+      10_000,
+      from,
+    );
+    const messageId = early.metadata!.message_id;
+    const onB = await connect(b, 'late', sessionId);
+    const { frames } = await onB.waitForReply(messageId);
+
+    expect(frames[0].metadata).toMatchObject({ catch_up: 'true', done: 'false' });
+    const catchUpSeq = Number(frames[0].metadata!.seq);
+    expect(seqsOf(frames.slice(1))).toEqual(frames.slice(1).map((_, index) => catchUpSeq + 1 + index));
+    expect(frames[0].content! + textOf(frames.slice(1))).toBe(FULL_TEXT);
+  });
+
+  it('shares the per-user message limit: two messages on A and two on B, the 4th is refused', async () => {
+    fake.script({ chunks: ['ok'], delayMs: 0 });
+    const onA = await connect(a, 'limited');
+    onA.send({ type: 'user_message', content: 'one' });
+    const sessionId = (await onA.waitForType('loading')).session_id!;
+    const onB = await connect(b, 'limited', sessionId);
+    onA.send({ type: 'user_message', content: 'two' });
+    await onB.waitFor((frame) => frame.type === 'user_message' && frame.content === 'two');
+    onB.send({ type: 'user_message', content: 'three' });
+    await onA.waitFor((frame) => frame.type === 'user_message' && frame.content === 'three');
+    onB.send({ type: 'user_message', content: 'four' });
+
+    const refused = await onB.waitFor((frame) => frame.type === 'error');
+    expect(refused.error).toMatchObject({ code: 'TOO_MANY_REQUESTS' });
+    expect(refused.error!.retry_after).toBeGreaterThan(0);
+    expect(refused.error!.retry_after).toBeLessThanOrEqual(60_000);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(onA.frames.some((frame) => frame.type === 'user_message' && frame.content === 'four')).toBe(false);
+  });
+
+  it('shares MAX_CONNECTIONS_PER_USER: one socket on each instance, a third on either gets 429', async () => {
+    await connect(a, 'capped');
+    const onB = await connect(b, 'capped');
+    const token = userToken('capped');
+    expect((await handshakeStatus(a.wsUrl, { token })).status).toBe(429);
+    expect((await handshakeStatus(b.wsUrl, { token })).status).toBe(429);
+
+    // A closed socket gives its slot back to every instance.
+    await onB.close();
+    let status = 0;
+    for (let attempt = 0; attempt < 20 && status !== 101; attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      status = (await handshakeStatus(a.wsUrl, { token })).status;
+    }
+    expect(status).toBe(101);
+  });
+
+  it('stream_resume on B replays a reply streamed on A after last_seq, then continues live', async () => {
+    const first = await connect(a, 'resumer');
+    first.send({ type: 'user_message', content: 'A long story please' });
+    const early = await first.waitFor(
+      (frame) => frame.type === 'ai_response' && Number(frame.metadata?.seq) >= 4,
+    );
+    const sessionId = early.session_id!;
+    const messageId = early.metadata!.message_id;
+    const seen = replyFrames(first, messageId);
+    const lastSeq = Math.max(...seqsOf(seen));
+    await first.close();
+    // The reply keeps streaming on A while nobody listens.
+    await new Promise((resolve) => setTimeout(resolve, 150));
+
+    const again = await connect(b, 'resumer');
+    again.send({
+      type: 'stream_resume',
+      session_id: sessionId,
+      metadata: { message_id: messageId, last_seq: String(lastSeq) },
+    });
+    const { frames } = await again.waitForReply(messageId);
+    const all = [...seen, ...frames];
+    expect(seqsOf(all)).toEqual(all.map((_, index) => index));
+    expect(textOf(all)).toBe(FULL_TEXT);
+
+    // Once finished, a resume anywhere answers with the stored message, once, non-streaming.
+    const later = await connect(b, 'resumer');
+    later.send({
+      type: 'stream_resume',
+      session_id: sessionId,
+      metadata: { message_id: messageId, last_seq: '0' },
+    });
+    const complete = await later.waitFor((frame) => frame.type === 'ai_response');
+    expect(complete).toMatchObject({ id: messageId, content: FULL_TEXT });
+    expect(complete.metadata).toMatchObject({ streaming: 'false', done: 'true' });
+  });
+
+  it('two messages sent to A and B at once give two replies that never interleave', async () => {
+    const { client: onA, sessionId } = await sessionOn('racing');
+    const onB = await connect(b, 'racing', sessionId);
+    const before = onA.frames.length;
+    const beforeB = onB.frames.length;
+
+    onA.send({ type: 'user_message', content: 'From A' });
+    onB.send({ type: 'user_message', content: 'From B' });
+    const isDone = (frame: Frame) => frame.type === 'ai_response' && frame.metadata?.done === 'true';
+    for (const [client, from] of [
+      [onA, before],
+      [onB, beforeB],
+    ] as const) {
+      await client.waitFor(isDone, 15_000, from);
+      const firstDone = client.frames.slice(from).find(isDone)!;
+      await client.waitFor(
+        (frame) => isDone(frame) && frame.metadata?.message_id !== firstDone.metadata?.message_id,
+        15_000,
+        from,
+      );
+      const order = client.frames
+        .slice(from)
+        .filter((frame) => frame.type === 'ai_response')
+        .map((frame) => frame.metadata!.message_id);
+      const ids = [...new Set(order)];
+      expect(ids).toHaveLength(2);
+      // All frames of one reply, then all of the other.
+      expect(order).toEqual([...order.filter((id) => id === ids[0]), ...order.filter((id) => id === ids[1])]);
+      for (const id of ids) expect(textOf(replyFrames(client, id))).toBe(FULL_TEXT);
+    }
+    // The provider was asked one reply at a time: the second request came after the first ended.
+    const chats = fake.requestsTo('/chat/completions');
+    expect(chats).toHaveLength(3);
+  });
+});
