@@ -1,8 +1,18 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { Browser, BrowserContext, chromium, Page } from 'playwright-core';
+import { Browser, Page } from 'playwright-core';
 import { FakeOpenAi, startFakeOpenAi } from '../support/fake-llm';
 import { startTestApp, TestApp } from '../support/app';
+import {
+  lastAi,
+  launchChromium,
+  PageTracker,
+  rest as restAt,
+  sendMessage,
+  squash,
+  waitForReplyDone,
+  words,
+} from '../support/browser';
 import { adminToken, userToken } from '../support/tokens';
 
 // Browser-side globals used inside page.evaluate callbacks (this project compiles without the DOM lib).
@@ -23,21 +33,8 @@ declare class MutationObserver {
 }
 declare function getComputedStyle(node: unknown): { overflowX: string; fontFamily: string };
 
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--disable-quic',
-  '--no-first-run',
-];
 const SCREENSHOTS = resolve(__dirname, '../../test-artifacts/screenshots');
 const WIDTHS = [1280, 375];
-
-const words = (count: number, tag = 'w') => Array.from({ length: count }, (_, index) => `${tag}${index} `);
-const squash = (text: string | null | undefined) => (text ?? '').replace(/\s+/g, ' ').trim();
 
 const MARKDOWN_REPLY = [
   'Here is a comparison:\n\n',
@@ -56,8 +53,8 @@ describe('web client in Chromium (sessions, chat, admin)', () => {
   let t: TestApp;
   let fake: FakeOpenAi;
   let browser: Browser;
-  const contexts: BrowserContext[] = [];
-  const dialogs: string[] = [];
+  const pages = new PageTracker(() => browser);
+  const dialogs = pages.dialogs;
   /** Session ids made by earlier tests, reused for the screenshots. */
   const made: { markdown?: string } = {};
 
@@ -78,48 +75,18 @@ describe('web client in Chromium (sessions, chat, admin)', () => {
       LLM_PROVIDER_2_MODEL: 'fake-model',
       LLM_PROVIDER_2_API_KEY: 'test-key',
     });
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+    browser = await launchChromium();
   });
   beforeEach(() => fake.reset().script({ chunks: words(12), delayMs: 60 }));
-  afterEach(async () => {
-    await Promise.all(contexts.splice(0).map((context) => context.close().catch(() => undefined)));
-  });
+  afterEach(() => pages.closeAll());
   afterAll(async () => {
     await browser?.close();
     await t?.close();
     await fake?.close();
   });
 
-  async function newPage(width = 1280): Promise<Page> {
-    const context = await browser.newContext({ viewport: { width, height: 800 } });
-    contexts.push(context);
-    const page = await context.newPage();
-    page.on('dialog', (dialog) => {
-      dialogs.push(dialog.message());
-      void dialog.dismiss();
-    });
-    page.on('pageerror', (error) => dialogs.push(`pageerror: ${error.message}`));
-    return page;
-  }
-
-  async function rest(path: string, token: string, init: RequestInit = {}): Promise<Response> {
-    return fetch(`${t.baseUrl}${path}`, {
-      ...init,
-      headers: { Authorization: `Bearer ${token}`, ...(init.headers ?? {}) },
-    });
-  }
-
-  const lastAi = (page: Page) => page.locator('.msg-ai .bubble-body').last();
-
-  async function sendMessage(page: Page, text: string): Promise<void> {
-    await page.locator('#input').fill(text);
-    await page.locator('#input').press('Enter');
-  }
-
-  async function waitForReplyDone(page: Page): Promise<void> {
-    await page.locator('#stop-btn').waitFor({ state: 'hidden' });
-    await page.locator('#send-btn').waitFor({ state: 'visible' });
-  }
+  const newPage = (width?: number) => pages.newPage(width);
+  const rest = (path: string, token: string, init?: RequestInit) => restAt(t.baseUrl, path, token, init);
 
   async function shoot(page: Page, name: string): Promise<void> {
     for (const width of WIDTHS) {

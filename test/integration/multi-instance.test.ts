@@ -104,6 +104,18 @@ describe('several instances sharing Redis and MongoDB (SPEC 10)', () => {
     expect(onA.frames.filter((frame) => frame.type === 'user_message')).toHaveLength(0);
   });
 
+  it('stop_generation sent on B stops the reply streaming on A (the upstream request is aborted)', async () => {
+    const { client: onA, sessionId } = await sessionOn('stop-across');
+    const onB = await connect(b, 'stop-across', sessionId);
+    onA.send({ type: 'user_message', content: 'A long answer please' });
+    const started = await onB.waitFor((frame) => frame.type === 'ai_response' && frame.metadata?.seq === '2');
+    fake.closedEarly.length = 0;
+    onB.send({ type: 'stop_generation', session_id: sessionId });
+    const { done } = await onA.waitForReply(started.metadata!.message_id, 2_000);
+    expect(done.metadata).toMatchObject({ stopped: 'true' });
+    await fake.waitForClientClose(1_000);
+  });
+
   it('a socket binding on B mid-reply gets one catch-up frame, then the live frames of A', async () => {
     const { client: onA, sessionId } = await sessionOn('late');
     const from = onA.frames.length;

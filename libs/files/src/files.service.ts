@@ -9,6 +9,7 @@ import { FileStorageDriver } from './drivers/file-storage-driver';
 import { FILE_ID_BYTES, FILE_ID_PATTERN, REMOTE_FILE_TIMEOUT_MS, SNIFF_BYTES } from './files.constants';
 import { sanitizeFilename } from './filename';
 import { FileUrlSigner } from './file-url-signer';
+import { recordStoredUpload } from './record-upload';
 import { UploadRecord, UploadsRepository } from './uploads.repository';
 
 /** How a `GET /files/:id` caller proved access. */
@@ -207,13 +208,7 @@ export class FilesService {
       key: id,
       createdAt: new Date(),
     };
-    try {
-      await this.uploads.insert(record);
-    } catch (error) {
-      await this.driver.remove(id).catch(() => undefined);
-      throw error;
-    }
-    return record;
+    return recordStoredUpload(this.uploads, this.driver, record);
   }
 
   private async sharedWith(shareToken: string, fileId: string): Promise<boolean> {

@@ -9,6 +9,7 @@ import { FileStorageDriver } from './drivers/file-storage-driver';
 import { FILE_ID_BYTES, MULTIPART_LIMITS, SNIFF_BYTES, UPLOAD_FIELD } from './files.constants';
 import { sanitizeFilename } from './filename';
 import { badUpload, unsupportedContent, uploadTooLarge } from './upload-errors';
+import { recordStoredUpload } from './record-upload';
 import { UploadRecord, UploadsRepository } from './uploads.repository';
 
 /**
@@ -126,12 +127,7 @@ export class UploadService {
       key: id,
       createdAt: new Date(),
     };
-    try {
-      await this.uploads.insert(record);
-    } catch (error) {
-      await this.driver.remove(id).catch(() => undefined);
-      throw error;
-    }
+    await recordStoredUpload(this.uploads, this.driver, record);
     this.logger.log({ fileId: id, userId: principal.userId, size, mime: accepted.mime }, 'file uploaded');
     return record;
   }

@@ -57,6 +57,7 @@ export class FileMessageService {
         retryAfterMs: decision.retryAfterMs,
       });
 
+    const boundBefore = connection.sessionId;
     const session = await activeSession();
     const isStaff = connection.principal.isAdmin && session.userId !== connection.principal.userId;
     const willReply =
@@ -89,6 +90,10 @@ export class FileMessageService {
       meta,
     });
     this.broadcaster.toSession(session.id, this.eventOf(stored, session.id, stored.content), connection.id);
+    // The frame is never echoed, so a socket this file just bound (a new chat whose first message is
+    // a file) learns its session id from a bare status frame; otherwise it never would (SPEC 4.4).
+    if (boundBefore !== session.id)
+      connection.send(chatEvent('connection_status', 'system', { session_id: session.id }));
 
     if (type !== 'voice_message') return;
     if (transcription === undefined)

@@ -145,15 +145,24 @@
 
   function attachment(frame) {
     const metadata = frame.metadata || {};
-    const url =
-      frame.file_url || (frame.file_id ? `${C.httpBase}/files/${encodeURIComponent(frame.file_id)}` : '');
+    // Stored links are paths ({prefix}/files/…): resolve them against the API, which may be another host.
+    const url = frame.file_url
+      ? new URL(frame.file_url, C.httpBase).href
+      : frame.file_id
+        ? `${C.httpBase}/files/${encodeURIComponent(frame.file_id)}`
+        : '';
     const mime = metadata.mime_type || metadata.mime || '';
-    const name = metadata.filename || frame.content || 'file';
+    const name = metadata.filename || metadata.file_name || frame.content || 'file';
     const wrap = C.el('div', { class: 'attachment' });
     if (frame.type === 'voice_message' || mime.startsWith('audio/')) {
       if (url)
         wrap.append(
-          C.el('audio', { controls: true, preload: 'metadata', src: url, 'aria-label': 'Voice message' }),
+          C.el('audio', {
+            controls: true,
+            preload: 'metadata',
+            src: url,
+            'aria-label': frame.type === 'voice_message' ? 'Voice message' : name,
+          }),
         );
       if (frame.content && frame.type === 'voice_message' && frame.content !== name)
         wrap.append(C.el('p', { class: 'transcript', text: frame.content }));

@@ -14,7 +14,8 @@ import { RedisLink } from './redis-link';
 type Envelope =
   | { origin: string; kind: 'session'; sessionId: string; event: ChatEvent; exceptConnectionId?: string }
   | { origin: string; kind: 'dashboard'; event: ChatEvent }
-  | { origin: string; kind: 'reply'; sessionId: string; messageId: string; seq: number; event: ChatEvent };
+  | { origin: string; kind: 'reply'; sessionId: string; messageId: string; seq: number; event: ChatEvent }
+  | { origin: string; kind: 'stop'; sessionId: string };
 
 /** Frames kept per reply for `stream_resume` (trimmed approximately beyond this). */
 const REPLY_STREAM_MAXLEN = 10_000;
@@ -52,6 +53,7 @@ export class RedisSessionBroadcaster extends SessionBroadcaster implements OnMod
   private readonly resuming = new Map<ClientConnection, ResumeBuffer>();
   /** Replies streaming on other instances, by message id (dropped at their done frame). */
   private readonly remoteReplies = new Map<string, RemoteReply>();
+  private stopLocalReply?: (sessionId: string) => void;
 
   constructor(
     private readonly registry: ConnectionRegistry,
@@ -119,6 +121,14 @@ export class RedisSessionBroadcaster extends SessionBroadcaster implements OnMod
       );
   }
 
+  override requestStop(sessionId: string): void {
+    this.publish({ origin: this.link.instanceId, kind: 'stop', sessionId });
+  }
+
+  override onStopRequest(stopLocalReply: (sessionId: string) => void): void {
+    this.stopLocalReply = stopLocalReply;
+  }
+
   override async resumeRemote(
     connection: ClientConnection,
     sessionId: string,
@@ -177,6 +187,9 @@ export class RedisSessionBroadcaster extends SessionBroadcaster implements OnMod
         return;
       case 'reply':
         this.receiveReplyFrame(envelope);
+        return;
+      case 'stop':
+        this.stopLocalReply?.(envelope.sessionId);
         return;
     }
   }

@@ -23,6 +23,19 @@ export abstract class SessionBroadcaster {
   }
 
   /**
+   * `stop_generation` for a reply that is not streaming here: asks the instance that streams it.
+   * Single instance: there is no other instance to ask.
+   */
+  requestStop(_sessionId: string): void {
+    // Single instance: nothing to relay.
+  }
+
+  /** The reply runner registers how a stop requested by another instance reaches a local reply. */
+  onStopRequest(_stopLocalReply: (sessionId: string) => void): void {
+    // Single instance: stop requests never arrive from elsewhere.
+  }
+
+  /**
    * `stream_resume` of a reply streamed by another instance: replays the frames after `lastSeq`
    * and lets the live ones follow. False when no such reply is streaming anywhere.
    */

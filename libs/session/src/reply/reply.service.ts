@@ -59,6 +59,7 @@ export class ReplyService {
   private readonly logger = new Logger(ReplyService.name);
   private readonly lanes = new Map<string, SessionLane>();
   private readonly active = new Map<string, ActiveReply>();
+  private draining = false;
 
   constructor(
     private readonly llm: LlmService,
@@ -70,7 +71,9 @@ export class ReplyService {
     private readonly signer: FileUrlSigner,
     @InjectConfig() private readonly config: AppConfig,
     private readonly lock: ReplyLock,
-  ) {}
+  ) {
+    this.broadcaster.onStopRequest((sessionId) => this.stopLocal(sessionId));
+  }
 
   /** Whether one more reply may wait in the session's queue. */
   canEnqueue(sessionId: string): boolean {
@@ -115,6 +118,13 @@ export class ReplyService {
 
   /** Stops the reply streaming in the session (the upstream request is cancelled). */
   stop(sessionId: string): boolean {
+    if (this.stopLocal(sessionId)) return true;
+    // In multi-instance mode the reply may be streaming on another instance.
+    this.broadcaster.requestStop(sessionId);
+    return false;
+  }
+
+  private stopLocal(sessionId: string): boolean {
     const reply = this.active.get(sessionId);
     if (!reply) return false;
     reply.finish('stopped');
@@ -183,6 +193,8 @@ export class ReplyService {
 
   /** Shutdown: lets replies finish for up to `graceMs`, then interrupts the rest (persisted as such). */
   async drain(graceMs: number): Promise<void> {
+    // Replies still waiting in a queue are not started any more: their user messages are stored.
+    this.draining = true;
     const deadline = Date.now() + graceMs;
     while (this.active.size > 0 && Date.now() < deadline)
       await new Promise((resolve) => setTimeout(resolve, 50));
@@ -191,6 +203,7 @@ export class ReplyService {
   }
 
   private async run(job: ReplyJob): Promise<void> {
+    if (this.draining) return;
     const session = await this.sessions.findById(job.sessionId);
     if (!session || session.endedAt) return;
     const modelId =
