@@ -250,3 +250,32 @@ describe('operational alerts', () => {
     }
   });
 });
+
+describe('protocol heartbeat', () => {
+  it('pings every interval and closes a socket that stops answering pongs', async () => {
+    const WebSocket = (await import('ws')).default;
+    const t = await startTestApp({}, { pingIntervalMs: 100, pongTimeoutMs: 400 });
+    try {
+      const open = (autoPong: boolean) =>
+        new Promise<InstanceType<typeof WebSocket>>((resolveOpen, reject) => {
+          const socket = new WebSocket(`${t.wsUrl}?token=${userToken(autoPong ? 'alive' : 'silent')}`, {
+            autoPong,
+          });
+          socket.once('open', () => resolveOpen(socket));
+          socket.once('error', reject);
+        });
+      const alive = await open(true);
+      const silent = await open(false);
+      let pings = 0;
+      silent.on('ping', () => pings++);
+      const closed = new Promise<number>((r) => silent.once('close', (code) => r(code)));
+      const code = await closed;
+      expect(pings).toBeGreaterThanOrEqual(2);
+      expect(code).toBe(1006);
+      expect(alive.readyState).toBe(WebSocket.OPEN);
+      alive.close();
+    } finally {
+      await t.close();
+    }
+  });
+});
