@@ -3,3 +3,4 @@ export * from './config';
 export * from './errors';
 export * from './ids';
 export * from './lifecycle';
+export * from './rate-limit';

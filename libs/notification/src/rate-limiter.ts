@@ -1,3 +1,5 @@
+import { SlidingWindowCounter } from '@chatbox/common';
+
 /**
  * Decides whether an alert for a key may go out: at most `limit` alerts per key per `windowMs`
  * (sliding window). In multi-instance mode the budget must be shared, hence the interface.
@@ -10,18 +12,9 @@ export interface NotificationRateLimiter {
 
 export type Clock = () => number;
 
-interface KeyWindow {
-  /** Times of the alerts still inside the window, oldest first. */
-  hits: number[];
-  windowMs: number;
-}
-
-/** Stale keys are dropped only once there are this many, so a lookup stays O(1) on average. */
-const SWEEP_THRESHOLD_KEYS = 1_000;
-
-/** Single-process budget. Also the fallback of the Redis limiter while Redis cannot answer. */
+/** Single-process budget (the shared rule of `SlidingWindowCounter`). Also the Redis limiter's fallback. */
 export class InMemoryNotificationRateLimiter implements NotificationRateLimiter {
-  private readonly windows = new Map<string, KeyWindow>();
+  private readonly window = new SlidingWindowCounter();
 
   constructor(private readonly now: Clock = Date.now) {}
 
@@ -30,27 +23,11 @@ export class InMemoryNotificationRateLimiter implements NotificationRateLimiter 
   }
 
   acquire(key: string, limit: number, windowMs: number): boolean {
-    const now = this.now();
-    if (this.windows.size >= SWEEP_THRESHOLD_KEYS) this.sweep(now);
-    const entry = this.windows.get(key) ?? { hits: [], windowMs };
-    entry.windowMs = windowMs;
-    entry.hits = entry.hits.filter((hit) => hit > now - windowMs);
-    const allowed = entry.hits.length < limit;
-    if (allowed) entry.hits.push(now);
-    if (entry.hits.length > 0) this.windows.set(key, entry);
-    else this.windows.delete(key);
-    return allowed;
+    return this.window.hit(key, limit, windowMs, this.now()).allowed;
   }
 
   /** Number of keys held, for tests of the sweep. */
   get size(): number {
-    return this.windows.size;
-  }
-
-  private sweep(now: number): void {
-    for (const [key, entry] of this.windows) {
-      const newest = entry.hits[entry.hits.length - 1];
-      if (newest === undefined || newest <= now - entry.windowMs) this.windows.delete(key);
-    }
+    return this.window.size;
   }
 }

@@ -1,29 +1,11 @@
-import { randomBytes } from 'node:crypto';
 import { Logger } from '@nestjs/common';
 import Redis from 'ioredis';
+import { redisWindowHit } from '@chatbox/common';
 import { Clock, InMemoryNotificationRateLimiter, NotificationRateLimiter } from './rate-limiter';
-
-/**
- * Sliding window in a sorted set, atomic on the Redis side so two instances alerting for the same
- * key at the same moment cannot both slip under the limit.
- * KEYS[1] key; ARGV now, windowMs, limit, unique member.
- */
-const SLIDING_WINDOW_SCRIPT = `
-local now = tonumber(ARGV[1])
-local window = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[3]) then
-  redis.call('ZADD', KEYS[1], now, ARGV[4])
-  redis.call('PEXPIRE', KEYS[1], window)
-  return 1
-end
-return 0
-`;
 
 export const DEFAULT_REDIS_KEY_PREFIX = 'chatbox:notify:';
 /** An alert decision must never wait on a sick Redis longer than this. */
 const REDIS_COMMAND_TIMEOUT_MS = 1_000;
-const MEMBER_RANDOM_BYTES = 6;
 /** Only used on a dead link (a healthy one is closed with QUIT); keeps shutdown from lingering. */
 const REDIS_DISCONNECT_TIMEOUT_MS = 200;
 
@@ -80,19 +62,10 @@ export class RedisNotificationRateLimiter implements NotificationRateLimiter {
     if (this.redisFailing && this.redis.status !== 'ready')
       return this.fallback.acquire(key, limit, windowMs);
     try {
-      const member = `${now}-${randomBytes(MEMBER_RANDOM_BYTES).toString('hex')}`;
-      const allowed = await this.redis.eval(
-        SLIDING_WINDOW_SCRIPT,
-        1,
-        this.keyPrefix + key,
-        now,
-        windowMs,
-        limit,
-        member,
-      );
+      const { allowed } = await redisWindowHit(this.redis, this.keyPrefix + key, limit, windowMs, now);
       if (this.redisFailing) this.logger.log('Redis answers again; notification limits are shared again');
       this.redisFailing = false;
-      return allowed === 1;
+      return allowed;
     } catch (error) {
       if (!this.redisFailing)
         this.logger.warn(

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { SlidingWindowCounter } from '@chatbox/common';
 
 export interface RateDecision {
   allowed: boolean;
@@ -19,26 +20,12 @@ export abstract class RateLimiter {
   ): RateDecision | Promise<RateDecision>;
 }
 
-/** Exact sliding window: the timestamps of the last `limit` allowed hits per key. */
+/** Exact sliding window in this process (the shared rule of `SlidingWindowCounter`). */
 @Injectable()
 export class InProcessRateLimiter extends RateLimiter {
-  private readonly hits = new Map<string, number[]>();
+  private readonly window = new SlidingWindowCounter();
 
   hit(key: string, limit: number, windowMs: number, now = Date.now()): RateDecision {
-    const recent = (this.hits.get(key) ?? []).filter((at) => at > now - windowMs);
-    if (recent.length >= limit) {
-      this.hits.set(key, recent);
-      return { allowed: false, retryAfterMs: Math.max(1, recent[0] + windowMs - now) };
-    }
-    recent.push(now);
-    this.hits.set(key, recent);
-    return { allowed: true, retryAfterMs: 0 };
-  }
-
-  /** Drops keys whose window has passed, so memory follows active users only. */
-  sweep(windowMs: number, now = Date.now()): void {
-    for (const [key, times] of this.hits) {
-      if (times.every((at) => at <= now - windowMs)) this.hits.delete(key);
-    }
+    return this.window.hit(key, limit, windowMs, now);
   }
 }

@@ -2,7 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { Subscription } from 'rxjs';
 import { AppConfig, ErrorCode, InjectConfig, newMessageId } from '@chatbox/common';
 import { FilesService, FileUrlSigner, UploadRecord } from '@chatbox/files';
-import { ChatTurn, LlmService, ReplyEvent } from '@chatbox/llm';
+import { ChatTurn, LLM_ERROR_MESSAGES, LlmService, ReplyEvent } from '@chatbox/llm';
 import { MessageOutbox, SessionRecord, SessionRepository, StoredMessage } from '@chatbox/storage';
 import { ChatEvent, chatEvent } from '../chat-event';
 import { ClientConnection } from '../ports/client-connection';
@@ -222,6 +222,7 @@ export class ReplyService {
     let firstTokenMs: number | undefined;
     let usage: { promptTokens: number; completionTokens: number; estimated?: boolean } | undefined;
     let errorCode: string | undefined;
+    let errorMessage: string | undefined;
     let conversationId: string | undefined;
     let subscription: Subscription | undefined;
     // AI-produced files are downloaded while the text streams on, and stored after the reply.
@@ -279,6 +280,7 @@ export class ReplyService {
             return;
           case 'error':
             errorCode = event.code;
+            errorMessage = event.message;
             reply.finish('error');
             return;
         }
@@ -296,6 +298,7 @@ export class ReplyService {
           error: (error: unknown) => {
             this.logger.error({ err: error, sessionId: job.sessionId }, 'reply stream failed');
             errorCode = ErrorCode.LLM_ERROR;
+            errorMessage = LLM_ERROR_MESSAGES.LLM_ERROR;
             reply.finish('error');
           },
           complete: () => reply.finish(errorCode ? 'error' : 'complete'),
@@ -346,11 +349,15 @@ export class ReplyService {
           { err: error, sessionId: job.sessionId, messageId, queued },
           'could not store the AI reply',
         );
-        if (!queued) errorCode ??= ErrorCode.DATABASE_ERROR;
+        if (!queued && !errorCode) {
+          errorCode = ErrorCode.DATABASE_ERROR;
+          errorMessage = REPLY_NOT_STORED;
+        }
       }
     }
 
-    if (errorCode && job.originConnectionId) this.sendErrorToOrigin(job, errorCode);
+    if (errorCode && job.originConnectionId)
+      this.sendErrorToOrigin(job, errorCode, errorMessage ?? REPLY_NOT_STORED);
     this.emit(
       reply,
       chatEvent('ai_response', 'ai', {
@@ -523,14 +530,15 @@ export class ReplyService {
     this.broadcaster.replyFrame(reply.sessionId, reply.messageId, seq, frame);
   }
 
-  private sendErrorToOrigin(job: ReplyJob, code: string): void {
+  /** The message is the LLM module's client-safe text (or the storage one): no provider detail. */
+  private sendErrorToOrigin(job: ReplyJob, code: string, message: string): void {
     const origin = this.registry.all().find((connection) => connection.id === job.originConnectionId);
     origin?.send(
       chatEvent('error', 'system', {
         session_id: job.sessionId,
         error: {
           code,
-          message: ERROR_MESSAGES[code] ?? 'The reply could not be completed',
+          message,
           recoverable: true,
         },
       }),
@@ -564,9 +572,4 @@ function safeHost(url: string): string {
   }
 }
 
-const ERROR_MESSAGES: Record<string, string> = {
-  LLM_UNAVAILABLE: 'The AI service is unavailable right now. Please try again shortly.',
-  LLM_TIMEOUT: 'The AI service took too long to answer.',
-  LLM_ERROR: 'The AI service could not answer this message.',
-  DATABASE_ERROR: 'The reply could not be saved.',
-};
+const REPLY_NOT_STORED = 'The reply could not be saved.';
