@@ -115,7 +115,7 @@ export class ChatService {
 
   /** The bound session if still active; otherwise a new one (ending the user's previous one). */
   private async activeSessionFor(connection: ClientConnection): Promise<SessionRecord> {
-    const bound = connection.sessionId ? await this.sessions.findById(connection.sessionId) : undefined;
+    const bound = connection.sessionId ? await this.sessions.findSummary(connection.sessionId) : undefined;
     if (bound && connection.principal.isAdmin && bound.userId !== connection.principal.userId) {
       // An admin socket bound to someone else's session writes there only while assisting it.
       if (bound.endedAt) throw new DomainError(ErrorCode.SESSION_ENDED, 'This session has ended');
@@ -219,14 +219,19 @@ export class ChatService {
   private async helpRequest(connection: ClientConnection, frame: InboundFrame): Promise<void> {
     const session = await this.activeSessionFor(connection);
     await this.sessions.markHelpRequested(session);
-    const lastUserMessage = [...session.messages].reverse().find((message) => message.sender === 'user');
+    // The excerpt is the request's own text, else the last user message (read only in that case).
+    const excerpt = frame.content?.trim()
+      ? frame.content
+      : [...((await this.sessions.findById(session.id))?.messages ?? [])]
+          .reverse()
+          .find((message) => message.sender === 'user')?.content;
     // Alerts (e-mail, SMS, webhook, dashboards) are rate limited per session by the notification
     // module, so a repeated request within the window alerts nobody; the chat never waits on them.
     void this.notifications.helpRequested({
       userId: session.userId,
       sessionId: session.id,
       sessionName: session.name,
-      lastUserMessage: frame.content?.trim() ? frame.content : lastUserMessage?.content,
+      lastUserMessage: excerpt,
       at: new Date(),
     });
     connection.send(
@@ -250,7 +255,7 @@ export class ChatService {
 
   private async ownsBound(connection: ClientConnection): Promise<boolean> {
     if (!connection.sessionId) return false;
-    const session = await this.sessions.findById(connection.sessionId);
+    const session = await this.sessions.findSummary(connection.sessionId);
     return session?.userId === connection.principal.userId;
   }
 

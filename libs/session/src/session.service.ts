@@ -38,7 +38,7 @@ export class SessionService {
    */
   async bindable(principal: Principal, sessionId: string | undefined): Promise<SessionRecord | undefined> {
     if (!sessionId) return undefined;
-    const session = await this.sessions.findById(sessionId);
+    const session = await this.sessions.findSummary(sessionId);
     if (!session || session.endedAt) return undefined;
     if (session.userId === principal.userId) return session;
     if (principal.isAdmin && session.assistingSince && session.assistingAdminId === principal.userId)
@@ -56,7 +56,7 @@ export class SessionService {
 
   /** Owner-only actions (end, share): admins are refused on someone else's session too. */
   async owned(principal: Principal, sessionId: string): Promise<SessionRecord> {
-    const session = await this.sessions.findById(sessionId);
+    const session = await this.sessions.findSummary(sessionId);
     if (!session || session.userId !== principal.userId)
       throw new DomainError(ErrorCode.NOT_FOUND, 'Session not found');
     return session;
@@ -197,5 +197,10 @@ export class SessionService {
 
   async findById(sessionId: string): Promise<SessionRecord | undefined> {
     return this.sessions.findById(sessionId);
+  }
+
+  /** Without messages: for checks that need only the session's fields. */
+  async findSummary(sessionId: string): Promise<SessionRecord | undefined> {
+    return this.sessions.findSummary(sessionId);
   }
 }

@@ -30,7 +30,7 @@ export class TakeoverService implements OnModuleDestroy {
    * a no-op success; another admin gets CONFLICT naming the winner.
    */
   async take(admin: Principal, sessionId: string): Promise<SessionRecord> {
-    const session = await this.sessions.findById(sessionId);
+    const session = await this.sessions.findSummary(sessionId);
     if (!session) throw new DomainError(ErrorCode.NOT_FOUND, 'Session not found');
     if (session.endedAt) throw new DomainError(ErrorCode.SESSION_ENDED, 'Session has ended');
     if (session.assistingSince && session.assistingAdminId === admin.userId) return session;
@@ -75,7 +75,7 @@ export class TakeoverService implements OnModuleDestroy {
   /** Ends the takeover: adminAssisted for good, the assist logged, everyone told. */
   async leave(admin: Principal, sessionId: string, reason: LeaveReason): Promise<void> {
     this.cancelGoneTimer(sessionId);
-    const current = await this.sessions.findById(sessionId);
+    const current = await this.sessions.findSummary(sessionId);
     if (!current || !current.assistingSince || current.assistingAdminId !== admin.userId)
       throw new DomainError(ErrorCode.NOT_FOUND, 'You are not assisting this session');
     const end = new Date();
@@ -128,7 +128,7 @@ export class TakeoverService implements OnModuleDestroy {
       .some((other) => other.principal.userId === connection.principal.userId && other.id !== connection.id);
     if (stillThere) return;
     void this.sessions
-      .findById(sessionId)
+      .findSummary(sessionId)
       .then((session) => {
         if (!session?.assistingSince || session.assistingAdminId !== connection.principal.userId) return;
         this.cancelGoneTimer(sessionId);

@@ -286,6 +286,18 @@ export class SessionRepository implements OnModuleInit {
     return document ? this.toRecord(document) : undefined;
   }
 
+  /**
+   * The session without its messages (`messages` is empty): for rule checks on the hot path, which
+   * must not read and decrypt up to thousands of messages per frame. `messageCount` is the stored
+   * counter (0 on a legacy document that never had one).
+   */
+  async findSummary(sessionId: string): Promise<SessionRecord | undefined> {
+    const document = await this.retry.run('findSession', () =>
+      this.model.findById(sessionId, { msgs: 0 }).lean<SessionDocument>().exec(),
+    );
+    return document ? this.toRecord(document) : undefined;
+  }
+
   async exists(sessionId: string): Promise<boolean> {
     return (await this.retry.run('findSession', () => this.model.exists({ _id: sessionId }).exec())) !== null;
   }
