@@ -19,6 +19,7 @@ import {
   StoredMessageType,
 } from './session.model';
 
+/** API sort names (SPEC 5) → stored fields. */
 const SORT_FIELDS: Record<SessionSortField, string> = {
   start_time: 'ts',
   end_time: 'endTs',
@@ -30,6 +31,9 @@ const SORT_FIELDS: Record<SessionSortField, string> = {
   avg_response_time: 'avgRespTime',
   max_response_time: 'maxRespTime',
 };
+
+/** Every sort the session list accepts, in SPEC order. */
+export const SESSION_SORT_FIELDS = Object.keys(SORT_FIELDS) as SessionSortField[];
 
 const ACTIVE: QueryFilter<SessionDocument> = { endTs: { $exists: false } };
 

@@ -1,17 +1,7 @@
 import { DomainError, ErrorCode } from '@chatbox/common';
-import { SessionListFilter, SessionSortField } from '@chatbox/storage';
+import { SESSION_SORT_FIELDS, SessionListFilter, SessionSortField } from '@chatbox/storage';
 
-export const SORT_FIELDS: SessionSortField[] = [
-  'start_time',
-  'end_time',
-  'last_activity',
-  'duration',
-  'message_count',
-  'total_tokens',
-  'user_id',
-  'avg_response_time',
-  'max_response_time',
-];
+export const SORT_FIELDS = SESSION_SORT_FIELDS;
 const LIST_PARAMS = [
   'user_id',
   'status',
