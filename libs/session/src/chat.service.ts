@@ -1,19 +1,18 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { AppConfig, ChatboxEvents, DomainError, ErrorCode, InjectConfig } from '@chatbox/common';
+import { AppConfig, DomainError, ErrorCode, InjectConfig } from '@chatbox/common';
 import { LlmService } from '@chatbox/llm';
 import { NotificationService } from '@chatbox/notification';
 import { SessionRecord } from '@chatbox/storage';
 import { chatEvent } from './chat-event';
 import { FileMessageService } from './file-message.service';
 import { InboundFrame } from './inbound-frame';
+import { MessageRateLimit } from './message-rate-limit';
 import { ClientConnection } from './ports/client-connection';
 import { ConnectionRegistry } from './ports/connection-registry';
-import { RateLimiter } from './ports/rate-limiter';
 import { SessionBroadcaster } from './ports/session-broadcaster';
 import { ReplyService } from './reply/reply.service';
 import { SessionService } from './session.service';
 import { TakeoverService } from './takeover.service';
-import { TrafficMonitor } from './traffic-monitor';
 
 const HELP_CONFIRMATION = 'Help request sent. An administrator will join your session shortly.';
 
@@ -31,13 +30,11 @@ export class ChatService {
     private readonly replies: ReplyService,
     private readonly registry: ConnectionRegistry,
     private readonly broadcaster: SessionBroadcaster,
-    private readonly rateLimiter: RateLimiter,
+    private readonly messageRate: MessageRateLimit,
     private readonly llm: LlmService,
     private readonly takeover: TakeoverService,
     private readonly fileMessages: FileMessageService,
     private readonly notifications: NotificationService,
-    private readonly traffic: TrafficMonitor,
-    private readonly events: ChatboxEvents,
     @InjectConfig() private readonly config: AppConfig,
   ) {}
 
@@ -143,18 +140,7 @@ export class ChatService {
   private async userMessage(connection: ClientConnection, frame: InboundFrame): Promise<void> {
     if (frame.content === undefined || frame.content.trim() === '')
       throw new DomainError(ErrorCode.MISSING_FIELD, 'content is required for user_message');
-    const decision = await this.rateLimiter.hit(
-      `msg:${connection.principal.userId}`,
-      this.config.limits.rateLimit,
-      this.config.limits.rateWindowMs,
-    );
-    if (!decision.allowed) {
-      this.traffic.rateLimited('messages', connection.principal.userId);
-      this.events.emit({ type: 'ratelimit.blocked', limiter: 'messages' });
-      throw new DomainError(ErrorCode.TOO_MANY_REQUESTS, 'Too many messages; slow down', {
-        retryAfterMs: decision.retryAfterMs,
-      });
-    }
+    await this.messageRate.consume(connection.principal.userId);
     const session = await this.activeSessionFor(connection);
     const assistedByHuman = session.assistingSince !== undefined;
     const willReply = !assistedByHuman || this.config.llm.aiDuringTakeover;

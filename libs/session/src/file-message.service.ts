@@ -5,8 +5,8 @@ import { isVoiceUnavailableError, LlmService } from '@chatbox/llm';
 import { SessionRecord, StoredMessage } from '@chatbox/storage';
 import { chatEvent } from './chat-event';
 import { InboundFrame } from './inbound-frame';
+import { MessageRateLimit } from './message-rate-limit';
 import { ClientConnection } from './ports/client-connection';
-import { RateLimiter } from './ports/rate-limiter';
 import { SessionBroadcaster } from './ports/session-broadcaster';
 import { ReplyService } from './reply/reply.service';
 import { SessionService } from './session.service';
@@ -30,7 +30,7 @@ export class FileMessageService {
     private readonly sessions: SessionService,
     private readonly replies: ReplyService,
     private readonly broadcaster: SessionBroadcaster,
-    private readonly rateLimiter: RateLimiter,
+    private readonly messageRate: MessageRateLimit,
     private readonly llm: LlmService,
     @InjectConfig() private readonly config: AppConfig,
   ) {}
@@ -47,15 +47,7 @@ export class FileMessageService {
     if (!upload) throw new DomainError(ErrorCode.INVALID_FILE, 'Unknown file_id: upload the file first');
     if (type === 'voice_message' && !AUDIO_MIME.test(upload.mime))
       throw new DomainError(ErrorCode.INVALID_FILE, 'A voice_message needs an audio file');
-    const decision = await this.rateLimiter.hit(
-      `msg:${connection.principal.userId}`,
-      this.config.limits.rateLimit,
-      this.config.limits.rateWindowMs,
-    );
-    if (!decision.allowed)
-      throw new DomainError(ErrorCode.TOO_MANY_REQUESTS, 'Too many messages; slow down', {
-        retryAfterMs: decision.retryAfterMs,
-      });
+    await this.messageRate.consume(connection.principal.userId);
 
     const boundBefore = connection.sessionId;
     const session = await activeSession();

@@ -16,3 +16,4 @@ export * from './takeover.service';
 export * from './traffic-monitor';
 export * from './ports/reply-lock';
 export * from './multi-instance/redis-link';
+export * from './message-rate-limit';

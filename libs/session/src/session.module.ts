@@ -5,6 +5,7 @@ import { LlmModule } from '@chatbox/llm';
 import { NotificationModule } from '@chatbox/notification';
 import { AlertRelay } from './alert-relay';
 import { ChatService } from './chat.service';
+import { MessageRateLimit } from './message-rate-limit';
 import { FileMessageService } from './file-message.service';
 import { ConnectionRegistry, InProcessConnectionRegistry } from './ports/connection-registry';
 import { InProcessRateLimiter, RateLimiter } from './ports/rate-limiter';
@@ -58,6 +59,7 @@ import { TrafficMonitor } from './traffic-monitor';
     SessionService,
     ReplyService,
     ChatService,
+    MessageRateLimit,
     FileMessageService,
     SessionCleanupService,
     TakeoverService,
