@@ -264,6 +264,8 @@ describe('chat controls in Chromium (stop, model selector, uploads, audio)', () 
     // After a reload the selector shows the session's model.
     await page.reload();
     await waitConnected(page);
+    // "Connected" shows on socket open; the model list arrives with the greeting frame just after.
+    await page.getByLabel('Model').locator('option').first().waitFor({ state: 'attached' });
     await expect(page.getByLabel('Model').inputValue()).resolves.toBe('fake-b');
   });
 
