@@ -137,7 +137,7 @@ describe('chat: hostile and malformed input', () => {
     const client = await connect('pretender');
     client.send({ type: 'user_message', content: 'I am the admin now', sender: 'admin' });
     const { done } = await client.waitForReply();
-    const raw = await t.db.collection('sessions').findOne({ _id: done.session_id as never });
+    const raw = await t.stored(done.session_id);
     expect(raw!.msgs[0].sender).toBe('user');
   });
 
@@ -175,7 +175,7 @@ describe('chat: hostile and malformed input', () => {
 
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(owner.frames.slice(ownerFramesBefore)).toEqual([]);
-    const raw = await t.db.collection('sessions').findOne({ _id: victimSession as never });
+    const raw = await t.stored(victimSession);
     expect(raw!.msgs).toHaveLength(2);
     const history = await fetch(`${t.baseUrl}/sessions/${victimSession}`, {
       headers: { Authorization: `Bearer ${userToken('intruder')}` },

@@ -77,7 +77,7 @@ describe('session lifecycle over the socket', () => {
     );
     expect(typeof raw!.dur).toBe('number');
     await new Promise((r) => setTimeout(r, 1_500));
-    const still = await t.db.collection('sessions').findOne({ _id: stay.done.session_id as never });
+    const still = await t.stored(stay.done.session_id);
     expect(still).not.toHaveProperty('endTs');
   });
 
@@ -94,7 +94,7 @@ describe('session lifecycle over the socket', () => {
       metadata: { typing: 'true' },
     });
     expect(one.ofType('typing_indicator')).toHaveLength(0);
-    const raw = await t.db.collection('sessions').findOne({ _id: done.session_id as never });
+    const raw = await t.stored(done.session_id);
     expect(raw!.msgs).toHaveLength(2);
   });
 
@@ -105,7 +105,7 @@ describe('session lifecycle over the socket', () => {
     client.send({ type: 'end_session', session_id: done.session_id });
     const notice = await client.waitFor((frame) => frame.type === 'notification');
     expect(notice.metadata).toMatchObject({ reason: 'session_ended' });
-    const raw = await t.db.collection('sessions').findOne({ _id: done.session_id as never });
+    const raw = await t.stored(done.session_id);
     expect(raw!.endTs).toBeInstanceOf(Date);
     const before = client.frames.length;
     client.send({ type: 'user_message', content: 'two' });
@@ -133,7 +133,7 @@ describe('session lifecycle over the socket', () => {
       (frame) => frame.type === 'loading' && frame.session_id !== first.done.session_id,
     );
     expect(loading.session_id).toMatch(/^[0-9a-f]{32}$/);
-    const old = await t.db.collection('sessions').findOne({ _id: first.done.session_id as never });
+    const old = await t.stored(first.done.session_id);
     expect(old!.endTs).toBeInstanceOf(Date);
   });
 

@@ -63,9 +63,7 @@ function harness(getApp: () => TestApp) {
       return client;
     },
     async doc(sessionId: string): Promise<any> {
-      return getApp()
-        .db.collection('sessions')
-        .findOne({ _id: sessionId as never });
+      return getApp().stored(sessionId);
     },
     /** A session bound to the client, with the given model selected. */
     async selectModel(client: TestClient, modelId: string): Promise<Frame> {

@@ -83,7 +83,7 @@ describe('chat: a streamed reply end to end (demo model)', () => {
       content: text,
     });
 
-    const raw = await t.db.collection('sessions').findOne({ _id: sessionId as never });
+    const raw = await t.stored(sessionId);
     expect(raw!.msgs[1].content).not.toContain('demo model');
     expect(raw!.totalTokens).toBe(Number(done.metadata!.tokens));
     expect(raw!.maxRespTime).toBe(Number(done.metadata!.response_time_ms));

@@ -1,7 +1,7 @@
 import { FakeOpenAi, startFakeOpenAi } from '../support/fake-llm';
 import { startTestApp, TestApp } from '../support/app';
 import { userToken } from '../support/tokens';
-import { Frame, TestClient } from '../support/ws-client';
+import { TestClient } from '../support/ws-client';
 
 const CHUNKS = Array.from({ length: 30 }, (_, index) => `w${index} `);
 const FULL_TEXT = CHUNKS.join('');
@@ -41,7 +41,7 @@ describe('chat streaming across tabs, resume and stop (OpenAI-compatible fake pr
   }
 
   async function storedReply(sessionId: string, messageId: string): Promise<{ content: string; meta: any }> {
-    const raw = await t.db.collection('sessions').findOne({ _id: sessionId as never });
+    const raw = await t.stored(sessionId);
     const message = raw!.msgs.find((m: { id: string }) => m.id === messageId);
     return { content: message.content, meta: message.meta };
   }
@@ -145,7 +145,7 @@ describe('chat streaming across tabs, resume and stop (OpenAI-compatible fake pr
     const deadline = Date.now() + 10_000;
     let raw: any;
     while (Date.now() < deadline) {
-      raw = await t.db.collection('sessions').findOne({ _id: first.session_id as never });
+      raw = await t.stored(first.session_id);
       if (raw.msgs.length === 2) break;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
@@ -199,8 +199,17 @@ describe('chat streaming across tabs, resume and stop (OpenAI-compatible fake pr
       .requestsTo('/chat/completions')
       .map((request) => request.body.messages.at(-1).content);
     expect(bodies).toEqual(['first question', 'second question']);
-    const raw = await t.db.collection('sessions').findOne({ _id: second.session_id as never });
-    expect(raw!.msgs.map((m: Frame & { sender: string }) => m.sender)).toEqual(['user', 'user', 'ai', 'ai']);
+    const raw = await t.stored(second.session_id);
+    // Each reply takes its place in the session when it starts, after the question it answers.
+    const ids = raw!.msgs.map((m) => String(m.id));
+    const questions = raw!.msgs.filter((m) => m.sender === 'user');
+    expect(questions.map((m) => m.content)).toEqual(['first question', 'second question']);
+    expect(raw!.msgs.filter((m) => m.sender === 'ai').map((m) => m.id)).toEqual([
+      firstId,
+      second.metadata!.message_id,
+    ]);
+    expect(ids.indexOf(firstId)).toBeGreaterThan(ids.indexOf(String(questions[0].id)));
+    expect(ids.indexOf(second.metadata!.message_id!)).toBeGreaterThan(ids.indexOf(String(questions[1].id)));
   });
 
   it('a fourth queued message while a reply streams gets SERVICE_BUSY, to that socket only', async () => {

@@ -91,7 +91,7 @@ describe('voice notes with speech-to-text (fake OpenAI server)', () => {
     const lastChat = fake.requestsTo('/chat/completions').at(-1)!;
     expect(JSON.stringify(lastChat.body.messages.at(-1))).toContain('What is the weather like?');
 
-    const stored = await t.db.collection('sessions').findOne({ _id: sessionId as never });
+    const stored = await t.stored(sessionId);
     const voice = (stored!.msgs as any[]).find((entry) => entry.type === 'voice_message');
     expect(voice.meta).toMatchObject({ transcription: 'What is the weather like?' });
     expect(voice.fileUrl).toBe(`/chatbox/files/${body.file_id}`);

@@ -5,7 +5,7 @@ import {
   StorageMetrics,
   UNMATCHED_ENDPOINT,
 } from '@chatbox/metrics';
-import { SessionRepository } from '@chatbox/storage';
+import { ConversationStore, SessionRepository } from '@chatbox/storage';
 import { MongoClient } from 'mongodb';
 import { startTestApp, TestApp, testMongoUri, uniqueDatabaseName } from '../support/app';
 
@@ -88,7 +88,7 @@ describe('GET {prefix}/metrics/prometheus', () => {
   it('times every repository call in chatbox_mongodb_operation_seconds{operation}', async () => {
     const labels = { operation: 'findSession' };
     const before = await metrics.sampleValue(`${METRIC.mongoOperation}_count`, labels);
-    await t.app.get(SessionRepository).findById('no-such-session');
+    await t.app.get(SessionRepository).findSummary('no-such-session');
     expect(await metrics.sampleValue(`${METRIC.mongoOperation}_count`, labels)).toBe(before + 1);
     const text = await (await scrape(t)).text();
     expect(sampleOf(text, `${METRIC.mongoOperation}_count`, labels)).toBe(before + 1);
@@ -97,9 +97,11 @@ describe('GET {prefix}/metrics/prometheus', () => {
 
   it('reads chatbox_active_sessions_total from the database', async () => {
     const repository = t.app.get(SessionRepository);
-    await repository.create({ userId: 'metrics-user-1' });
-    const ended = await repository.create({ userId: 'metrics-user-2' });
-    await repository.end(ended.id);
+    const store = t.app.get(ConversationStore);
+    store.createSession({ userId: 'metrics-user-1' });
+    const ended = store.createSession({ userId: 'metrics-user-2' });
+    await store.end(ended.id);
+    await store.settle();
     await t.app.get(StorageMetrics).resyncActiveSessions();
     expect(await metrics.sampleValue(METRIC.activeSessions)).toBe(await repository.countActive());
     expect(await metrics.sampleValue(METRIC.activeSessions)).toBe(1);

@@ -55,7 +55,7 @@ describe('REST: sessions, sharing and models', () => {
         frame.metadata.message_id !== done.metadata!.message_id,
     );
     expect(second.session_id).toBe(done.session_id);
-    const raw = await t.db.collection('sessions').findOne({ _id: done.session_id as never });
+    const raw = await t.stored(done.session_id);
     expect(raw!.msgs[0].meta).toEqual({ client_version: '3', beta: 'true' });
     expect(await t.db.collection('sessions').countDocuments({ _id: invented as never })).toBe(0);
   });
@@ -113,10 +113,10 @@ describe('REST: sessions, sharing and models', () => {
     const first = await post(`/sessions/${id}/end`, userToken('ender'));
     expect(first.status).toBe(200);
     expect(await first.json()).toEqual({ status: 'ended' });
-    const endTs = (await t.db.collection('sessions').findOne({ _id: id as never }))!.endTs;
+    const endTs = (await t.stored(id))!.endTs;
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect((await post(`/sessions/${id}/end`, userToken('ender'))).status).toBe(200);
-    const raw = await t.db.collection('sessions').findOne({ _id: id as never });
+    const raw = await t.stored(id);
     expect(raw!.endTs).toEqual(endTs);
     expect(typeof raw!.dur).toBe('number');
   });
@@ -131,7 +131,7 @@ describe('REST: sessions, sharing and models', () => {
     client.send({ type: 'user_message', session_id: id, content: 'more' });
     const { done } = await client.waitForReply();
     expect(done.session_id).not.toBe(id);
-    expect((await t.db.collection('sessions').findOne({ _id: id as never }))!.msgs).toHaveLength(2);
+    expect((await t.stored(id))!.msgs).toHaveLength(2);
   });
 
   it('share: same token on repeat, public read without identity, revoke → 404', async () => {

@@ -7,6 +7,7 @@ import { FerretDbProcess, freePort, isProcessAlive } from '@chatbox/storage';
 import { FakeOpenAi, startFakeOpenAi } from '../support/fake-llm';
 import { userToken, TEST_JWT_SECRET } from '../support/tokens';
 import { TestClient } from '../support/ws-client';
+import { storedView } from '../support/app';
 
 const root = resolve(__dirname, '../..');
 const entry = join(root, 'dist/apps/chatbox/src/main.js');
@@ -89,10 +90,7 @@ describe('graceful shutdown', () => {
     });
     const client2 = await MongoClient.connect(await database.start());
     try {
-      const session = await client2
-        .db('chat')
-        .collection('sessions')
-        .findOne({ _id: first.session_id as never });
+      const session = await storedView(client2.db('chat'), first.session_id!);
       const reply = session!.msgs.find(
         (message: { id: string }) => message.id === first.metadata!.message_id,
       );

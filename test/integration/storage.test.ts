@@ -1,14 +1,20 @@
 import { createDecipheriv } from 'node:crypto';
 import { MongoNetworkError } from 'mongodb';
-import { isDuplicateKeyError, MongoRetry, SessionRepository, StoredMessage } from '@chatbox/storage';
+import {
+  ConversationStore,
+  isDuplicateKeyError,
+  MessageDraft,
+  MongoRetry,
+  SessionRecord,
+  SessionRepository,
+} from '@chatbox/storage';
 import { startTestApp, TestApp } from '../support/app';
 
 const KEY = 'k'.repeat(16) + 'e'.repeat(16); // 32 bytes
 const OLD_KEY = 'o'.repeat(32);
 
-function message(overrides: Partial<StoredMessage> = {}): StoredMessage {
+function message(overrides: Partial<MessageDraft> = {}): MessageDraft {
   return {
-    id: `m-${Math.random().toString(36).slice(2)}`,
     type: 'user_message',
     content: 'Hello there. How are you?',
     timestamp: new Date(),
@@ -30,23 +36,32 @@ function decryptDocumented(stored: string, key: string): string {
 describe('session storage on a real MongoDB-protocol server', () => {
   let t: TestApp;
   let repository: SessionRepository;
+  let store: ConversationStore;
 
   beforeAll(async () => {
     t = await startTestApp({ ENCRYPTION_KEY: KEY, ENCRYPTION_KEYS_OLD: OLD_KEY });
     repository = t.app.get(SessionRepository);
+    store = t.app.get(ConversationStore);
   });
   afterAll(async () => t?.close());
 
+  async function append(session: SessionRecord, draft: MessageDraft, counters = {}) {
+    const { message: stored, written } = await store.appendMessage(session, draft, counters);
+    await written;
+    return stored;
+  }
+
   it('writes exactly the stored field names of SPEC 8 (read back with the raw driver)', async () => {
-    const session = await repository.create({ userId: 'alice', modelId: 'demo' });
-    await repository.nameIfUnnamed(session.id, 'Hello there.');
-    await repository.pushMessage(session.id, message({ id: 'u1' }));
-    await repository.pushMessage(
-      session.id,
-      message({ id: 'a1', sender: 'ai', type: 'ai_response', meta: { tokens: '12', status: 'complete' } }),
+    const session = store.createSession({ userId: 'alice', modelId: 'demo' });
+    store.setNameOnce(session, 'Hello there.');
+    await append(session, message());
+    await append(
+      session,
+      message({ sender: 'ai', type: 'ai_response', meta: { tokens: '12', status: 'complete' } }),
       { promptTokens: 5, completionTokens: 7, responseTimeMs: 420 },
     );
-    await repository.end(session.id, new Date(Date.now() + 2000));
+    await store.end(session.id, new Date(Date.now() + 2000));
+    await store.settle();
 
     const raw = await t.db.collection('sessions').findOne({ _id: session.id as never });
     expect(raw).not.toBeNull();
@@ -57,7 +72,6 @@ describe('session storage on a real MongoDB-protocol server', () => {
         'nm',
         'nmEnc',
         'modelId',
-        'msgs',
         'ts',
         'endTs',
         'dur',
@@ -77,95 +91,103 @@ describe('session storage on a real MongoDB-protocol server', () => {
     expect(raw!._id).toMatch(/^[0-9a-f]{32}$/);
     expect(raw).not.toHaveProperty('_v');
     expect(raw).not.toHaveProperty('__v');
-    expect(Object.keys(raw!.msgs[1]).sort()).toEqual(['content', 'id', 'meta', 'sender', 'ts', 'type']);
-    expect(raw!.msgs[0]).not.toHaveProperty('_id');
+    expect(raw).not.toHaveProperty('msgs');
     expect(raw!.totalTokens).toBe(12);
     expect(raw!.maxRespTime).toBe(420);
     expect(raw!.avgRespTime).toBe(420);
     expect(raw!.msgCount).toBe(2);
     expect(raw!.dur).toBeGreaterThanOrEqual(1);
     expect(raw!.ts).toBeInstanceOf(Date);
+
+    const messages = await t.db.collection('messages').find({ sid: session.id }).sort({ seq: 1 }).toArray();
+    expect(messages).toHaveLength(2);
+    expect(Object.keys(messages[1]).sort()).toEqual(
+      ['_id', 'sid', 'uid', 'seq', 'type', 'content', 'ts', 'sender', 'meta'].sort(),
+    );
+    expect(messages.map((m) => [m.seq, m.sender, m.uid])).toEqual([
+      [0, 'user', 'alice'],
+      [1, 'ai', 'alice'],
+    ]);
+    expect(messages[1].meta).toEqual({ tokens: '12', status: 'complete' });
   });
 
   it('keeps endTs absent (not null) while a session is active', async () => {
-    const session = await repository.create({ userId: 'bob' });
+    const session = store.createSession({ userId: 'bob' });
+    await store.settle();
     const raw = await t.db.collection('sessions').findOne({ _id: session.id as never });
     expect(raw).not.toHaveProperty('endTs');
     expect(raw).not.toHaveProperty('dur');
   });
 
-  it('reads a legacy document (plaintext content, no [ext] fields) correctly', async () => {
-    const ts = new Date('2024-03-01T10:00:00.000Z');
-    await t.db.collection('sessions').insertOne({
-      _id: 'a'.repeat(32) as never,
-      uid: 'legacy-user',
-      nm: 'Old conversation',
-      modelId: 'gpt-4',
-      msgs: [
-        { content: 'plain question', ts, sender: 'user' },
-        { content: 'plain answer', ts: new Date(ts.getTime() + 1000), sender: 'ai' },
-      ],
-      ts,
-      endTs: new Date(ts.getTime() + 60_000),
-      dur: 60,
-      lastActivity: new Date(ts.getTime() + 1000),
-      adminAssisted: false,
-      helpRequested: false,
-      totalTokens: 30,
-      maxRespTime: 900,
-      avgRespTime: 800,
-    });
-    const legacy = await repository.findById('a'.repeat(32));
-    expect(legacy).toMatchObject({
-      userId: 'legacy-user',
-      name: 'Old conversation',
-      totalTokens: 30,
-      maxResponseTimeMs: 900,
-      avgResponseTimeMs: 800,
-      messageCount: 2,
-      durationSec: 60,
-    });
-    expect(legacy!.messages.map((m) => [m.sender, m.type, m.content])).toEqual([
-      ['user', 'user_message', 'plain question'],
-      ['ai', 'ai_response', 'plain answer'],
-    ]);
-    expect(legacy!.messages[0].id).toBeTruthy();
-    expect(legacy!.messages[0].id).not.toBe(legacy!.messages[1].id);
-  });
-
-  it('encrypts content as base64(nonce ‖ ciphertext ‖ tag), decryptable with Node crypto', async () => {
-    const session = await repository.create({ userId: 'carol' });
-    await repository.pushMessage(session.id, message({ id: 'enc', content: 'secret plans ✓' }));
-    const raw = await t.db.collection('sessions').findOne({ _id: session.id as never });
-    const stored = raw!.msgs[0].content as string;
+  it('encrypts content, the name, transcriptions, file names and client metadata; server figures stay readable', async () => {
+    const session = store.createSession({ userId: 'carol' });
+    store.setNameOnce(session, 'Secret project');
+    await append(
+      session,
+      message({
+        type: 'voice_message',
+        content: 'secret plans ✓',
+        fileId: 'f'.repeat(32),
+        meta: {
+          transcription: 'the secret words',
+          file_name: 'secret-plan.webm',
+          mime_type: 'audio/webm',
+          client_note: 'secret note',
+        },
+      }),
+    );
+    await store.settle();
+    const rawSession = await t.db.collection('sessions').findOne({ _id: session.id as never });
+    expect(rawSession!.nm).not.toContain('Secret');
+    expect(rawSession!.nmEnc).toBe(true);
+    expect(decryptDocumented(rawSession!.nm, KEY)).toBe('Secret project');
+    const raw = await t.db.collection('messages').findOne({ sid: session.id });
+    const stored = raw!.content as string;
     expect(stored).not.toContain('secret');
     expect(Buffer.from(stored, 'base64').length).toBe(12 + Buffer.byteLength('secret plans ✓') + 16);
     expect(decryptDocumented(stored, KEY)).toBe('secret plans ✓');
-    expect((await repository.findById(session.id))!.messages[0].content).toBe('secret plans ✓');
+    expect(JSON.stringify(raw!.meta)).not.toContain('secret');
+    expect(decryptDocumented(raw!.meta.transcription, KEY)).toBe('the secret words');
+    expect(decryptDocumented(raw!.meta.file_name, KEY)).toBe('secret-plan.webm');
+    expect(raw!.meta.mime_type).toBe('audio/webm');
+    const [read] = await store.history(session.id);
+    expect(read.content).toBe('secret plans ✓');
+    expect(read.meta).toEqual({
+      transcription: 'the secret words',
+      file_name: 'secret-plan.webm',
+      mime_type: 'audio/webm',
+      client_note: 'secret note',
+    });
   });
 
   it('still reads content written with an old key after rotation', async () => {
-    const session = await repository.create({ userId: 'dave' });
+    const session = store.createSession({ userId: 'dave' });
+    await store.settle();
     const { ContentCipher } = await import('@chatbox/storage');
     const sealedWithOldKey = new ContentCipher(Buffer.from(OLD_KEY)).encrypt('before rotation');
-    await t.db.collection('sessions').updateOne(
-      { _id: session.id as never },
-      {
-        $push: { msgs: { id: 'old', content: sealedWithOldKey, ts: new Date(), sender: 'user' } } as never,
-      },
-    );
-    expect((await repository.findById(session.id))!.messages[0].content).toBe('before rotation');
+    await t.db.collection('messages').insertOne({
+      _id: 'old' as never,
+      sid: session.id,
+      uid: 'dave',
+      seq: 0,
+      type: 'user_message',
+      content: sealedWithOldKey,
+      ts: new Date(),
+      sender: 'user',
+    });
+    expect((await store.history(session.id))[0].content).toBe('before rotation');
   });
 
-  it('does not duplicate a message when a $push is retried after an ambiguous failure', async () => {
-    const session = await repository.create({ userId: 'erin' });
+  it('does not duplicate a message or its counters when an insert is retried after an ambiguous failure', async () => {
+    const session = store.createSession({ userId: 'erin' });
+    await store.settle();
     const retry = t.app.get(MongoRetry);
     const original = retry.run.bind(retry);
     let failedOnce = false;
     const spy = jest.spyOn(retry, 'run').mockImplementation((operation, attempt) =>
       original(operation, async () => {
         const result = await attempt();
-        if (operation === 'pushMessage' && !failedOnce) {
+        if (operation === 'insertMessage' && !failedOnce) {
           failedOnce = true; // the write landed, but the client never heard back
           throw new MongoNetworkError('connection reset after write');
         }
@@ -173,41 +195,75 @@ describe('session storage on a real MongoDB-protocol server', () => {
       }),
     );
     try {
-      const outcome = await repository.pushMessage(session.id, message({ id: 'once' }), { promptTokens: 1 });
-      expect(['added', 'duplicate']).toContain(outcome);
+      await append(session, message({ id: 'once' }), { promptTokens: 1 });
     } finally {
       spy.mockRestore();
     }
-    const raw = await t.db.collection('sessions').findOne({ _id: session.id as never });
-    expect(raw!.msgs.filter((m: { id: string }) => m.id === 'once')).toHaveLength(1);
+    const raw = await t.stored(session.id);
+    expect(raw!.msgs.filter((m) => m.id === 'once')).toHaveLength(1);
     expect(raw!.msgCount).toBe(1);
     expect(raw!.totalTokens).toBe(1);
     expect(failedOnce).toBe(true);
   });
 
+  it('rebuilds the counters from the messages when a counter update fails (never counts twice)', async () => {
+    const session = store.createSession({ userId: 'erin2' });
+    await append(session, message(), {});
+    await store.settle();
+    const sessions = t.app.get(SessionRepository);
+    const original = sessions.applyCounters.bind(sessions);
+    const spy = jest.spyOn(sessions, 'applyCounters').mockImplementationOnce(async (id, delta) => {
+      await original(id, delta); // landed, but the answer was lost
+      throw new MongoNetworkError('connection reset after write');
+    });
+    try {
+      await append(
+        session,
+        message({
+          sender: 'ai',
+          type: 'ai_response',
+          meta: { prompt_tokens: '3', completion_tokens: '4', response_time_ms: '100' },
+        }),
+        { promptTokens: 3, completionTokens: 4, responseTimeMs: 100 },
+      );
+      const raw = await t.stored(session.id);
+      expect(spy).toHaveBeenCalled();
+      expect(raw).toMatchObject({
+        msgCount: 2,
+        totalTokens: 7,
+        respCount: 1,
+        respTimeSum: 100,
+        avgRespTime: 100,
+      });
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
   it('ends a session once: the first end time is kept', async () => {
-    const session = await repository.create({ userId: 'frank', at: new Date(Date.now() - 10_000) });
-    const first = await repository.end(session.id, new Date());
-    const second = await repository.end(session.id, new Date(Date.now() + 50_000));
+    const session = store.createSession({ userId: 'frank', at: new Date(Date.now() - 10_000) });
+    const first = await store.end(session.id, new Date());
+    const second = await store.end(session.id, new Date(Date.now() + 50_000));
     expect(first?.endedAt).toBeDefined();
     expect(second).toBeUndefined();
-    expect((await repository.findById(session.id))!.endedAt).toEqual(first!.endedAt);
+    await store.settle();
+    expect((await repository.findSummary(session.id))!.endedAt).toEqual(first!.endedAt);
   });
 
   it('finds by user, share token and active state; lists with filters, sort and pagination', async () => {
-    const older = await repository.create({ userId: 'gina', at: new Date(Date.now() - 60_000) });
-    await repository.end(older.id);
-    const active = await repository.create({ userId: 'gina' });
-    await repository.setFields(active.id, { shareToken: 'share-gina' });
-    expect((await repository.findActiveByUser('gina'))!.id).toBe(active.id);
-    expect((await repository.findByShareToken('share-gina'))!.id).toBe(active.id);
+    const older = store.createSession({ userId: 'gina', at: new Date(Date.now() - 60_000) });
+    await store.end(older.id);
+    const active = store.createSession({ userId: 'gina' });
+    await store.settle();
+    expect(await store.shareToken(active.id, 'share-gina')).toBe('share-gina');
+    expect(await store.shareToken(active.id, 'another')).toBe('share-gina');
+    expect((await store.findByShareToken('share-gina'))!.id).toBe(active.id);
     const page = await repository.list({
       filter: { userId: 'gina' },
       sortBy: 'start_time',
       sortOrder: 'asc',
       offset: 0,
       limit: 1,
-      withoutMessages: true,
     });
     expect(page.total).toBe(2);
     expect(page.sessions.map((s) => s.id)).toEqual([older.id]);
@@ -225,11 +281,12 @@ describe('session storage on a real MongoDB-protocol server', () => {
   });
 
   it('enforces unique share tokens while sessions without one coexist', async () => {
-    const one = await repository.create({ userId: 'hank' });
-    const two = await repository.create({ userId: 'hank' });
-    await repository.setFields(one.id, { shareToken: 'same-token' });
+    const one = store.createSession({ userId: 'hank' });
+    const two = store.createSession({ userId: 'hank2' });
+    await store.settle();
+    await repository.changeFields(one.id, { set: { shareToken: 'same-token' } });
     const failure = await repository
-      .setFields(two.id, { shareToken: 'same-token' })
+      .changeFields(two.id, { set: { shareToken: 'same-token' } })
       .catch((error: unknown) => error);
     expect(isDuplicateKeyError(failure)).toBe(true);
   });
@@ -245,7 +302,7 @@ describe('session storage on a real MongoDB-protocol server', () => {
     expect(page.total).toBe(0);
   });
 
-  it('has the five named indexes of SPEC 8 and the active-session index', async () => {
+  it('has the named indexes of SPEC 8: five on sessions, the active-session one, and messages by session and seq', async () => {
     const indexes = await t.db.collection('sessions').indexes();
     const byName = Object.fromEntries(indexes.map((index) => [index.name, index]));
     expect(byName.idx_user_id.key).toEqual({ uid: 1 });
@@ -257,5 +314,10 @@ describe('session storage on a real MongoDB-protocol server', () => {
     const isFerretDb = 'ferretdbVersion' in (await t.db.admin().command({ buildInfo: 1 }));
     if (!isFerretDb) expect(byName.idx_share_token.sparse).toBe(true);
     expect(byName.idx_active_last_activity.key).toEqual({ endTs: 1, lastActivity: 1 });
+    const messageIndexes = await t.db.collection('messages').indexes();
+    expect(messageIndexes.find((index) => index.name === 'idx_msg_session_seq')?.key).toEqual({
+      sid: 1,
+      seq: 1,
+    });
   });
 });

@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { INestApplication } from '@nestjs/common';
 import { MongoClient, Db } from 'mongodb';
 import { AppConfig, Environment, loadConfig, ProtocolLimits } from '@chatbox/common';
+import { ConversationStore } from '@chatbox/storage';
 import { createChatboxApp } from '../../apps/chatbox/src/bootstrap';
 import { TEST_JWT_SECRET } from './tokens';
 
@@ -18,7 +19,22 @@ export interface TestApp {
   wsUrl: string;
   /** Raw driver on the same database, to check what was really stored. */
   db: Db;
+  /**
+   * The stored session document with its stored messages (collection `messages`, in order) as `msgs`
+   * (`id` = `_id`), after every write this app had queued reached the database.
+   */
+  stored(sessionId: string | undefined): Promise<StoredView | null>;
   close(): Promise<void>;
+}
+
+export type StoredView = Record<string, any> & { msgs: any[] };
+
+/** See `TestApp.stored`. */
+export async function storedView(db: Db, sessionId: string | undefined): Promise<StoredView | null> {
+  const session = await db.collection('sessions').findOne({ _id: sessionId as never });
+  if (!session) return null;
+  const messages = await db.collection('messages').find({ sid: sessionId }).sort({ seq: 1, ts: 1 }).toArray();
+  return { ...session, msgs: messages.map((message) => ({ id: message._id, ...message })) };
 }
 
 export function testMongoUri(): string {
@@ -65,6 +81,10 @@ export async function startTestApp(
     baseUrl: `http://127.0.0.1:${port}${config.pathPrefix}`,
     wsUrl: `ws://127.0.0.1:${port}${config.pathPrefix}/ws`,
     db,
+    stored: async (sessionId) => {
+      await app.get(ConversationStore).settle();
+      return storedView(db, sessionId);
+    },
     close: async () => {
       await app.close();
       await db.dropDatabase().catch(() => undefined);

@@ -153,7 +153,7 @@ export function filesSuite(label: string, options: FilesSuiteOptions): void {
       expect(download.headers.get('accept-ranges')).toBe('bytes');
 
       // Stored with the canonical unsigned path, never an expiring URL.
-      const stored = await t.db.collection('sessions').findOne({ _id: sessionId as never });
+      const stored = await t.stored(sessionId);
       const message = (stored!.msgs as any[]).find((entry) => entry.fileId === fileId);
       expect(message).toMatchObject({
         type: 'file_upload',
@@ -193,7 +193,7 @@ export function filesSuite(label: string, options: FilesSuiteOptions): void {
       client.send({ type: 'file_upload', session_id: sessionId, file_id: body.file_id });
       const share = await (async () => {
         for (;;) {
-          const stored = await t.db.collection('sessions').findOne({ _id: sessionId as never });
+          const stored = await t.stored(sessionId);
           if ((stored?.msgs as any[]).some((entry) => entry.fileId === body.file_id)) break;
           await sleep(50);
         }
@@ -369,7 +369,7 @@ export function filesSuite(label: string, options: FilesSuiteOptions): void {
       client.send({ type: 'voice_message', session_id: sessionId, file_id: body.file_id });
       const error = await client.waitFor((frame) => frame.type === 'error');
       expect(error.error).toMatchObject({ code: 'TRANSCRIPTION_UNAVAILABLE', recoverable: true });
-      const stored = await t.db.collection('sessions').findOne({ _id: sessionId as never });
+      const stored = await t.stored(sessionId);
       const voice = (stored!.msgs as any[]).find((entry) => entry.type === 'voice_message');
       expect(voice).toMatchObject({ fileId: body.file_id, fileUrl: `/chatbox/files/${body.file_id}` });
       expect(voice.meta?.transcription).toBeUndefined();

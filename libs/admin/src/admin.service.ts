@@ -56,12 +56,12 @@ export class AdminService {
   ) {}
 
   async list(query: ListQuery): Promise<{ rows: SessionRow[]; total: number }> {
-    const { sessions, total } = await this.repository.list({ ...query, withoutMessages: true });
+    const { sessions, total } = await this.repository.list(query);
     return { rows: sessions.map((session) => toSessionRow(session, { includeShareToken: false })), total };
   }
 
   async detail(principal: Principal, sessionId: string): Promise<AdminSessionDetail> {
-    const session = await this.sessions.readable(principal, sessionId);
+    const { session, messages } = await this.sessions.readable(principal, sessionId);
     const takeovers = session.assists.map((assist) => ({
       admin_id: assist.adminId,
       admin_name: assist.adminName,
@@ -77,7 +77,11 @@ export class AdminService {
           },
         ]
       : [];
-    return { ...toSessionDetail(session), user_id: session.userId, takeovers: [...takeovers, ...current] };
+    return {
+      ...toSessionDetail(session, messages),
+      user_id: session.userId,
+      takeovers: [...takeovers, ...current],
+    };
   }
 
   async takeover(admin: Principal, sessionId: string) {

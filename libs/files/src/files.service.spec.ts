@@ -2,7 +2,7 @@ import { createServer, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { loadConfig } from '@chatbox/common';
-import type { SessionRepository } from '@chatbox/storage';
+import type { MessageRepository, SessionRepository } from '@chatbox/storage';
 import { FileStorageDriver } from './drivers/file-storage-driver';
 import { FilesService, RemoteFileError } from './files.service';
 import { FileUrlSigner } from './file-url-signer';
@@ -73,6 +73,7 @@ describe('FilesService: files the service obtains itself', () => {
       uploads as unknown as UploadsRepository,
       driver,
       {} as SessionRepository,
+      {} as MessageRepository,
       new FileUrlSigner(config),
       config,
     );

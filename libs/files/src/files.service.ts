@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { Injectable, Logger } from '@nestjs/common';
 import { AppConfig, DomainError, ErrorCode, InjectConfig, Principal } from '@chatbox/common';
-import { SessionRepository } from '@chatbox/storage';
+import { MessageRepository, SessionRepository } from '@chatbox/storage';
 import type { ByteRange } from './byte-range';
 import { AcceptedType, inspectHead, readHead, RefusedContent } from './content-inspector';
 import { FileStorageDriver } from './drivers/file-storage-driver';
@@ -40,6 +40,7 @@ export class FilesService {
     private readonly uploads: UploadsRepository,
     private readonly driver: FileStorageDriver,
     private readonly sessions: SessionRepository,
+    private readonly messages: MessageRepository,
     private readonly signer: FileUrlSigner,
     @InjectConfig() private readonly config: AppConfig,
   ) {}
@@ -214,6 +215,6 @@ export class FilesService {
   private async sharedWith(shareToken: string, fileId: string): Promise<boolean> {
     const session = await this.sessions.findByShareToken(shareToken);
     if (!session || (session.shareExpiresAt && session.shareExpiresAt <= new Date())) return false;
-    return session.messages.some((message) => message.fileId === fileId);
+    return this.messages.sessionReferencesFile(session.id, fileId);
   }
 }

@@ -1,12 +1,12 @@
 import { BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
-import { AppConfig, InjectConfig, ShutdownState } from '@chatbox/common';
-import { ReplyService } from '@chatbox/session';
+import { ShutdownState } from '@chatbox/common';
+import { SessionShutdown } from '@chatbox/session';
 import { ChatGateway } from './chat.gateway';
 
 /**
  * SPEC 13, in order: no new sockets (ShutdownState, set by main on SIGTERM), every socket told and
- * closed with 1001, replies in flight given a grace period and then stored as interrupted.
- * Runs before the HTTP server and the database connection close.
+ * closed with 1001, replies in flight given a grace period and then stored as interrupted, then the
+ * queued writes flushed. Runs before the HTTP server and the database connection close.
  */
 @Injectable()
 export class GatewayShutdown implements BeforeApplicationShutdown {
@@ -14,17 +14,16 @@ export class GatewayShutdown implements BeforeApplicationShutdown {
 
   constructor(
     private readonly gateway: ChatGateway,
-    private readonly replies: ReplyService,
+    private readonly session: SessionShutdown,
     private readonly shutdown: ShutdownState,
-    @InjectConfig() private readonly config: AppConfig,
   ) {}
 
   async beforeApplicationShutdown(): Promise<void> {
     this.shutdown.beginDraining();
     const sockets = this.gateway.connectionCount;
-    const replies = this.replies.inFlight;
+    // Told at once, before anything waits on replies or the database.
     this.gateway.closeAll('server_shutdown');
-    await this.replies.drain(this.config.protocol.shutdownReplyGraceMs);
-    this.logger.log({ sockets, replies }, 'connections closed and replies settled');
+    const { replies, unwritten } = await this.session.drain();
+    this.logger.log({ sockets, replies, unwritten }, 'connections closed, replies settled, writes flushed');
   }
 }

@@ -77,9 +77,8 @@ export class SessionsController {
   @ApiOkResponse({ type: SessionDetailDto })
   @ApiErrors(HttpStatus.NOT_FOUND)
   async detail(@CurrentPrincipal() principal: Principal, @Param('id') id: string): Promise<SessionDetail> {
-    return toSessionDetail(await this.sessions.readable(principal, id), (fileId) =>
-      this.fileUrls.sign(fileId),
-    );
+    const { session, messages } = await this.sessions.readable(principal, id);
+    return toSessionDetail(session, messages, (fileId) => this.fileUrls.sign(fileId));
   }
 
   @Post('sessions/:id/end')
@@ -135,12 +134,12 @@ export class SessionsController {
   async shared(
     @Param('token') token: string,
   ): Promise<{ session_id: string; name: string; messages: MessageView[] }> {
-    const session = await this.sessions.shared(token);
+    const { session, messages } = await this.sessions.shared(token);
     return {
       session_id: session.id,
       name: session.name ?? '',
       // The shared view removes user identity: no user ids, no admin ids in metadata.
-      messages: session.messages.map((message) => {
+      messages: messages.map((message) => {
         const view = toMessageView(message, (fileId) => this.fileUrls.sign(fileId));
         if (view.metadata) {
           const { admin_id: _adminId, user_id: _userId, ...rest } = view.metadata;

@@ -42,7 +42,7 @@ export class ChatService {
   async connect(connection: ClientConnection, requestedSessionId?: string): Promise<void> {
     this.registry.add(connection);
     const session = await this.sessions.bindable(connection.principal, requestedSessionId);
-    if (session) this.registry.bind(connection, session.id);
+    if (session) this.bind(connection, session);
     connection.send(
       chatEvent('connection_status', 'system', {
         user_id: connection.principal.userId,
@@ -105,9 +105,14 @@ export class ChatService {
     if (!frame.session_id || frame.session_id === connection.sessionId) return;
     const session = await this.sessions.bindable(connection.principal, frame.session_id);
     if (!session) return;
-    this.registry.bind(connection, session.id);
+    this.bind(connection, session);
     // A resuming socket asks for exactly what it missed: no catch-up on top of the replay.
     if (frame.type !== 'stream_resume') this.replies.catchUp(connection, session.id);
+  }
+
+  private bind(connection: ClientConnection, session: SessionRecord): void {
+    this.registry.bind(connection, session.id);
+    this.takeover.adminBound(connection, session);
   }
 
   /** The bound session if still active; otherwise a new one (ending the user's previous one). */
@@ -132,7 +137,7 @@ export class ChatService {
       );
     }
     // An ended session is read-only: the socket moves on to a new session (as "+ New Chat" would).
-    const created = await this.sessions.start(connection.principal.userId);
+    const created = this.sessions.start(connection.principal.userId);
     this.registry.bind(connection, created.id);
     return created;
   }
@@ -151,7 +156,8 @@ export class ChatService {
       );
 
     const isStaff = connection.principal.isAdmin && session.userId !== connection.principal.userId;
-    const stored = await this.sessions.storeMessage(session, {
+    // Stored in memory now and in the database in the background: the reply does not wait for it.
+    const { message: stored, written } = await this.sessions.storeMessage(session, {
       type: 'user_message',
       content: frame.content,
       timestamp: new Date(),
@@ -171,12 +177,16 @@ export class ChatService {
       }),
       connection.id,
     );
-    if (isStaff || !willReply) return;
+    if (isStaff || !willReply) {
+      void written.catch(() => this.sendStorageError(connection, session.id));
+      return;
+    }
     if (
       !this.replies.enqueue({
         sessionId: session.id,
         userId: session.userId,
-        triggerMessageId: stored.id,
+        trigger: stored,
+        triggerWritten: written,
         originConnectionId: connection.id,
       })
     )
@@ -184,6 +194,20 @@ export class ChatService {
         ErrorCode.SERVICE_BUSY,
         'Too many messages waiting for a reply; try again shortly',
       );
+  }
+
+  /** A message that can never be stored (the database refused it for good): its sender is told. */
+  private sendStorageError(connection: ClientConnection, sessionId: string): void {
+    connection.send(
+      chatEvent('error', 'system', {
+        session_id: sessionId,
+        error: {
+          code: ErrorCode.DATABASE_ERROR,
+          message: 'Your message could not be saved',
+          recoverable: true,
+        },
+      }),
+    );
   }
 
   private async modelSelect(connection: ClientConnection, frame: InboundFrame): Promise<void> {
@@ -204,13 +228,9 @@ export class ChatService {
 
   private async helpRequest(connection: ClientConnection, frame: InboundFrame): Promise<void> {
     const session = await this.activeSessionFor(connection);
-    await this.sessions.markHelpRequested(session);
+    this.sessions.markHelpRequested(session);
     // The excerpt is the request's own text, else the last user message (read only in that case).
-    const excerpt = frame.content?.trim()
-      ? frame.content
-      : [...((await this.sessions.findById(session.id))?.messages ?? [])]
-          .reverse()
-          .find((message) => message.sender === 'user')?.content;
+    const excerpt = frame.content?.trim() ? frame.content : await this.sessions.lastUserMessage(session);
     // Alerts (e-mail, SMS, webhook, dashboards) are rate limited per session by the notification
     // module, so a repeated request within the window alerts nobody; the chat never waits on them.
     void this.notifications.helpRequested({

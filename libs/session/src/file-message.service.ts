@@ -72,7 +72,7 @@ export class FileMessageService {
       file_size: String(upload.size),
       ...(transcription ? { transcription } : {}),
     };
-    const stored = await this.sessions.storeMessage(session, {
+    const { message: stored, written } = await this.sessions.storeMessage(session, {
       type,
       content: frame.content ?? '',
       timestamp: new Date(),
@@ -98,7 +98,8 @@ export class FileMessageService {
       !this.replies.enqueue({
         sessionId: session.id,
         userId: session.userId,
-        triggerMessageId: stored.id,
+        trigger: stored,
+        triggerWritten: written,
         originConnectionId: connection.id,
       })
     )

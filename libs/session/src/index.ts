@@ -7,6 +7,8 @@ export * from './ports/connection-registry';
 export * from './ports/rate-limiter';
 export * from './ports/session-broadcaster';
 export * from './reply/reply.service';
+export * from './reply/reply-recovery';
+export * from './session-shutdown';
 export * from './session-cleanup.service';
 export * from './session-name';
 export * from './session.module';

@@ -90,13 +90,14 @@ export function toMessageView(message: StoredMessage, signFileUrl?: (fileId: str
 
 export function toSessionDetail(
   session: SessionRecord,
+  messages: StoredMessage[],
   signFileUrl?: (fileId: string) => string,
 ): SessionDetail {
   return {
     session_id: session.id,
     name: session.name ?? '',
     model_id: session.modelId ?? '',
-    messages: session.messages.map((message) => toMessageView(message, signFileUrl)),
+    messages: messages.map((message) => toMessageView(message, signFileUrl)),
     is_active: session.endedAt === undefined,
     admin_assisted: session.adminAssisted || session.assistingAdminId !== undefined,
     ...(session.assistingAdminName ? { assisting_admin_name: session.assistingAdminName } : {}),

@@ -16,7 +16,9 @@ import { RedisLink } from './multi-instance/redis-link';
 import { RedisRateLimiter } from './multi-instance/redis-rate-limiter';
 import { RedisReplyLock } from './multi-instance/redis-reply-lock';
 import { RedisSessionBroadcaster } from './multi-instance/redis-session-broadcaster';
+import { ReplyRecovery } from './reply/reply-recovery';
 import { ReplyService } from './reply/reply.service';
+import { SessionShutdown } from './session-shutdown';
 import { SessionCleanupService } from './session-cleanup.service';
 import { SessionService } from './session.service';
 import { TakeoverService } from './takeover.service';
@@ -58,6 +60,8 @@ import { TrafficMonitor } from './traffic-monitor';
     },
     SessionService,
     ReplyService,
+    ReplyRecovery,
+    SessionShutdown,
     ChatService,
     MessageRateLimit,
     FileMessageService,
@@ -72,6 +76,8 @@ import { TrafficMonitor } from './traffic-monitor';
     TakeoverService,
     TrafficMonitor,
     ReplyService,
+    ReplyRecovery,
+    SessionShutdown,
     ConnectionRegistry,
     SessionBroadcaster,
     RateLimiter,

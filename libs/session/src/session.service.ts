@@ -1,16 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
-import {
-  AppConfig,
-  ChatboxEvents,
-  DomainError,
-  ErrorCode,
-  InjectConfig,
-  Principal,
-  newMessageId,
-} from '@chatbox/common';
+import { AppConfig, ChatboxEvents, DomainError, ErrorCode, InjectConfig, Principal } from '@chatbox/common';
 import { LlmService } from '@chatbox/llm';
-import { SessionRecord, SessionRepository, StoredMessage } from '@chatbox/storage';
+import {
+  AppendedMessage,
+  ConversationStore,
+  MessageCounters,
+  MessageDraft,
+  SessionRecord,
+  SessionRepository,
+  StoredMessage,
+} from '@chatbox/storage';
 import { chatEvent } from './chat-event';
 import { SessionBroadcaster } from './ports/session-broadcaster';
 import { sessionNameFrom } from './session-name';
@@ -19,18 +19,29 @@ const SHARE_TOKEN_BYTES = 24;
 
 export type SessionEndReason = 'user' | 'idle' | 'new_session' | 'message_limit' | 'admin';
 
+/** A session with its whole history, for the REST views. */
+export interface SessionWithHistory {
+  session: SessionRecord;
+  messages: StoredMessage[];
+}
+
 /** Session rules: ownership, one active session per user, naming, ending, sharing. */
 @Injectable()
 export class SessionService {
   private readonly logger = new Logger(SessionService.name);
 
   constructor(
-    private readonly sessions: SessionRepository,
+    private readonly store: ConversationStore,
+    private readonly repository: SessionRepository,
     private readonly broadcaster: SessionBroadcaster,
     private readonly llm: LlmService,
     private readonly events: ChatboxEvents,
     @InjectConfig() private readonly config: AppConfig,
-  ) {}
+  ) {
+    this.store.onEndedElsewhere((sessionIds, userId) => {
+      for (const sessionId of sessionIds) this.announceEnd(sessionId, userId, 'new_session');
+    });
+  }
 
   /**
    * The session a socket may bind to: the caller's own active session, or one the caller assists as
@@ -38,7 +49,7 @@ export class SessionService {
    */
   async bindable(principal: Principal, sessionId: string | undefined): Promise<SessionRecord | undefined> {
     if (!sessionId) return undefined;
-    const session = await this.sessions.findSummary(sessionId);
+    const session = await this.store.findSession(sessionId);
     if (!session || session.endedAt) return undefined;
     if (session.userId === principal.userId) return session;
     if (principal.isAdmin && session.assistingSince && session.assistingAdminId === principal.userId)
@@ -47,34 +58,34 @@ export class SessionService {
   }
 
   /** Readable history: the owner, or any admin (SPEC 5). Others get NOT_FOUND. */
-  async readable(principal: Principal, sessionId: string): Promise<SessionRecord> {
-    const session = await this.sessions.findById(sessionId);
+  async readable(principal: Principal, sessionId: string): Promise<SessionWithHistory> {
+    const session = await this.store.findSession(sessionId);
     if (!session || (session.userId !== principal.userId && !principal.isAdmin))
       throw new DomainError(ErrorCode.NOT_FOUND, 'Session not found');
-    return session;
+    return { session, messages: await this.store.history(sessionId) };
   }
 
   /** Owner-only actions (end, share): admins are refused on someone else's session too. */
   async owned(principal: Principal, sessionId: string): Promise<SessionRecord> {
-    const session = await this.sessions.findSummary(sessionId);
+    const session = await this.store.findSession(sessionId);
     if (!session || session.userId !== principal.userId)
       throw new DomainError(ErrorCode.NOT_FOUND, 'Session not found');
     return session;
   }
 
-  /** Starts a new session for the user, ending the previous active one (one active session per user). */
-  async start(
-    userId: string,
-    options: { modelId?: string; helpRequested?: boolean } = {},
-  ): Promise<SessionRecord> {
-    for (const previousId of await this.sessions.findActiveIdsByUser(userId)) {
-      await this.end(previousId, 'new_session');
-    }
-    const session = await this.sessions.create({
+  /**
+   * Starts a new session for the user, usable at once: the sessions of the user this process knows
+   * are ended now, those only the database knows when the new session's writes reach it.
+   */
+  start(userId: string, options: { modelId?: string; helpRequested?: boolean } = {}): SessionRecord {
+    const session = this.store.createSession({
       userId,
       modelId: options.modelId,
       helpRequested: options.helpRequested,
     });
+    for (const previousId of this.store.knownActiveSessionsOf(userId))
+      if (previousId !== session.id) void this.end(previousId, 'new_session');
+    this.store.endOtherSessions(session.id, userId, session.startedAt);
     this.events.emit({ type: 'session.created' });
     this.broadcaster.toDashboards(
       chatEvent('notification', 'system', {
@@ -87,8 +98,13 @@ export class SessionService {
 
   /** Ends a session once (idempotent); its sockets are told, dashboards updated. */
   async end(sessionId: string, reason: SessionEndReason): Promise<SessionRecord | undefined> {
-    const ended = await this.sessions.end(sessionId);
+    const ended = await this.store.end(sessionId);
     if (!ended) return undefined;
+    this.announceEnd(sessionId, ended.userId, reason);
+    return ended;
+  }
+
+  private announceEnd(sessionId: string, userId: string, reason: SessionEndReason): void {
     this.events.emit({ type: 'session.ended' });
     this.logger.log({ sessionId, reason }, 'session ended');
     this.broadcaster.toSession(
@@ -105,10 +121,9 @@ export class SessionService {
     this.broadcaster.toDashboards(
       chatEvent('notification', 'system', {
         session_id: sessionId,
-        metadata: { event: 'session_ended', user_id: ended.userId },
+        metadata: { event: 'session_ended', user_id: userId },
       }),
     );
-    return ended;
   }
 
   async endOwned(principal: Principal, sessionId: string): Promise<void> {
@@ -116,91 +131,79 @@ export class SessionService {
     if (!session.endedAt) await this.end(sessionId, 'user');
   }
 
+  /**
+   * Stores a message (in memory at once, in the database through the session's write lane) and names
+   * the session from its first user message. `written` settles when the write landed.
+   */
   async storeMessage(
     session: SessionRecord,
-    message: Omit<StoredMessage, 'id'> & { id?: string },
-  ): Promise<StoredMessage> {
-    const stored: StoredMessage = { ...message, id: message.id ?? newMessageId() };
-    const result = await this.sessions.pushMessage(session.id, stored);
-    if (result === 'missing') throw new DomainError(ErrorCode.NOT_FOUND, 'Session not found');
-    if (
-      stored.sender === 'user' &&
-      stored.type === 'user_message' &&
-      !session.name &&
-      stored.content.trim() !== ''
-    ) {
-      const name = sessionNameFrom(stored.content, this.config.protocol.sessionNameChars);
-      if (await this.sessions.nameIfUnnamed(session.id, name)) session.name = name;
-    }
-    return stored;
+    draft: MessageDraft,
+    counters?: MessageCounters,
+    options?: { flush?: boolean },
+  ): Promise<AppendedMessage> {
+    const appended = await this.store.appendMessage(session, draft, counters, options);
+    const stored = appended.message;
+    if (stored.sender === 'user' && stored.type === 'user_message' && stored.content.trim() !== '')
+      this.store.setNameOnce(session, sessionNameFrom(stored.content, this.config.protocol.sessionNameChars));
+    return appended;
   }
 
   async selectModel(session: SessionRecord, modelId: string): Promise<void> {
     if (!this.llm.hasModel(modelId))
       throw new DomainError(ErrorCode.INVALID_MODEL, `Unknown model ${modelId}`);
-    await this.sessions.setFields(session.id, { modelId });
-    session.modelId = modelId;
+    this.store.selectModel(session, modelId);
   }
 
   /** Marks help requested; returns true when this is a new request (not a repeat). */
-  async markHelpRequested(session: SessionRecord): Promise<boolean> {
-    const at = new Date();
-    const updated = await this.sessions.updateIf(
+  markHelpRequested(session: SessionRecord): boolean {
+    return this.store.markHelpRequested(session);
+  }
+
+  /** The last user message of the session (the excerpt of a help alert). */
+  async lastUserMessage(session: SessionRecord): Promise<string | undefined> {
+    const recent = await this.store.recentMessages(
       session.id,
-      { helpRequested: { $ne: true } },
-      { $set: { helpRequested: true, helpRequestedAt: at } },
+      Number.MAX_SAFE_INTEGER,
+      this.config.llm.historyMessages + 1,
     );
-    session.helpRequested = true;
-    if (!updated) return false;
-    session.helpRequestedAt = at;
-    return true;
+    return [...recent].reverse().find((message) => message.sender === 'user')?.content;
   }
 
   async share(principal: Principal, sessionId: string): Promise<{ shareToken: string }> {
-    const session = await this.owned(principal, sessionId);
+    await this.owned(principal, sessionId);
     const expiresAt = this.config.storage.shareLinkTtlMs
       ? new Date(Date.now() + this.config.storage.shareLinkTtlMs)
       : undefined;
-    if (session.shareToken && (!session.shareExpiresAt || session.shareExpiresAt > new Date()))
-      return { shareToken: session.shareToken };
-    const shareToken = randomBytes(SHARE_TOKEN_BYTES).toString('base64url');
-    // Only set when still unshared: two concurrent share calls agree on one token.
-    const updated = await this.sessions.updateIf(
+    // Two concurrent share calls agree on one token: the session's lane runs them one after the other.
+    const shareToken = await this.store.shareToken(
       sessionId,
-      session.shareToken ? { shareToken: session.shareToken } : { shareToken: { $exists: false } },
-      { $set: { shareToken, ...(expiresAt ? { shareExpiresAt: expiresAt } : {}) } },
+      randomBytes(SHARE_TOKEN_BYTES).toString('base64url'),
+      expiresAt,
     );
-    if (updated?.shareToken) return { shareToken: updated.shareToken };
-    const current = await this.owned(principal, sessionId);
-    if (!current.shareToken)
-      throw new DomainError(ErrorCode.CONFLICT, 'Share link changed concurrently; retry');
-    return { shareToken: current.shareToken };
+    if (!shareToken) throw new DomainError(ErrorCode.NOT_FOUND, 'Session not found');
+    return { shareToken };
   }
 
   async unshare(principal: Principal, sessionId: string): Promise<void> {
     await this.owned(principal, sessionId);
-    await this.sessions.updateIf(sessionId, {}, { $unset: { shareToken: '', shareExpiresAt: '' } });
+    await this.store.clearShareToken(sessionId);
   }
 
-  async shared(token: string): Promise<SessionRecord> {
-    const session = await this.sessions.findByShareToken(token);
+  async shared(token: string): Promise<SessionWithHistory> {
+    const session = await this.store.findByShareToken(token);
     if (!session || (session.shareExpiresAt && session.shareExpiresAt <= new Date()))
       throw new DomainError(ErrorCode.NOT_FOUND, 'Shared conversation not found');
-    return session;
+    return { session, messages: await this.store.history(session.id) };
   }
 
   async listForUser(userId: string): Promise<{ sessions: SessionRecord[]; total: number; limit: number }> {
     const limit = this.config.protocol.sessionListLimit;
-    const { sessions, total } = await this.sessions.listByUser(userId, limit);
+    const { sessions, total } = await this.repository.listByUser(userId, limit);
     return { sessions, total, limit };
   }
 
-  async findById(sessionId: string): Promise<SessionRecord | undefined> {
-    return this.sessions.findById(sessionId);
-  }
-
-  /** Without messages: for checks that need only the session's fields. */
+  /** The session's fields and counters (memory first). */
   async findSummary(sessionId: string): Promise<SessionRecord | undefined> {
-    return this.sessions.findSummary(sessionId);
+    return this.store.findSession(sessionId);
   }
 }

@@ -1,6 +1,6 @@
-import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
+import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { AppConfig, ChatboxEvents, DomainError, ErrorCode, InjectConfig, Principal } from '@chatbox/common';
-import { SessionRecord, SessionRepository } from '@chatbox/storage';
+import { ConversationStore, SessionRecord, SessionRepository } from '@chatbox/storage';
 import { chatEvent } from './chat-event';
 import { ClientConnection } from './ports/client-connection';
 import { ConnectionRegistry } from './ports/connection-registry';
@@ -9,16 +9,21 @@ import { SessionBroadcaster } from './ports/session-broadcaster';
 export type LeaveReason = 'admin_leave' | 'api' | 'admin_gone';
 
 /**
- * Human takeover (SPEC 5, 4.8): exclusive and atomic in the database. An active takeover is marked
- * by `assistingSince`; `assistingAdminId/Name` stay after it ends (the session was assisted by them).
+ * Human takeover (SPEC 5, 4.8). Exclusive through a lock insert on the session id (the one write
+ * FerretDB makes atomic); the session then records the assist (`assistingSince`, admin id and name)
+ * through its write lane. When the assisting admin's last socket goes, a release deadline is stored:
+ * a timer here releases it on time, and the sweep of any instance releases what a restarted or dead
+ * instance left behind, so the AI answers again.
  */
 @Injectable()
-export class TakeoverService implements OnModuleDestroy {
+export class TakeoverService implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(TakeoverService.name);
   private readonly goneTimers = new Map<string, NodeJS.Timeout>();
+  private sweepTimer?: NodeJS.Timeout;
 
   constructor(
-    private readonly sessions: SessionRepository,
+    private readonly store: ConversationStore,
+    private readonly repository: SessionRepository,
     private readonly registry: ConnectionRegistry,
     private readonly broadcaster: SessionBroadcaster,
     private readonly events: ChatboxEvents,
@@ -26,28 +31,24 @@ export class TakeoverService implements OnModuleDestroy {
   ) {}
 
   /**
-   * One atomic conditional write: exactly one of several racing admins wins; the same admin again is
-   * a no-op success; another admin gets CONFLICT naming the winner.
+   * Exactly one of several racing admins wins (the lock insert); the same admin again is a no-op
+   * success; another admin gets CONFLICT naming the winner.
    */
   async take(admin: Principal, sessionId: string): Promise<SessionRecord> {
-    const session = await this.sessions.findSummary(sessionId);
+    const session = await this.store.findSession(sessionId);
     if (!session) throw new DomainError(ErrorCode.NOT_FOUND, 'Session not found');
     if (session.endedAt) throw new DomainError(ErrorCode.SESSION_ENDED, 'Session has ended');
     if (session.assistingSince && session.assistingAdminId === admin.userId) return session;
-    const lock = await this.sessions.acquireTakeoverLock(sessionId, {
+    const lock = await this.repository.acquireTakeoverLock(sessionId, {
       adminId: admin.userId,
       adminName: admin.name,
     });
     if (!lock.won)
       throw new DomainError(ErrorCode.CONFLICT, `Session is already assisted by ${lock.adminName}`);
     const at = new Date();
-    const won = await this.sessions.updateIf(
-      sessionId,
-      { endTs: { $exists: false } },
-      { $set: { assistingAdminId: admin.userId, assistingAdminName: admin.name, assistingSince: at } },
-    );
+    const won = await this.store.startAssist(sessionId, { adminId: admin.userId, adminName: admin.name }, at);
     if (!won) {
-      await this.sessions.releaseTakeoverLock(sessionId, admin.userId);
+      await this.repository.releaseTakeoverLock(sessionId, admin.userId);
       throw new DomainError(ErrorCode.SESSION_ENDED, 'Session has ended');
     }
     this.cancelGoneTimer(sessionId);
@@ -73,32 +74,20 @@ export class TakeoverService implements OnModuleDestroy {
   }
 
   /** Ends the takeover: adminAssisted for good, the assist logged, everyone told. */
-  async leave(admin: Principal, sessionId: string, reason: LeaveReason): Promise<void> {
+  async leave(
+    admin: Pick<Principal, 'userId' | 'name'>,
+    sessionId: string,
+    reason: LeaveReason,
+  ): Promise<void> {
     this.cancelGoneTimer(sessionId);
-    const current = await this.sessions.findSummary(sessionId);
-    if (!current || !current.assistingSince || current.assistingAdminId !== admin.userId)
+    const current = await this.store.findSession(sessionId);
+    if (!current?.assistingSince || current.assistingAdminId !== admin.userId)
       throw new DomainError(ErrorCode.NOT_FOUND, 'You are not assisting this session');
-    const end = new Date();
-    const ended = await this.sessions.updateIf(
-      sessionId,
-      { assistingSince: current.assistingSince, assistingAdminId: admin.userId },
-      {
-        $set: { adminAssisted: true },
-        $unset: { assistingSince: '' },
-        $push: {
-          assists: {
-            adminId: admin.userId,
-            adminName: current.assistingAdminName ?? admin.name,
-            start: current.assistingSince,
-            end,
-          },
-        },
-      },
-    );
+    const ended = await this.store.endAssist(sessionId, admin.userId, new Date());
     if (!ended) return; // someone else ended it between our read and write: nothing to announce twice
-    await this.sessions.releaseTakeoverLock(sessionId, admin.userId);
+    await this.repository.releaseTakeoverLock(sessionId, admin.userId);
     this.logger.log({ sessionId, adminId: admin.userId, reason }, 'takeover ended');
-    const name = current.assistingAdminName ?? admin.name;
+    const name = ended.assist.adminName;
     this.broadcaster.toSession(
       sessionId,
       chatEvent('admin_leave', 'admin', {
@@ -120,6 +109,13 @@ export class TakeoverService implements OnModuleDestroy {
     );
   }
 
+  /** The assisting admin's socket bound to the session again: the release deadline is lifted. */
+  adminBound(connection: ClientConnection, session: SessionRecord): void {
+    if (!connection.principal.isAdmin || session.assistingAdminId !== connection.principal.userId) return;
+    this.cancelGoneTimer(session.id);
+    if (session.assistDeadline) this.store.setAssistDeadline(session, undefined);
+  }
+
   /** When the assisting admin's last socket on the session goes, the takeover ends after a grace period. */
   connectionClosed(connection: ClientConnection, sessionId: string | undefined): void {
     if (!sessionId || !connection.principal.isAdmin) return;
@@ -127,23 +123,13 @@ export class TakeoverService implements OnModuleDestroy {
       .connectionsOf(sessionId)
       .some((other) => other.principal.userId === connection.principal.userId && other.id !== connection.id);
     if (stillThere) return;
-    void this.sessions
-      .findSummary(sessionId)
+    void this.store
+      .findSession(sessionId)
       .then((session) => {
         if (!session?.assistingSince || session.assistingAdminId !== connection.principal.userId) return;
-        this.cancelGoneTimer(sessionId);
-        const timer = setTimeout(() => {
-          this.goneTimers.delete(sessionId);
-          const back = this.registry
-            .connectionsOf(sessionId)
-            .some((other) => other.principal.userId === connection.principal.userId);
-          if (!back)
-            this.leave(connection.principal, sessionId, 'admin_gone').catch((error: unknown) =>
-              this.logger.warn({ err: (error as Error).message, sessionId }, 'automatic leave failed'),
-            );
-        }, this.config.protocol.adminGoneGraceMs);
-        timer.unref();
-        this.goneTimers.set(sessionId, timer);
+        const deadline = new Date(Date.now() + this.config.protocol.adminGoneGraceMs);
+        this.store.setAssistDeadline(session, deadline);
+        this.scheduleRelease(session, deadline);
       })
       .catch((error: unknown) =>
         this.logger.warn(
@@ -151,6 +137,54 @@ export class TakeoverService implements OnModuleDestroy {
           'could not check the takeover after a disconnect',
         ),
       );
+  }
+
+  /**
+   * At start-up, an assist with no deadline belongs to an admin whose socket was on a process that is
+   * gone (this one, restarted): it gets the grace period to come back, like any disconnect.
+   */
+  async onApplicationBootstrap(): Promise<void> {
+    try {
+      for (const session of await this.repository.findAssisted({ withoutDeadline: true })) {
+        if (await this.registry.isSessionUserConnected(session.id, session.assistingAdminId ?? '')) continue;
+        const cached = await this.store.findSession(session.id);
+        if (cached)
+          this.store.setAssistDeadline(cached, new Date(Date.now() + this.config.protocol.adminGoneGraceMs));
+      }
+    } catch (error) {
+      this.logger.warn(
+        { err: (error as Error).message },
+        'could not check assists left by a previous process',
+      );
+    }
+    this.sweepTimer = setInterval(() => void this.releaseExpired(), this.config.session.cleanupIntervalMs);
+    this.sweepTimer.unref();
+  }
+
+  /** Releases every assist whose deadline passed (stored: deadlines of any instance, before a restart too). */
+  async releaseExpired(now = new Date()): Promise<string[]> {
+    const released: string[] = [];
+    try {
+      for (const session of await this.repository.findAssisted({ deadlineBefore: now })) {
+        const adminId = session.assistingAdminId ?? '';
+        if (await this.registry.isSessionUserConnected(session.id, adminId)) continue;
+        await this.leave(
+          { userId: adminId, name: session.assistingAdminName ?? adminId },
+          session.id,
+          'admin_gone',
+        )
+          .then(() => released.push(session.id))
+          .catch((error: unknown) =>
+            this.logger.warn(
+              { err: (error as Error).message, sessionId: session.id },
+              'automatic leave failed',
+            ),
+          );
+      }
+    } catch (error) {
+      this.logger.warn({ err: (error as Error).message }, 'assist sweep failed; next interval retries');
+    }
+    return released;
   }
 
   joinEvent(sessionId: string, admin: Principal) {
@@ -162,8 +196,36 @@ export class TakeoverService implements OnModuleDestroy {
   }
 
   onModuleDestroy(): void {
+    clearInterval(this.sweepTimer);
     for (const timer of this.goneTimers.values()) clearTimeout(timer);
     this.goneTimers.clear();
+  }
+
+  private scheduleRelease(session: SessionRecord, deadline: Date): void {
+    this.cancelGoneTimer(session.id);
+    const adminId = session.assistingAdminId ?? '';
+    const timer = setTimeout(
+      () => {
+        this.goneTimers.delete(session.id);
+        const back = this.registry
+          .connectionsOf(session.id)
+          .some((other) => other.principal.userId === adminId);
+        if (!back)
+          this.leave(
+            { userId: adminId, name: session.assistingAdminName ?? adminId },
+            session.id,
+            'admin_gone',
+          ).catch((error: unknown) =>
+            this.logger.warn(
+              { err: (error as Error).message, sessionId: session.id },
+              'automatic leave failed',
+            ),
+          );
+      },
+      Math.max(0, deadline.getTime() - Date.now()),
+    );
+    timer.unref();
+    this.goneTimers.set(session.id, timer);
   }
 
   private cancelGoneTimer(sessionId: string): void {

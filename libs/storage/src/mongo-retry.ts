@@ -1,6 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { MongoError, MongoNetworkError, MongoServerSelectionError } from 'mongodb';
-import { AppConfig, InjectConfig } from '@chatbox/common';
+import { AppConfig, DomainError, ErrorCode, InjectConfig } from '@chatbox/common';
 
 /** Server codes that mean "try again": not primary, shutting down, timeouts, host unreachable. */
 const TRANSIENT_CODES = new Set([6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436, 50]);
@@ -11,9 +11,23 @@ export function isTransientMongoError(error: unknown): boolean {
   if (error instanceof MongoError) {
     if (typeof error.code === 'number' && TRANSIENT_CODES.has(error.code)) return true;
     if (TRANSIENT_LABELS.some((label) => error.hasErrorLabel(label))) return true;
-    return /timed out|ECONNRESET|ECONNREFUSED|buffering timed out/i.test(error.message);
+    return TRANSIENT_MESSAGE.test(error.message);
   }
-  return error instanceof Error && /buffering timed out|ECONNREFUSED|ECONNRESET/i.test(error.message);
+  return error instanceof Error && TRANSIENT_MESSAGE.test(error.message);
+}
+
+/**
+ * Network trouble, and FerretDB-on-SQLite's "database is locked" (SQLITE_BUSY: another writer held
+ * the lock past busy_timeout), which succeeds when tried again.
+ */
+const TRANSIENT_MESSAGE =
+  /timed out|ECONNRESET|ECONNREFUSED|EPIPE|buffering timed out|SQLITE_BUSY|database is locked|connection .* closed/i;
+
+/** The database did not answer (after the retries): the caller may wait and try again. */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  return (
+    (error instanceof DomainError && error.code === ErrorCode.DATABASE_ERROR) || isTransientMongoError(error)
+  );
 }
 
 export type OperationObserver = (operation: string, seconds: number, failed: boolean) => void;
@@ -44,8 +58,18 @@ export class MongoRetry {
         this.observer?.(operation, (performance.now() - started) / 1000, false);
         return result;
       } catch (error) {
-        if (retry >= retryAttempts || !isTransientMongoError(error)) {
+        const transient = isTransientMongoError(error);
+        if (retry >= retryAttempts || !transient) {
           this.observer?.(operation, (performance.now() - started) / 1000, true);
+          // Clients get DATABASE_ERROR (never INTERNAL_ERROR) when the database is out of reach.
+          if (transient)
+            throw new DomainError(
+              ErrorCode.DATABASE_ERROR,
+              'The database is unavailable; try again shortly',
+              {
+                cause: error,
+              },
+            );
           throw error;
         }
         const delay = Math.min(retryDelayMs * 2 ** retry, cap);

@@ -5,6 +5,8 @@ export type StoredMessageType = 'user_message' | 'ai_response' | 'file_upload' |
 
 export interface StoredMessage {
   id: string;
+  /** Order within the session (SPEC 8 `seq`); assigned when the message is created, not when written. */
+  seq: number;
   type: StoredMessageType;
   content: string;
   timestamp: Date;
@@ -26,7 +28,6 @@ export interface SessionRecord {
   userId: string;
   name?: string;
   modelId?: string;
-  messages: StoredMessage[];
   startedAt: Date;
   endedAt?: Date;
   durationSec?: number;
@@ -35,7 +36,10 @@ export interface SessionRecord {
   assistingAdminId?: string;
   assistingAdminName?: string;
   assistingSince?: Date;
+  /** When an assist whose admin has gone is released (stored, so any instance's sweep can do it). */
+  assistDeadline?: Date;
   helpRequested: boolean;
+  helpState?: HelpState;
   helpRequestedAt?: Date;
   totalTokens: number;
   promptTokens: number;
@@ -52,14 +56,14 @@ export interface SessionRecord {
   difyConversationId?: string;
 }
 
-/** Counters added together with a stored message (one `$inc`/`$max` in the same write). */
+export type HelpState = 'open' | 'assisted' | 'resolved';
+
+/** Counters a stored message adds to its session (written coalesced, see SessionWriteLanes). */
 export interface MessageCounters {
   promptTokens?: number;
   completionTokens?: number;
   responseTimeMs?: number;
 }
-
-export type PushResult = 'added' | 'duplicate' | 'missing';
 
 export type SessionSortField =
   | 'start_time'
@@ -87,21 +91,14 @@ export interface SessionListQuery {
   sortOrder: 'asc' | 'desc';
   offset: number;
   limit: number;
-  /** Leave the embedded messages out (list views need only counters). */
-  withoutMessages?: boolean;
 }
 
-/** Fields services may set directly. */
-export interface SessionFieldUpdate {
-  modelId?: string;
-  helpRequested?: boolean;
-  helpRequestedAt?: Date;
-  adminAssisted?: boolean;
-  assistingAdminId?: string;
-  assistingAdminName?: string;
-  assistingSince?: Date;
-  shareToken?: string;
-  shareExpiresAt?: Date;
-  difyConversationId?: string;
-  lastActivity?: Date;
+/** A streaming reply's text so far (SPEC 8 checkpoint), kept until the reply is stored whole. */
+export interface ReplyCheckpoint {
+  sessionId: string;
+  message: StoredMessage;
+  userId: string;
+  /** The instance streaming it: another instance recovers it only when this one is gone. */
+  owner: string;
+  updatedAt: Date;
 }

@@ -1,22 +1,18 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
-import type { Model, UpdateQuery, QueryFilter } from 'mongoose';
-import { newSessionId } from '@chatbox/common';
+import type { Model, QueryFilter } from 'mongoose';
 import { ContentCipher } from './content-cipher';
 import { createMissingIndexes } from './ensure-indexes';
+import type { MessageTotals } from './message.repository';
 import { isDuplicateKeyError, MongoRetry } from './mongo-retry';
-import { MessageDocument, SESSION_INDEXES, SESSION_MODEL, SessionDocument } from './session.schema';
+import { LegacyMessageDocument, SESSION_INDEXES, SESSION_MODEL, SessionDocument } from './session.schema';
 import {
-  MessageCounters,
-  PushResult,
-  SessionFieldUpdate,
+  Assist,
+  HelpState,
   SessionListFilter,
   SessionListQuery,
   SessionRecord,
   SessionSortField,
-  Sender,
-  StoredMessage,
-  StoredMessageType,
 } from './session.model';
 
 /** API sort names (SPEC 5) → stored fields. */
@@ -36,6 +32,8 @@ const SORT_FIELDS: Record<SessionSortField, string> = {
 export const SESSION_SORT_FIELDS = Object.keys(SORT_FIELDS) as SessionSortField[];
 
 const ACTIVE: QueryFilter<SessionDocument> = { endTs: { $exists: false } };
+/** Session reads never load the array of earlier versions (it can be huge; it is migrated). */
+const WITHOUT_LEGACY_MESSAGES = { msgs: 0 } as const;
 
 interface TakeoverLock {
   _id: string;
@@ -44,18 +42,38 @@ interface TakeoverLock {
   at: Date;
 }
 
-export interface CreateSessionInput {
-  userId: string;
-  modelId?: string;
-  at?: Date;
-  helpRequested?: boolean;
+/** Counter changes written in one update (`$inc` sums, `$max` for the largest response time). */
+export interface CounterDelta {
+  messages: number;
+  promptTokens: number;
+  completionTokens: number;
+  responseTimeSum: number;
+  responseCount: number;
+  maxResponseTime: number;
+  lastActivity?: Date;
+  /** The average after this delta, when the writer knows the session's sums. */
+  averageResponseTime?: number;
 }
 
-/** All MongoDB access for sessions. Mongoose lives here and nowhere else. */
+/** Plain field changes (idempotent `$set`/`$unset`), named by the store's intent methods. */
+export interface FieldChange {
+  set?: Partial<Omit<SessionDocument, '_id' | 'msgs' | 'assists'>>;
+  unset?: (keyof SessionDocument)[];
+}
+
+export interface LegacySession {
+  id: string;
+  userId: string;
+  messages: LegacyMessageDocument[];
+}
+
+/**
+ * The `sessions` collection (SPEC 8): metadata and counters, no messages. Writes here are called
+ * only through `SessionWriteLanes` (one writer per session in the process), so none of them relies on
+ * a conditional update being atomic (FerretDB 1.24 does not make it so).
+ */
 @Injectable()
 export class SessionRepository implements OnModuleInit {
-  private readonly writeChains = new Map<string, Promise<void>>();
-
   constructor(
     @InjectModel(SESSION_MODEL) private readonly model: Model<SessionDocument>,
     private readonly cipher: ContentCipher,
@@ -80,87 +98,151 @@ export class SessionRepository implements OnModuleInit {
     );
   }
 
-  async create(input: CreateSessionInput): Promise<SessionRecord> {
-    const at = input.at ?? new Date();
-    const document: SessionDocument = {
-      _id: newSessionId(),
-      uid: input.userId,
-      ...(input.modelId ? { modelId: input.modelId } : {}),
-      msgs: [],
-      ts: at,
-      lastActivity: at,
-      adminAssisted: false,
-      helpRequested: input.helpRequested ?? false,
-      ...(input.helpRequested ? { helpRequestedAt: at } : {}),
-      totalTokens: 0,
-      promptTokens: 0,
-      completionTokens: 0,
-      maxRespTime: 0,
-      avgRespTime: 0,
-      respTimeSum: 0,
-      respCount: 0,
-      msgCount: 0,
+  /** The stored document of a new session (name encrypted like message text). */
+  toDocument(session: SessionRecord): SessionDocument {
+    return {
+      _id: session.id,
+      uid: session.userId,
+      ...(session.name !== undefined ? this.nameFields(session.name) : {}),
+      ...(session.modelId ? { modelId: session.modelId } : {}),
+      ts: session.startedAt,
+      lastActivity: session.lastActivity,
+      adminAssisted: session.adminAssisted,
+      helpRequested: session.helpRequested,
+      ...(session.helpRequestedAt ? { helpRequestedAt: session.helpRequestedAt } : {}),
+      ...(session.helpState ? { helpState: session.helpState } : {}),
+      totalTokens: session.totalTokens,
+      promptTokens: session.promptTokens,
+      completionTokens: session.completionTokens,
+      maxRespTime: session.maxResponseTimeMs,
+      avgRespTime: session.avgResponseTimeMs,
+      respTimeSum: session.responseTimeSumMs ?? 0,
+      respCount: session.responseCount ?? 0,
+      msgCount: session.messageCount,
     };
-    // insertOne with a server-generated _id is idempotent under retry: a duplicate key means it landed.
-    await this.retry.run('insertSession', async () => {
-      try {
-        await this.model.collection.insertOne(document as never);
-      } catch (error) {
-        if (!isDuplicateKeyError(error)) throw error;
-      }
-    });
-    return this.toRecord(document);
   }
 
-  /**
-   * One `$push` per stored message with `$set lastActivity`, `$inc` counters and `$max` response time.
-   * Guarded on the message id, so a retried write never stores the message twice.
-   */
-  async pushMessage(
-    sessionId: string,
-    message: StoredMessage,
-    counters: MessageCounters = {},
-  ): Promise<PushResult> {
-    const stored = this.toMessageDocument(message);
-    const prompt = counters.promptTokens ?? 0;
-    const completion = counters.completionTokens ?? 0;
-    const update: UpdateQuery<SessionDocument> = {
-      $push: { msgs: stored },
-      $set: { lastActivity: message.timestamp },
-      $inc: {
-        msgCount: 1,
-        totalTokens: prompt + completion,
-        promptTokens: prompt,
-        completionTokens: completion,
-        ...(counters.responseTimeMs !== undefined
-          ? { respTimeSum: counters.responseTimeMs, respCount: 1 }
-          : {}),
-      },
-      ...(counters.responseTimeMs !== undefined ? { $max: { maxRespTime: counters.responseTimeMs } } : {}),
-    };
-    const written = await this.retry.run('pushMessage', () =>
-      this.model.updateOne({ _id: sessionId, 'msgs.id': { $ne: message.id } }, update).exec(),
-    );
-    if (written.modifiedCount === 0) {
-      return (await this.exists(sessionId)) ? 'duplicate' : 'missing';
+  nameFields(name: string): Pick<SessionDocument, 'nm' | 'nmEnc'> {
+    return { nm: this.cipher.encrypt(name), ...(this.cipher.enabled ? { nmEnc: true } : {}) };
+  }
+
+  /** A primary-key insert: a retry or replay of one that landed is a no-op. */
+  async insert(document: SessionDocument): Promise<void> {
+    try {
+      await this.model.collection.insertOne(document as never);
+    } catch (error) {
+      if (!isDuplicateKeyError(error)) throw error;
     }
-    if (counters.responseTimeMs !== undefined) await this.refreshAverageResponseTime(sessionId);
-    return 'added';
   }
 
-  /**
-   * FerretDB 1.24 has no arithmetic in updates (nor projections in findAndModify): the average is
-   * recomputed from the sums just written. Sums are the truth; a concurrent writer converges here too.
-   */
-  private async refreshAverageResponseTime(sessionId: string): Promise<void> {
-    const sums = await this.retry.run('readSums', () =>
-      this.model.findById(sessionId, { respTimeSum: 1, respCount: 1 }).lean().exec(),
-    );
-    if (!sums?.respCount) return;
-    const average = Math.round((sums.respTimeSum ?? 0) / sums.respCount);
-    await this.retry.run('setAverage', () =>
-      this.model.updateOne({ _id: sessionId }, { $set: { avgRespTime: average } }).exec(),
-    );
+  async applyCounters(sessionId: string, delta: CounterDelta): Promise<void> {
+    await this.model
+      .updateOne(
+        { _id: sessionId },
+        {
+          $inc: {
+            msgCount: delta.messages,
+            totalTokens: delta.promptTokens + delta.completionTokens,
+            promptTokens: delta.promptTokens,
+            completionTokens: delta.completionTokens,
+            respTimeSum: delta.responseTimeSum,
+            respCount: delta.responseCount,
+          },
+          $max: {
+            maxRespTime: delta.maxResponseTime,
+            ...(delta.lastActivity ? { lastActivity: delta.lastActivity } : {}),
+          },
+          ...(delta.averageResponseTime !== undefined
+            ? { $set: { avgRespTime: delta.averageResponseTime } }
+            : {}),
+        },
+      )
+      .exec();
+  }
+
+  /** Counters rebuilt from the stored messages (idempotent: absolute values). */
+  async setCounters(sessionId: string, totals: MessageTotals): Promise<void> {
+    await this.model
+      .updateOne(
+        { _id: sessionId },
+        {
+          $set: {
+            msgCount: totals.count,
+            totalTokens: totals.promptTokens + totals.completionTokens,
+            promptTokens: totals.promptTokens,
+            completionTokens: totals.completionTokens,
+            respTimeSum: totals.responseTimeSum,
+            respCount: totals.responseCount,
+            maxRespTime: totals.maxResponseTime,
+            avgRespTime: totals.responseCount ? Math.round(totals.responseTimeSum / totals.responseCount) : 0,
+          },
+          ...(totals.lastAt ? { $max: { lastActivity: totals.lastAt } } : {}),
+        },
+      )
+      .exec();
+  }
+
+  async changeFields(sessionId: string, change: FieldChange): Promise<void> {
+    const update: Record<string, unknown> = {};
+    if (change.set && Object.keys(change.set).length > 0) update.$set = change.set;
+    if (change.unset && change.unset.length > 0)
+      update.$unset = Object.fromEntries(change.unset.map((field) => [field, '']));
+    if (Object.keys(update).length === 0) return;
+    await this.model.updateOne({ _id: sessionId }, update).exec();
+  }
+
+  /** Ends an active session (`endTs` and `dur` together); false when already ended or unknown. */
+  async endIfActive(sessionId: string, at: Date): Promise<boolean> {
+    const current = await this.model
+      .findOne({ _id: sessionId, ...ACTIVE }, { ts: 1 })
+      .lean<Pick<SessionDocument, 'ts'>>()
+      .exec();
+    if (!current) return false;
+    const duration = Math.max(0, Math.round((at.getTime() - new Date(current.ts).getTime()) / 1000));
+    await this.model.updateOne({ _id: sessionId }, { $set: { endTs: at, dur: duration } }).exec();
+    return true;
+  }
+
+  /** Closes the assist that started at `since` (if still current): logged in `assists` once. */
+  async closeAssist(sessionId: string, since: Date, assist: Assist): Promise<boolean> {
+    const current = await this.model
+      .findOne({ _id: sessionId }, { assistingSince: 1 })
+      .lean<Pick<SessionDocument, 'assistingSince'>>()
+      .exec();
+    if (!current?.assistingSince || new Date(current.assistingSince).getTime() !== since.getTime())
+      return false;
+    await this.model
+      .updateOne(
+        { _id: sessionId },
+        {
+          $set: { adminAssisted: true },
+          $unset: { assistingSince: '', assistingAdminId: '', assistingAdminName: '', assistDeadline: '' },
+          $push: { assists: assist },
+        },
+      )
+      .exec();
+    return true;
+  }
+
+  /** Takes the share token unless the session already has one; returns the token in force. */
+  async shareTokenOrSet(sessionId: string, token: string, expiresAt?: Date): Promise<string | undefined> {
+    const current = await this.model
+      .findOne({ _id: sessionId }, { shareToken: 1, shareExpiresAt: 1 })
+      .lean<Pick<SessionDocument, 'shareToken' | 'shareExpiresAt'>>()
+      .exec();
+    if (!current) return undefined;
+    const live =
+      current.shareToken && (!current.shareExpiresAt || new Date(current.shareExpiresAt) > new Date());
+    if (live) return current.shareToken;
+    await this.model
+      .updateOne(
+        { _id: sessionId },
+        expiresAt
+          ? { $set: { shareToken: token, shareExpiresAt: expiresAt } }
+          : { $set: { shareToken: token }, $unset: { shareExpiresAt: '' } },
+      )
+      .exec();
+    return token;
   }
 
   /**
@@ -172,9 +254,7 @@ export class SessionRepository implements OnModuleInit {
     sessionId: string,
     admin: { adminId: string; adminName: string },
   ): Promise<{ adminId: string; adminName: string; won: boolean }> {
-    const locks = this.model.db.collection<TakeoverLock>(
-      `${this.model.collection.collectionName}_takeover_locks`,
-    );
+    const locks = this.takeoverLocks();
     try {
       await this.retry.run('takeoverLock', () =>
         locks.insertOne({
@@ -194,157 +274,39 @@ export class SessionRepository implements OnModuleInit {
   }
 
   async releaseTakeoverLock(sessionId: string, adminId: string): Promise<void> {
-    const locks = this.model.db.collection<TakeoverLock>(
-      `${this.model.collection.collectionName}_takeover_locks`,
-    );
-    await this.retry.run('takeoverUnlock', () => locks.deleteOne({ _id: sessionId, adminId }));
+    await this.retry.run('takeoverUnlock', () => this.takeoverLocks().deleteOne({ _id: sessionId, adminId }));
   }
 
-  /** Names a session once, from its first user message; encrypted like message text when a key is set. */
-  async nameIfUnnamed(sessionId: string, name: string): Promise<boolean> {
-    const result = await this.retry.run('nameSession', () =>
-      this.model
-        .updateOne(
-          { _id: sessionId, nm: { $exists: false } },
-          { $set: { nm: this.cipher.encrypt(name), ...(this.cipher.enabled ? { nmEnc: true } : {}) } },
-        )
-        .exec(),
-    );
-    return result.modifiedCount === 1;
+  private takeoverLocks() {
+    return this.model.db.collection<TakeoverLock>(`${this.model.collection.collectionName}_takeover_locks`);
   }
 
-  async setFields(sessionId: string, fields: SessionFieldUpdate): Promise<boolean> {
-    const result = await this.retry.run('setFields', () =>
-      this.model.updateOne({ _id: sessionId }, { $set: fields }).exec(),
-    );
-    return result.matchedCount === 1;
-  }
-
-  /**
-   * Conditional update for check-then-act rules (help flag, share token, takeover end): one write
-   * or nothing. MongoDB makes it atomic; FerretDB 1.24 does not (concurrent conditional updates of
-   * one document can all match), so conditional writes of one session are also serialised in this
-   * process. Across instances production runs on MongoDB; takeover exclusivity uses a lock insert.
-   */
-  async updateIf(
-    sessionId: string,
-    condition: QueryFilter<SessionDocument>,
-    update: UpdateQuery<SessionDocument>,
-  ): Promise<SessionRecord | undefined> {
-    return this.serialised(sessionId, () => this.conditionalUpdate(sessionId, condition, update));
-  }
-
-  /**
-   * Ends an active session in one write (`endTs` and `dur` together). Returns the ended record,
-   * or undefined when it was already ended or does not exist (the first end time is kept).
-   */
-  async end(sessionId: string, at: Date = new Date()): Promise<SessionRecord | undefined> {
-    return this.serialised(sessionId, async () => {
-      const current = await this.retry.run('findSession', () =>
-        this.model
-          .findOne({ _id: sessionId, ...ACTIVE }, { ts: 1 })
-          .lean()
-          .exec(),
-      );
-      if (!current) return undefined;
-      const duration = Math.max(0, Math.round((at.getTime() - new Date(current.ts).getTime()) / 1000));
-      return this.conditionalUpdate(sessionId, ACTIVE, {
-        $set: { endTs: at, dur: duration, lastActivity: at },
-      });
-    });
-  }
-
-  private async conditionalUpdate(
-    sessionId: string,
-    condition: QueryFilter<SessionDocument>,
-    update: UpdateQuery<SessionDocument>,
-  ): Promise<SessionRecord | undefined> {
-    const document = await this.retry.run('updateIf', () =>
-      this.model
-        .findOneAndUpdate({ ...condition, _id: sessionId }, update, { returnDocument: 'after' })
-        .lean<SessionDocument>()
-        .exec(),
-    );
-    return document ? this.toRecord(document) : undefined;
-  }
-
-  /** Runs conditional writes of one session one after another (per-session promise chain). */
-  private serialised<T>(sessionId: string, write: () => Promise<T>): Promise<T> {
-    const previous = this.writeChains.get(sessionId) ?? Promise.resolve();
-    const result = previous.then(write, write);
-    const settled = result.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.writeChains.set(sessionId, settled);
-    void settled.then(() => {
-      if (this.writeChains.get(sessionId) === settled) this.writeChains.delete(sessionId);
-    });
-    return result;
-  }
-
-  async findById(sessionId: string): Promise<SessionRecord | undefined> {
-    const document = await this.retry.run('findSession', () =>
-      this.model.findById(sessionId).lean<SessionDocument>().exec(),
-    );
-    return document ? this.toRecord(document) : undefined;
-  }
-
-  /**
-   * The session without its messages (`messages` is empty): for rule checks on the hot path, which
-   * must not read and decrypt up to thousands of messages per frame. `messageCount` is the stored
-   * counter (0 on a legacy document that never had one).
-   */
+  /** The session's fields and counters (never an array of messages). */
   async findSummary(sessionId: string): Promise<SessionRecord | undefined> {
     const document = await this.retry.run('findSession', () =>
-      this.model.findById(sessionId, { msgs: 0 }).lean<SessionDocument>().exec(),
+      this.model.findById(sessionId, WITHOUT_LEGACY_MESSAGES).lean<SessionDocument>().exec(),
     );
     return document ? this.toRecord(document) : undefined;
-  }
-
-  async exists(sessionId: string): Promise<boolean> {
-    return (await this.retry.run('findSession', () => this.model.exists({ _id: sessionId }).exec())) !== null;
   }
 
   async findByShareToken(token: string): Promise<SessionRecord | undefined> {
     const document = await this.retry.run('findByShareToken', () =>
-      this.model.findOne({ shareToken: token }).lean<SessionDocument>().exec(),
+      this.model.findOne({ shareToken: token }, WITHOUT_LEGACY_MESSAGES).lean<SessionDocument>().exec(),
     );
     return document ? this.toRecord(document) : undefined;
   }
 
-  /** The user's active session (one per user); the newest wins if legacy data holds several. */
-  async findActiveByUser(userId: string): Promise<SessionRecord | undefined> {
-    const document = await this.retry.run('findActive', () =>
-      this.model
-        .findOne({ uid: userId, ...ACTIVE })
-        .sort({ ts: -1 })
-        .lean<SessionDocument>()
-        .exec(),
-    );
-    return document ? this.toRecord(document) : undefined;
-  }
-
-  /** Other active sessions of the user, to be ended when a new one starts. */
-  async findActiveIdsByUser(userId: string, exceptId?: string): Promise<string[]> {
-    const documents = await this.retry.run('findActive', () =>
-      this.model
-        .find({ uid: userId, ...ACTIVE, ...(exceptId ? { _id: { $ne: exceptId } } : {}) }, { _id: 1 })
-        .lean()
-        .exec(),
-    );
+  /** Active sessions of the user that started before `before` (one active session per user). */
+  async findActiveIdsOfUser(userId: string, exceptId: string, before: Date): Promise<string[]> {
+    const documents = await this.model
+      .find({ uid: userId, ...ACTIVE, ts: { $lte: before }, _id: { $ne: exceptId } }, { _id: 1 })
+      .lean()
+      .exec();
     return documents.map((document) => String(document._id));
   }
 
   async listByUser(userId: string, limit: number): Promise<{ sessions: SessionRecord[]; total: number }> {
-    return this.list({
-      filter: { userId },
-      sortBy: 'last_activity',
-      sortOrder: 'desc',
-      offset: 0,
-      limit,
-      withoutMessages: true,
-    });
+    return this.list({ filter: { userId }, sortBy: 'last_activity', sortOrder: 'desc', offset: 0, limit });
   }
 
   async list(query: SessionListQuery): Promise<{ sessions: SessionRecord[]; total: number }> {
@@ -353,7 +315,7 @@ export class SessionRepository implements OnModuleInit {
     const [documents, total] = await Promise.all([
       this.retry.run('listSessions', () =>
         this.model
-          .find(filter, query.withoutMessages ? { msgs: 0 } : {})
+          .find(filter, WITHOUT_LEGACY_MESSAGES)
           .sort({ [SORT_FIELDS[query.sortBy]]: direction, _id: 1 })
           .skip(query.offset)
           .limit(query.limit)
@@ -369,7 +331,7 @@ export class SessionRepository implements OnModuleInit {
   async findIdleActive(cutoff: Date, limit: number): Promise<SessionRecord[]> {
     const documents = await this.retry.run('findIdle', () =>
       this.model
-        .find({ ...ACTIVE, lastActivity: { $lt: cutoff } }, { msgs: 0 })
+        .find({ ...ACTIVE, lastActivity: { $lt: cutoff } }, WITHOUT_LEGACY_MESSAGES)
         .sort({ lastActivity: 1 })
         .limit(limit)
         .lean<SessionDocument[]>()
@@ -378,17 +340,31 @@ export class SessionRepository implements OnModuleInit {
     return documents.map((document) => this.toRecord(document));
   }
 
+  /** Sessions an admin assists: those past their release deadline, or (at start-up) without one. */
+  async findAssisted(options: {
+    deadlineBefore?: Date;
+    withoutDeadline?: boolean;
+  }): Promise<SessionRecord[]> {
+    const filter: QueryFilter<SessionDocument> = { assistingSince: { $exists: true } };
+    if (options.deadlineBefore) filter.assistDeadline = { $lt: options.deadlineBefore };
+    if (options.withoutDeadline) filter.assistDeadline = { $exists: false };
+    const documents = await this.retry.run('findAssisted', () =>
+      this.model.find(filter, WITHOUT_LEGACY_MESSAGES).lean<SessionDocument[]>().exec(),
+    );
+    return documents.map((document) => this.toRecord(document));
+  }
+
   async countActive(): Promise<number> {
     return this.retry.run('countActive', () => this.model.countDocuments(ACTIVE).exec());
   }
 
-  /** Raw query for admin metrics: sessions overlapping [start, end], without messages. */
+  /** Raw query for admin metrics: sessions overlapping [start, end]. */
   async findOverlapping(start: Date, end: Date, limit: number): Promise<SessionRecord[]> {
     const documents = await this.retry.run('findOverlapping', () =>
       this.model
         .find(
           { ts: { $lte: end }, $or: [{ endTs: { $exists: false } }, { endTs: { $gte: start } }] },
-          { msgs: 0 },
+          WITHOUT_LEGACY_MESSAGES,
         )
         .sort({ ts: 1, _id: 1 })
         .limit(limit)
@@ -396,6 +372,39 @@ export class SessionRepository implements OnModuleInit {
         .exec(),
     );
     return documents.map((document) => this.toRecord(document));
+  }
+
+  /** Whether this session still carries a `msgs` array of an earlier version. */
+  async hasLegacyMessages(sessionId: string): Promise<boolean> {
+    const count = await this.retry.run('findLegacy', () =>
+      this.model.countDocuments({ _id: sessionId, msgs: { $exists: true } }).exec(),
+    );
+    return count > 0;
+  }
+
+  /** Up to `limit` sessions that still carry a `msgs` array, with it. */
+  async findLegacy(limit: number, sessionId?: string): Promise<LegacySession[]> {
+    const documents = await this.retry.run('findLegacy', () =>
+      this.model
+        .find({ msgs: { $exists: true }, ...(sessionId ? { _id: sessionId } : {}) }, { uid: 1, msgs: 1 })
+        .limit(limit)
+        .lean<Pick<SessionDocument, '_id' | 'uid' | 'msgs'>[]>()
+        .exec(),
+    );
+    return documents.map((document) => ({
+      id: String(document._id),
+      userId: document.uid,
+      messages: Array.isArray(document.msgs) ? document.msgs : [],
+    }));
+  }
+
+  /** After its messages were copied: the array goes, the count is what was copied. */
+  async dropLegacyMessages(sessionId: string, messageCount: number): Promise<void> {
+    await this.retry.run('dropLegacy', () =>
+      this.model
+        .updateOne({ _id: sessionId }, { $unset: { msgs: '' }, $max: { msgCount: messageCount } })
+        .exec(),
+    );
   }
 
   private filterOf(filter: SessionListFilter): QueryFilter<SessionDocument> {
@@ -413,30 +422,14 @@ export class SessionRepository implements OnModuleInit {
     return query;
   }
 
-  private toMessageDocument(message: StoredMessage): MessageDocument {
-    return {
-      id: message.id,
-      type: message.type,
-      content: this.cipher.encrypt(message.content),
-      ts: message.timestamp,
-      sender: message.sender,
-      ...(message.fileId ? { fileId: message.fileId } : {}),
-      ...(message.fileUrl ? { fileUrl: message.fileUrl } : {}),
-      ...(message.meta && Object.keys(message.meta).length > 0 ? { meta: message.meta } : {}),
-    };
-  }
-
-  private toRecord(document: SessionDocument): SessionRecord {
-    const messages = (document.msgs ?? []).map((message, position) =>
-      this.toMessage(document._id, message, position),
-    );
+  toRecord(document: SessionDocument): SessionRecord {
     const respCount = document.respCount ?? 0;
+    const legacyCount = Array.isArray(document.msgs) ? document.msgs.length : 0;
     return {
       id: String(document._id),
       userId: document.uid,
       name: document.nm === undefined ? undefined : this.cipher.decrypt(document.nm),
       modelId: document.modelId,
-      messages,
       startedAt: new Date(document.ts),
       endedAt: document.endTs ? new Date(document.endTs) : undefined,
       durationSec: document.dur,
@@ -444,39 +437,25 @@ export class SessionRepository implements OnModuleInit {
       adminAssisted: document.adminAssisted === true,
       assistingAdminId: document.assistingAdminId,
       assistingAdminName: document.assistingAdminName,
-      assistingSince: document.assistingSince,
+      assistingSince: document.assistingSince ? new Date(document.assistingSince) : undefined,
+      assistDeadline: document.assistDeadline ? new Date(document.assistDeadline) : undefined,
       helpRequested: document.helpRequested === true,
-      helpRequestedAt: document.helpRequestedAt,
+      helpRequestedAt: document.helpRequestedAt ? new Date(document.helpRequestedAt) : undefined,
+      helpState: document.helpState as HelpState | undefined,
       totalTokens: document.totalTokens ?? 0,
       promptTokens: document.promptTokens ?? 0,
       completionTokens: document.completionTokens ?? 0,
       maxResponseTimeMs: document.maxRespTime ?? 0,
+      // Derived when read: the sums are the truth (SPEC 8 keeps avgRespTime for earlier readers).
       avgResponseTimeMs:
-        document.avgRespTime ?? (respCount > 0 ? Math.round((document.respTimeSum ?? 0) / respCount) : 0),
+        respCount > 0 ? Math.round((document.respTimeSum ?? 0) / respCount) : (document.avgRespTime ?? 0),
       responseTimeSumMs: document.respTimeSum,
       responseCount: document.respCount,
-      messageCount: document.msgCount ?? messages.length,
+      messageCount: document.msgCount ?? legacyCount,
       shareToken: document.shareToken,
-      shareExpiresAt: document.shareExpiresAt,
+      shareExpiresAt: document.shareExpiresAt ? new Date(document.shareExpiresAt) : undefined,
       assists: document.assists ?? [],
       difyConversationId: document.difyConversationId,
-    };
-  }
-
-  private toMessage(sessionId: string, message: MessageDocument, position: number): StoredMessage {
-    const sender = (message.sender ?? 'user') as Sender;
-    return {
-      // Legacy messages have no id: derive a stable one from the session and position.
-      id: message.id ?? `${sessionId}-${position}`,
-      type:
-        (message.type as StoredMessageType | undefined) ??
-        (message.fileId ? 'file_upload' : sender === 'ai' ? 'ai_response' : 'user_message'),
-      content: typeof message.content === 'string' ? this.cipher.decrypt(message.content) : '',
-      timestamp: new Date(message.ts),
-      sender,
-      fileId: message.fileId,
-      fileUrl: message.fileUrl,
-      meta: message.meta,
     };
   }
 }

@@ -5,22 +5,23 @@ import { Schema } from 'mongoose';
  * No defaults here: documents written by the earlier service must read back unchanged, and
  * `endTs` is absent (never null) while a session is active.
  */
-export interface MessageDocument {
-  id?: string;
-  type?: string;
-  content: string;
-  ts: Date;
-  sender: string;
-  fileId?: string;
-  fileUrl?: string;
-  meta?: Record<string, string>;
-}
-
 export interface AssistDocument {
   adminId: string;
   adminName: string;
   start: Date;
   end: Date;
+}
+
+/** An element of the `msgs` array of earlier versions (migrated into `messages`, SPEC 8). */
+export interface LegacyMessageDocument {
+  id?: string;
+  type?: string;
+  content?: string;
+  ts: Date;
+  sender?: string;
+  fileId?: string;
+  fileUrl?: string;
+  meta?: Record<string, string>;
 }
 
 export interface SessionDocument {
@@ -29,7 +30,8 @@ export interface SessionDocument {
   nm?: string;
   nmEnc?: boolean;
   modelId?: string;
-  msgs: MessageDocument[];
+  /** Only on documents of earlier versions until they are migrated. */
+  msgs?: LegacyMessageDocument[];
   ts: Date;
   endTs?: Date;
   dur?: number;
@@ -38,8 +40,10 @@ export interface SessionDocument {
   assistingAdminId?: string;
   assistingAdminName?: string;
   assistingSince?: Date;
+  assistDeadline?: Date;
   helpRequested?: boolean;
   helpRequestedAt?: Date;
+  helpState?: string;
   totalTokens?: number;
   promptTokens?: number;
   completionTokens?: number;
@@ -53,20 +57,6 @@ export interface SessionDocument {
   assists?: AssistDocument[];
   difyConversationId?: string;
 }
-
-const MessageSchema = new Schema<MessageDocument>(
-  {
-    id: String,
-    type: String,
-    content: String,
-    ts: Date,
-    sender: String,
-    fileId: String,
-    fileUrl: String,
-    meta: { type: Schema.Types.Mixed },
-  },
-  { _id: false, versionKey: false },
-);
 
 const AssistSchema = new Schema<AssistDocument>(
   { adminId: String, adminName: String, start: Date, end: Date },
@@ -82,7 +72,7 @@ export const SessionSchema = new Schema<SessionDocument>(
     nm: String,
     nmEnc: Boolean,
     modelId: String,
-    msgs: { type: [MessageSchema], default: undefined },
+    msgs: { type: Schema.Types.Mixed, default: undefined },
     ts: Date,
     endTs: Date,
     dur: Number,
@@ -91,8 +81,10 @@ export const SessionSchema = new Schema<SessionDocument>(
     assistingAdminId: String,
     assistingAdminName: String,
     assistingSince: Date,
+    assistDeadline: Date,
     helpRequested: Boolean,
     helpRequestedAt: Date,
+    helpState: String,
     totalTokens: Number,
     promptTokens: Number,
     completionTokens: Number,
@@ -109,13 +101,15 @@ export const SessionSchema = new Schema<SessionDocument>(
   { versionKey: false, autoIndex: false, minimize: true, strict: true },
 );
 
-/** Named indexes of SPEC 8 plus the one serving active-session lookup and the idle sweep. */
-export const SESSION_INDEXES: {
+export interface IndexSpec {
   key: Record<string, 1 | -1>;
   name: string;
   unique?: boolean;
   sparse?: boolean;
-}[] = [
+}
+
+/** Named indexes of SPEC 8 plus the one serving active-session lookup and the idle sweep. */
+export const SESSION_INDEXES: IndexSpec[] = [
   { key: { uid: 1 }, name: 'idx_user_id' },
   { key: { ts: -1 }, name: 'idx_start_time' },
   { key: { adminAssisted: 1 }, name: 'idx_admin_assisted' },

@@ -2,7 +2,10 @@ import { Global, Module } from '@nestjs/common';
 import { MongooseModule } from '@nestjs/mongoose';
 import { AppConfig, APP_CONFIG } from '@chatbox/common';
 import { ContentCipher } from './content-cipher';
-import { MessageOutbox } from './message-outbox';
+import { ConversationStore } from './conversation-store';
+import { LegacyMigration } from './legacy-migration';
+import { CHECKPOINT_MODEL, CheckpointSchema, MESSAGE_MODEL, MessageSchema } from './message.schema';
+import { MessageRepository } from './message.repository';
 import { MongoHealth } from './mongo-health';
 import { MongoRetry } from './mongo-retry';
 import { SESSION_MODEL, SessionSchema } from './session.schema';
@@ -25,6 +28,8 @@ const SERVER_SELECTION_TIMEOUT_MS = 5_000;
         autoIndex: false,
         autoCreate: false,
         serverSelectionTimeoutMS: SERVER_SELECTION_TIMEOUT_MS,
+        // A stalled database must fail an operation (retried, or queued in the outbox), not hang it.
+        socketTimeoutMS: config.protocol.mongoSocketTimeoutMs,
       }),
     }),
     MongooseModule.forFeatureAsync([
@@ -33,6 +38,8 @@ const SERVER_SELECTION_TIMEOUT_MS = 5_000;
         inject: [APP_CONFIG],
         useFactory: (config: AppConfig) => SessionSchema.clone().set('collection', config.mongo.collection),
       },
+      { name: MESSAGE_MODEL, useFactory: () => MessageSchema },
+      { name: CHECKPOINT_MODEL, useFactory: () => CheckpointSchema },
     ]),
   ],
   providers: [
@@ -43,9 +50,19 @@ const SERVER_SELECTION_TIMEOUT_MS = 5_000;
     },
     MongoRetry,
     SessionRepository,
+    MessageRepository,
+    LegacyMigration,
+    ConversationStore,
     MongoHealth,
-    MessageOutbox,
   ],
-  exports: [ContentCipher, MongoRetry, SessionRepository, MongoHealth, MessageOutbox, MongooseModule],
+  exports: [
+    ContentCipher,
+    MongoRetry,
+    SessionRepository,
+    MessageRepository,
+    ConversationStore,
+    MongoHealth,
+    MongooseModule,
+  ],
 })
 export class StorageModule {}

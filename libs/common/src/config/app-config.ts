@@ -64,6 +64,8 @@ export interface ProtocolLimits {
   shutdownReplyGraceMs: number;
   shutdownDeadlineMs: number;
   mongoPingTimeoutMs: number;
+  /** A database operation with no answer for this long fails (and is retried or queued). */
+  mongoSocketTimeoutMs: number;
   mongoRetryCapMs: number;
   sessionListLimit: number;
   /** MongoDB unreachable this long before admins are alerted (SPEC 7). */
@@ -75,6 +77,16 @@ export interface ProtocolLimits {
   /** Finished messages held in memory while MongoDB is unreachable (SPEC 13), and the retry pace. */
   outboxCapacity: number;
   outboxFlushIntervalMs: number;
+  /** The outbox journal is rewritten with only the waiting writes once it grows past this. */
+  journalCompactBytes: number;
+  /** A message's counters wait at most this long to be written with the next ones (one update per exchange). */
+  counterFlushDelayMs: number;
+  /** Sessions held in memory (fields, counters, the last messages); the least recently used go first. */
+  sessionCacheEntries: number;
+  /** Sessions of earlier versions migrated per batch at start-up. */
+  legacyMigrationBatch: number;
+  /** A streaming reply's text so far is saved this often (never per chunk). */
+  replyCheckpointIntervalMs: number;
 }
 
 export interface AppConfig {
@@ -116,6 +128,8 @@ export interface AppConfig {
     streamTimeoutMs: number;
     firstTokenTimeoutMs: number;
     historyMessages: number;
+    /** An AI reply longer than this (UTF-8 bytes) is ended as stopped (LLM_MAX_REPLY_SIZE). */
+    maxReplyBytes: number;
     systemPrompt: string;
     providers: LlmProviderConfig[];
     defaultModel: string;

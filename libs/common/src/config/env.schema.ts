@@ -103,6 +103,7 @@ export class EnvironmentVariables {
   @IsOptional() @IsDuration() LLM_STREAM_TIMEOUT?: string;
   @IsOptional() @IsDuration() LLM_FIRST_TOKEN_TIMEOUT?: string;
   @IsOptional() @IsWholeNumber(0, 1000) LLM_HISTORY_MESSAGES?: string;
+  @IsOptional() @IsByteSize() LLM_MAX_REPLY_SIZE?: string;
   @IsOptional() LLM_SYSTEM_PROMPT?: string;
   @IsOptional() LLM_DEFAULT_MODEL?: string;
   @IsOptional() @IsBooleanText() AI_DURING_TAKEOVER?: string;

@@ -42,6 +42,7 @@ describe('loadConfig', () => {
         streamTimeoutMs: 120_000,
         firstTokenTimeoutMs: 30_000,
         historyMessages: 20,
+        maxReplyBytes: 256 * 1024,
         defaultModel: 'demo',
       },
       notify: { rateLimit: 5, rateWindowMs: 300_000 },

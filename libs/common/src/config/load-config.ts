@@ -75,6 +75,7 @@ export const DEFAULT_PROTOCOL_LIMITS: ProtocolLimits = {
   shutdownReplyGraceMs: 10_000,
   shutdownDeadlineMs: 30_000,
   mongoPingTimeoutMs: 2_000,
+  mongoSocketTimeoutMs: 20_000,
   mongoRetryCapMs: 2_000,
   sessionListLimit: 100,
   databaseOutageAlertMs: 30_000,
@@ -83,6 +84,11 @@ export const DEFAULT_PROTOCOL_LIMITS: ProtocolLimits = {
   rateLimitSpikeWindowMs: 60_000,
   outboxCapacity: 1_000,
   outboxFlushIntervalMs: 1_000,
+  journalCompactBytes: 8 * 1024 * 1024,
+  counterFlushDelayMs: 10_000,
+  sessionCacheEntries: 10_000,
+  legacyMigrationBatch: 50,
+  replyCheckpointIntervalMs: 2_000,
 };
 
 const RATE_WINDOW_MS = 60_000;
@@ -342,6 +348,7 @@ export function loadConfig(rawEnv: Environment, overrides: Partial<ProtocolLimit
       streamTimeoutMs: durationOf(env.LLM_STREAM_TIMEOUT, '120s'),
       firstTokenTimeoutMs: durationOf(env.LLM_FIRST_TOKEN_TIMEOUT, '30s'),
       historyMessages: intOf(env.LLM_HISTORY_MESSAGES, 20),
+      maxReplyBytes: parseByteSize(env.LLM_MAX_REPLY_SIZE ?? '256KB') as number,
       systemPrompt: env.LLM_SYSTEM_PROMPT ?? DEFAULT_SYSTEM_PROMPT,
       providers: effectiveProviders,
       defaultModel,

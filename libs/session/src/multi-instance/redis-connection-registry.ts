@@ -102,6 +102,21 @@ export class RedisConnectionRegistry
     return this.sockets.size;
   }
 
+  /** Here, or (as far as Redis knows) any live socket of the user on another instance. */
+  async isSessionUserConnected(sessionId: string, userId: string): Promise<boolean> {
+    if (this.sockets.isSessionUserConnected(sessionId, userId)) return true;
+    const counts = await this.redis.hgetall(this.userKey(userId));
+    for (const [instance, count] of Object.entries(counts)) {
+      if (instance === this.link.instanceId || Number(count) <= 0) continue;
+      if (await this.isInstanceAlive(instance)) return true;
+    }
+    return false;
+  }
+
+  async isInstanceAlive(instanceId: string): Promise<boolean> {
+    return (await this.redis.exists(this.livenessKey(instanceId))) === 1;
+  }
+
   private get redis(): Redis {
     return this.link.commands as Redis;
   }

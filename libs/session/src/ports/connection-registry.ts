@@ -26,6 +26,12 @@ export abstract class ConnectionRegistry {
   abstract dashboards(): ClientConnection[];
   abstract all(): ClientConnection[];
   abstract get size(): number;
+
+  /** Whether the user has a socket on the session (multi-instance: or any live socket elsewhere). */
+  abstract isSessionUserConnected(sessionId: string, userId: string): boolean | Promise<boolean>;
+
+  /** Whether another instance is alive (its replies are its own); none exists in one process. */
+  abstract isInstanceAlive(instanceId: string): boolean | Promise<boolean>;
 }
 
 @Injectable()
@@ -98,5 +104,13 @@ export class InProcessConnectionRegistry extends ConnectionRegistry {
 
   get size(): number {
     return this.connections.size;
+  }
+
+  isSessionUserConnected(sessionId: string, userId: string): boolean {
+    return this.connectionsOf(sessionId).some((connection) => connection.principal.userId === userId);
+  }
+
+  isInstanceAlive(): boolean {
+    return false;
   }
 }

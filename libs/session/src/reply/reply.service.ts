@@ -1,10 +1,11 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { Subscription } from 'rxjs';
-import { AppConfig, ErrorCode, InjectConfig, newMessageId } from '@chatbox/common';
+import { AppConfig, DomainError, ErrorCode, InjectConfig, newMessageId } from '@chatbox/common';
 import { FilesService, FileUrlSigner, UploadRecord } from '@chatbox/files';
 import { ChatTurn, LLM_ERROR_MESSAGES, LlmService, ReplyEvent } from '@chatbox/llm';
-import { MessageOutbox, SessionRecord, SessionRepository, StoredMessage } from '@chatbox/storage';
+import { ConversationStore, MessageDraft, SessionRecord, StoredMessage } from '@chatbox/storage';
 import { ChatEvent, chatEvent } from '../chat-event';
+import { RedisLink } from '../multi-instance/redis-link';
 import { ClientConnection } from '../ports/client-connection';
 import { ConnectionRegistry } from '../ports/connection-registry';
 import { ReplyLock } from '../ports/reply-lock';
@@ -16,7 +17,9 @@ export interface ReplyJob {
   sessionId: string;
   userId: string;
   /** The stored user message this reply answers: context ends there. */
-  triggerMessageId: string;
+  trigger: StoredMessage;
+  /** Settles when the trigger reached the database; a rejection (never storable) cancels the reply. */
+  triggerWritten: Promise<void>;
   /** The socket whose frame caused the reply: it alone receives error frames. */
   originConnectionId?: string;
 }
@@ -36,10 +39,13 @@ interface ImportedFile {
 
 interface ActiveReply {
   messageId: string;
+  /** The reply's place in the session (taken when it starts). */
+  seq: number;
   sessionId: string;
   modelId: string;
   frames: ChatEvent[];
   text: string;
+  bytes: number;
   nextSeq: number;
   finish: (status: ReplyStatus) => void;
 }
@@ -50,9 +56,25 @@ interface SessionLane {
   running: boolean;
 }
 
+/** What a reply needs before its `loading` frame: read from memory, else from the database. */
+interface PreparedReply {
+  session: SessionRecord;
+  modelId: string;
+  seq: number;
+  history: ChatTurn[];
+}
+
+interface ReplyOutcome {
+  status: ReplyStatus;
+  errorCode?: string;
+  errorMessage?: string;
+  note?: string;
+}
+
 /**
  * Runs AI replies: one at a time per session (a queue, not concurrency), frames with ids and `seq`,
- * one persisted message at the end, resumable from a per-reply buffer.
+ * checkpoints of the text while it streams, one stored message at the end (the done frame does not
+ * wait for that write), resumable from a per-reply buffer.
  */
 @Injectable()
 export class ReplyService {
@@ -63,14 +85,14 @@ export class ReplyService {
 
   constructor(
     private readonly llm: LlmService,
-    private readonly sessions: SessionRepository,
-    private readonly outbox: MessageOutbox,
+    private readonly store: ConversationStore,
     private readonly broadcaster: SessionBroadcaster,
     private readonly registry: ConnectionRegistry,
     private readonly files: FilesService,
     private readonly signer: FileUrlSigner,
     @InjectConfig() private readonly config: AppConfig,
     private readonly lock: ReplyLock,
+    private readonly link: RedisLink,
   ) {
     this.broadcaster.onStopRequest((sessionId) => this.stopLocal(sessionId));
   }
@@ -156,7 +178,8 @@ export class ReplyService {
 
   /**
    * Replays the frames after `lastSeq` of a reply, then the socket continues live. A finished reply
-   * is sent once as a complete, non-streaming message with the same id.
+   * (also one a crashed process left `interrupted`) is sent once as a complete, non-streaming message
+   * with the same id.
    */
   async resume(
     connection: ClientConnection,
@@ -175,9 +198,8 @@ export class ReplyService {
     }
     // Multi-instance mode: the reply may be streaming on another instance.
     if (await this.broadcaster.resumeRemote(connection, sessionId, messageId, lastSeq)) return true;
-    const session = await this.sessions.findById(sessionId);
-    const stored = session?.messages.find((message) => message.id === messageId && message.sender === 'ai');
-    if (!stored) return false;
+    const stored = await this.store.findMessage(sessionId, messageId);
+    if (!stored || stored.sender !== 'ai') return false;
     connection.send(
       chatEvent('ai_response', 'ai', {
         id: stored.id,
@@ -191,7 +213,7 @@ export class ReplyService {
     return true;
   }
 
-  /** Shutdown: lets replies finish for up to `graceMs`, then interrupts the rest (persisted as such). */
+  /** Shutdown: lets replies finish for up to `graceMs`, then interrupts the rest (stored as such). */
   async drain(graceMs: number): Promise<void> {
     // Replies still waiting in a queue are not started any more: their user messages are stored.
     this.draining = true;
@@ -202,12 +224,44 @@ export class ReplyService {
     await Promise.all([...this.lanes.values()].map((lane) => lane.tail));
   }
 
-  private async run(job: ReplyJob): Promise<void> {
-    if (this.draining) return;
-    const session = await this.sessions.findById(job.sessionId);
-    if (!session || session.endedAt) return;
+  /**
+   * Reads what the reply needs. Failing here (the database unreachable and the session not in
+   * memory), the sender gets the error frame; no `loading` was sent, so no done frame is owed.
+   */
+  private async prepare(job: ReplyJob): Promise<PreparedReply | undefined> {
+    const session = await this.store.findSession(job.sessionId);
+    if (!session || session.endedAt) return undefined;
     const modelId =
       session.modelId && this.llm.hasModel(session.modelId) ? session.modelId : this.llm.defaultModelId;
+    const context = await this.store.recentMessages(
+      job.sessionId,
+      job.trigger.seq,
+      this.config.llm.historyMessages + 1,
+    );
+    const seq = await this.store.reserveSeq(job.sessionId);
+    return { session, modelId, seq, history: this.contextOf(context) };
+  }
+
+  private async run(job: ReplyJob): Promise<void> {
+    if (this.draining) return;
+    let prepared: PreparedReply | undefined;
+    try {
+      prepared = await this.prepare(job);
+    } catch (error) {
+      this.logger.error({ err: error, sessionId: job.sessionId }, 'reply not started');
+      const domain = error instanceof DomainError ? error : undefined;
+      this.sendErrorToOrigin(
+        job,
+        domain?.code ?? ErrorCode.DATABASE_ERROR,
+        domain?.message ?? 'The conversation could not be read; try again shortly',
+      );
+      return;
+    }
+    if (!prepared) return;
+    await this.stream(job, prepared);
+  }
+
+  private async stream(job: ReplyJob, { session, modelId, seq, history }: PreparedReply): Promise<void> {
     const messageId = newMessageId();
     this.broadcaster.toSession(
       job.sessionId,
@@ -221,37 +275,65 @@ export class ReplyService {
     const started = performance.now();
     let firstTokenMs: number | undefined;
     let usage: { promptTokens: number; completionTokens: number; estimated?: boolean } | undefined;
-    let errorCode: string | undefined;
-    let errorMessage: string | undefined;
     let conversationId: string | undefined;
     let subscription: Subscription | undefined;
+    let checkpointed = false;
+    let checkpointTimer: NodeJS.Timeout | undefined;
     // AI-produced files are downloaded while the text streams on, and stored after the reply.
     const fileImports = new AbortController();
     const files: Promise<ImportedFile>[] = [];
+    const reply: ActiveReply = {
+      messageId,
+      seq,
+      sessionId: job.sessionId,
+      modelId,
+      frames: [],
+      text: '',
+      bytes: 0,
+      nextSeq: 0,
+      finish: () => undefined,
+    };
 
-    const status = await new Promise<ReplyStatus>((resolve) => {
+    const outcome = await new Promise<ReplyOutcome>((resolve) => {
       let settled = false;
-      const reply: ActiveReply = {
-        messageId,
-        sessionId: job.sessionId,
-        modelId,
-        frames: [],
-        text: '',
-        nextSeq: 0,
-        finish: (outcome) => {
-          if (settled) return;
-          settled = true;
-          subscription?.unsubscribe();
-          resolve(outcome);
-        },
+      const finish = (result: ReplyOutcome) => {
+        if (settled) return;
+        settled = true;
+        subscription?.unsubscribe();
+        resolve(result);
       };
+      reply.finish = (status) => finish({ status });
       this.active.set(job.sessionId, reply);
+      // A user message the database refuses for good cancels its reply (the outbox took everything else).
+      job.triggerWritten.catch(() =>
+        finish({ status: 'error', errorCode: ErrorCode.DATABASE_ERROR, errorMessage: MESSAGE_NOT_STORED }),
+      );
+      // The text so far is saved every interval (a few writes per reply, never one per chunk), so a
+      // crash leaves it stored as interrupted.
+      let savedBytes = 0;
+      checkpointTimer = setInterval(() => {
+        if (reply.bytes === savedBytes) return;
+        savedBytes = reply.bytes;
+        checkpointed = true;
+        this.store.checkpoint(
+          session,
+          this.replyMessage(reply, { model_id: modelId, status: 'streaming' }),
+          this.link.instanceId,
+        );
+      }, this.config.protocol.replyCheckpointIntervalMs);
+      checkpointTimer.unref();
       const onEvent = (event: ReplyEvent) => {
         switch (event.kind) {
-          case 'delta':
+          case 'delta': {
             if (event.text === '') return;
             firstTokenMs ??= Math.round(performance.now() - started);
+            const bytes = Buffer.byteLength(event.text);
+            if (reply.bytes + bytes > this.config.llm.maxReplyBytes) {
+              finish({ status: 'stopped', note: 'max_reply_size' });
+              return;
+            }
             reply.text += event.text;
+            reply.bytes += bytes;
             this.emit(
               reply,
               chatEvent('ai_response', 'ai', {
@@ -268,6 +350,7 @@ export class ReplyService {
               }),
             );
             return;
+          }
           case 'usage':
             usage = event;
             return;
@@ -276,12 +359,10 @@ export class ReplyService {
             return;
           case 'end':
             conversationId = event.conversationId;
-            reply.finish('complete');
+            finish({ status: 'complete' });
             return;
           case 'error':
-            errorCode = event.code;
-            errorMessage = event.message;
-            reply.finish('error');
+            finish({ status: 'error', errorCode: event.code, errorMessage: event.message });
             return;
         }
       };
@@ -290,22 +371,26 @@ export class ReplyService {
           modelId,
           userId: job.userId,
           sessionId: job.sessionId,
-          history: this.contextOf(session, job.triggerMessageId),
+          history,
           conversationId: session.difyConversationId,
         })
         .subscribe({
           next: onEvent,
           error: (error: unknown) => {
             this.logger.error({ err: error, sessionId: job.sessionId }, 'reply stream failed');
-            errorCode = ErrorCode.LLM_ERROR;
-            errorMessage = LLM_ERROR_MESSAGES.LLM_ERROR;
-            reply.finish('error');
+            finish({
+              status: 'error',
+              errorCode: ErrorCode.LLM_ERROR,
+              errorMessage: LLM_ERROR_MESSAGES.LLM_ERROR,
+            });
           },
-          complete: () => reply.finish(errorCode ? 'error' : 'complete'),
+          complete: () => finish({ status: 'complete' }),
         });
     });
+    clearInterval(checkpointTimer);
 
-    const reply = this.active.get(job.sessionId) as ActiveReply;
+    const { status } = outcome;
+    let { errorCode, errorMessage } = outcome;
     const responseTimeMs = Math.round(performance.now() - started);
     const promptTokens = usage?.promptTokens ?? 0;
     const completionTokens = usage?.completionTokens ?? Math.ceil(reply.text.length / CHARS_PER_TOKEN);
@@ -320,41 +405,29 @@ export class ReplyService {
       ...(firstTokenMs !== undefined ? { first_token_ms: String(firstTokenMs) } : {}),
       ...(estimated ? { tokens_estimated: 'true' } : {}),
       ...(errorCode ? { error: errorCode } : {}),
+      ...(outcome.note ? { reason: outcome.note } : {}),
     };
 
     if (reply.text !== '' || status === 'complete') {
-      const message: StoredMessage = {
-        id: messageId,
-        type: 'ai_response',
-        content: reply.text,
-        timestamp: new Date(),
-        sender: 'ai',
-        meta,
-      };
       try {
-        await this.sessions.pushMessage(job.sessionId, message, {
-          promptTokens,
-          completionTokens,
-          responseTimeMs,
-        });
-        if (conversationId && conversationId !== session.difyConversationId)
-          await this.sessions.setFields(job.sessionId, { difyConversationId: conversationId });
+        // Queued for the database (the outbox keeps it through an outage); the done frame does not wait.
+        await this.store.appendMessage(
+          session,
+          this.replyMessage(reply, meta),
+          { promptTokens, completionTokens, responseTimeMs },
+          { flush: true },
+        );
+        if (conversationId) this.store.setDifyConversation(session, conversationId);
       } catch (error) {
-        const queued = this.outbox.add(job.sessionId, message, {
-          promptTokens,
-          completionTokens,
-          responseTimeMs,
-        });
         this.logger.error(
-          { err: error, sessionId: job.sessionId, messageId, queued },
+          { err: error, sessionId: job.sessionId, messageId },
           'could not store the AI reply',
         );
-        if (!queued && !errorCode) {
-          errorCode = ErrorCode.DATABASE_ERROR;
-          errorMessage = REPLY_NOT_STORED;
-        }
+        errorCode ??= ErrorCode.DATABASE_ERROR;
+        errorMessage ??= REPLY_NOT_STORED;
       }
     }
+    if (checkpointed) this.store.dropCheckpoint(job.sessionId, messageId);
 
     if (errorCode && job.originConnectionId)
       this.sendErrorToOrigin(job, errorCode, errorMessage ?? REPLY_NOT_STORED);
@@ -375,6 +448,7 @@ export class ReplyService {
           response_time_ms: meta.response_time_ms,
           ...(firstTokenMs !== undefined ? { first_token_ms: String(firstTokenMs) } : {}),
           ...(status === 'stopped' || status === 'interrupted' ? { stopped: 'true' } : {}),
+          ...(outcome.note ? { reason: outcome.note } : {}),
           ...(errorCode ? { error: errorCode } : {}),
         },
       }),
@@ -387,12 +461,23 @@ export class ReplyService {
       return;
     }
     for (const imported of await Promise.all(files))
-      await this.deliverFile(job.sessionId, messageId, modelId, imported);
+      await this.deliverFile(session, messageId, modelId, imported);
     // SPEC 4.7 places TTS in the voice_message paragraph: only a reply to a voice note is spoken
     // (someone who typed gets text only). See docs/decisions/0003-llm.md.
-    const trigger = session.messages.find((message) => message.id === job.triggerMessageId);
-    if (status === 'complete' && trigger?.type === 'voice_message' && this.llm.ttsAvailable)
-      await this.speak(job.sessionId, session.userId, messageId, modelId, reply.text);
+    if (status === 'complete' && job.trigger.type === 'voice_message' && this.llm.ttsAvailable)
+      await this.speak(session, messageId, modelId, reply.text);
+  }
+
+  private replyMessage(reply: ActiveReply, meta: Record<string, string>): StoredMessage {
+    return {
+      id: reply.messageId,
+      seq: reply.seq,
+      type: 'ai_response',
+      content: reply.text,
+      timestamp: new Date(),
+      sender: 'ai',
+      meta,
+    };
   }
 
   /** Downloads a file the model produced into the files module; never rejects (failures are logged). */
@@ -423,7 +508,7 @@ export class ReplyService {
    * the stored copy with a freshly signed link, or (download failed) the provider's own URL.
    */
   private async deliverFile(
-    sessionId: string,
+    session: SessionRecord,
     replyId: string,
     modelId: string,
     { event, upload }: ImportedFile,
@@ -439,8 +524,7 @@ export class ReplyService {
             external: 'true',
           }),
     };
-    const message: StoredMessage = {
-      id: newMessageId(),
+    const message: MessageDraft = {
       type: 'file_upload',
       content: '',
       timestamp: new Date(),
@@ -450,30 +534,23 @@ export class ReplyService {
         : { fileUrl: event.url }),
       meta,
     };
-    await this.persistAndSend(sessionId, message, upload ? this.signer.sign(upload.id) : event.url);
+    await this.persistAndSend(session, message, upload ? this.signer.sign(upload.id) : event.url);
   }
 
   /**
    * Text to speech of a finished reply: the audio is stored as an upload of the session's user and
    * sent as a `voice_message` from `ai`. A failure is logged; the text reply is already delivered.
    */
-  private async speak(
-    sessionId: string,
-    userId: string,
-    replyId: string,
-    modelId: string,
-    text: string,
-  ): Promise<void> {
+  private async speak(session: SessionRecord, replyId: string, modelId: string, text: string): Promise<void> {
     if (text.trim() === '') return;
     try {
       const input = Array.from(text).slice(0, TTS_MAX_INPUT_CHARS).join('');
       const { audio, mimeType } = await this.llm.synthesize(input);
       const mime = mimeType.startsWith('audio/') ? mimeType : TTS_MIME;
-      const upload = await this.files.storeGenerated(userId, audio, `reply-${replyId}.mp3`, mime);
+      const upload = await this.files.storeGenerated(session.userId, audio, `reply-${replyId}.mp3`, mime);
       await this.persistAndSend(
-        sessionId,
+        session,
         {
-          id: newMessageId(),
           type: 'voice_message',
           // Empty: the text is the reply itself (kept out of the model context twice).
           content: '',
@@ -492,22 +569,23 @@ export class ReplyService {
         this.signer.sign(upload.id),
       );
     } catch (error) {
-      this.logger.warn({ err: error, sessionId, replyId }, 'reply not turned into speech');
+      this.logger.warn({ err: error, sessionId: session.id, replyId }, 'reply not turned into speech');
     }
   }
 
-  private async persistAndSend(sessionId: string, message: StoredMessage, fileUrl: string): Promise<void> {
+  private async persistAndSend(session: SessionRecord, draft: MessageDraft, fileUrl: string): Promise<void> {
+    let message: StoredMessage;
     try {
-      await this.sessions.pushMessage(sessionId, message);
+      ({ message } = await this.store.appendMessage(session, draft));
     } catch (error) {
-      this.logger.error({ err: error, sessionId, messageId: message.id }, 'could not store an AI file');
+      this.logger.error({ err: error, sessionId: session.id }, 'could not store an AI file');
       return;
     }
     this.broadcaster.toSession(
-      sessionId,
+      session.id,
       chatEvent(message.type, 'ai', {
         id: message.id,
-        session_id: sessionId,
+        session_id: session.id,
         content: message.content,
         file_id: message.fileId,
         file_url: fileUrl,
@@ -546,10 +624,8 @@ export class ReplyService {
   }
 
   /** The last `LLM_HISTORY_MESSAGES` text turns up to and including the triggering message. */
-  private contextOf(session: SessionRecord, triggerMessageId: string): ChatTurn[] {
-    const end = session.messages.findIndex((message) => message.id === triggerMessageId);
-    const upTo = end >= 0 ? session.messages.slice(0, end + 1) : session.messages;
-    return upTo
+  private contextOf(messages: StoredMessage[]): ChatTurn[] {
+    return messages
       .filter(
         (message) =>
           (message.meta?.transcription ?? message.content).trim() !== '' && message.sender !== 'system',
@@ -573,3 +649,4 @@ function safeHost(url: string): string {
 }
 
 const REPLY_NOT_STORED = 'The reply could not be saved.';
+const MESSAGE_NOT_STORED = 'Your message could not be saved.';

@@ -1,0 +1,558 @@
+import { join } from 'node:path';
+import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { AppConfig, DomainError, ErrorCode, InjectConfig, newMessageId, newSessionId } from '@chatbox/common';
+import { LegacyMigration } from './legacy-migration';
+import { MessageRepository, MessageTotals } from './message.repository';
+import { MongoRetry } from './mongo-retry';
+import { CounterDelta, SessionRepository } from './session.repository';
+import { Assist, MessageCounters, ReplyCheckpoint, SessionRecord, StoredMessage } from './session.model';
+import { LaneOp, SessionWriteLanes } from './session-write-lanes';
+import { WriteJournal } from './write-journal';
+
+/** What this process knows of a session it serves: kept current by its own writes. */
+interface CachedSession {
+  record: SessionRecord;
+  /** The last messages in order (model context); undefined until read. */
+  window?: StoredMessage[];
+  /** The window holds every message of the session (it is new, or has fewer than the window). */
+  complete: boolean;
+  nextSeq?: number;
+}
+
+export interface NewSession {
+  userId: string;
+  modelId?: string;
+  helpRequested?: boolean;
+  at?: Date;
+}
+
+export type MessageDraft = Omit<StoredMessage, 'id' | 'seq'> & { id?: string; seq?: number };
+
+export interface AppendedMessage {
+  message: StoredMessage;
+  /** Settles when the message reached the database; rejects only when it never can. */
+  written: Promise<void>;
+}
+
+/** Messages kept in memory per session beyond the model's context (queued replies read a bit back). */
+const WINDOW_MARGIN = 8;
+const JOURNAL_DIRECTORY = 'outbox';
+
+/**
+ * Conversations as services see them (SPEC 8): sessions and their messages, read from memory when
+ * this process has them and from the database otherwise, written through one lane per session
+ * (`SessionWriteLanes`: ordered, coalesced counters, outbox with a journal). Callers never wait for
+ * a write unless they need its outcome; a full outbox refuses with DATABASE_ERROR.
+ */
+@Injectable()
+export class ConversationStore implements OnModuleInit {
+  private readonly logger = new Logger(ConversationStore.name);
+  private readonly cache = new Map<string, CachedSession>();
+  private readonly activeByUser = new Map<string, Set<string>>();
+  readonly lanes: SessionWriteLanes;
+  private endedElsewhere: (sessionIds: string[], userId: string) => void = () => undefined;
+
+  constructor(
+    private readonly sessions: SessionRepository,
+    private readonly messages: MessageRepository,
+    private readonly migration: LegacyMigration,
+    retry: MongoRetry,
+    @InjectConfig() private readonly config: AppConfig,
+  ) {
+    const journal = new WriteJournal<LaneOp>(
+      join(config.storage.dataDir, JOURNAL_DIRECTORY),
+      config.protocol.journalCompactBytes,
+    );
+    this.lanes = new SessionWriteLanes(sessions, messages, retry, journal, {
+      capacity: config.protocol.outboxCapacity,
+      retryIntervalMs: config.protocol.outboxFlushIntervalMs,
+      counterDelayMs: config.protocol.counterFlushDelayMs,
+    });
+    this.lanes.setHooks({
+      averageResponseTime: (sessionId) => this.cache.get(sessionId)?.record.avgResponseTimeMs,
+      sessionsEnded: (sessionIds, userId) => {
+        for (const sessionId of sessionIds) this.markEnded(sessionId, new Date());
+        this.endedElsewhere(sessionIds, userId);
+      },
+      reconciled: (sessionId, totals) => this.applyTotals(sessionId, totals),
+    });
+  }
+
+  /** Earlier data first (migrated), then what the previous process had not written (journal). */
+  async onModuleInit(): Promise<void> {
+    await this.migration.run();
+    this.lanes.replayJournal();
+  }
+
+  /** Sessions ended because a newer one of their user started elsewhere (found in the database). */
+  onEndedElsewhere(listener: (sessionIds: string[], userId: string) => void): void {
+    this.endedElsewhere = listener;
+  }
+
+  /** Writes waiting for the database (the outbox), for health and metrics. */
+  get pendingWrites(): number {
+    return this.lanes.size;
+  }
+
+  get waitingForDatabase(): boolean {
+    return this.lanes.waitingForDatabase;
+  }
+
+  // ---- sessions ---------------------------------------------------------------------------
+
+  /** A new session, usable at once; its insert is queued (with its name, when named before it lands). */
+  createSession(input: NewSession): SessionRecord {
+    const at = input.at ?? new Date();
+    const record: SessionRecord = {
+      id: newSessionId(),
+      userId: input.userId,
+      ...(input.modelId ? { modelId: input.modelId } : {}),
+      startedAt: at,
+      lastActivity: at,
+      adminAssisted: false,
+      helpRequested: input.helpRequested === true,
+      ...(input.helpRequested ? { helpRequestedAt: at, helpState: 'open' as const } : {}),
+      totalTokens: 0,
+      promptTokens: 0,
+      completionTokens: 0,
+      maxResponseTimeMs: 0,
+      avgResponseTimeMs: 0,
+      responseTimeSumMs: 0,
+      responseCount: 0,
+      messageCount: 0,
+      assists: [],
+    };
+    void this.lanes
+      .enqueue(record.id, { kind: 'insertSession', document: this.sessions.toDocument(record) })
+      .catch(() => undefined);
+    this.remember({ record, window: [], complete: true, nextSeq: 0 });
+    return record;
+  }
+
+  /** The session's fields and counters: from memory, else from the database. */
+  async findSession(sessionId: string): Promise<SessionRecord | undefined> {
+    const cached = this.touch(sessionId);
+    if (cached) return cached.record;
+    const record = await this.sessions.findSummary(sessionId);
+    if (!record) return undefined;
+    // A concurrent read may have filled it meanwhile: keep the first (it may hold newer writes).
+    return (this.cache.get(sessionId) ?? this.remember({ record, complete: false })).record;
+  }
+
+  /** Active sessions of the user this process knows (ended at once when a new one starts). */
+  knownActiveSessionsOf(userId: string): string[] {
+    return [...(this.activeByUser.get(userId) ?? [])].filter(
+      (sessionId) => this.cache.get(sessionId)?.record.endedAt === undefined,
+    );
+  }
+
+  /** Ends every other active session of the user, also those only the database knows (queued). */
+  endOtherSessions(sessionId: string, userId: string, before: Date): void {
+    void this.lanes.enqueue(sessionId, { kind: 'endOthers', userId, before }).catch(() => undefined);
+  }
+
+  /** Ends an active session once (the first end time is kept); undefined when already ended. */
+  async end(sessionId: string, at = new Date()): Promise<SessionRecord | undefined> {
+    const session = await this.findSession(sessionId);
+    if (!session || session.endedAt) return undefined;
+    this.markEnded(sessionId, at);
+    void this.lanes.enqueue(sessionId, { kind: 'end', at }).catch(() => undefined);
+    return session;
+  }
+
+  /** Names a session once, from its first user message. */
+  setNameOnce(session: SessionRecord, name: string): boolean {
+    if (session.name !== undefined) return false;
+    session.name = name;
+    this.change(session.id, { set: this.sessions.nameFields(name) });
+    return true;
+  }
+
+  selectModel(session: SessionRecord, modelId: string): void {
+    session.modelId = modelId;
+    this.change(session.id, { set: { modelId } });
+  }
+
+  setDifyConversation(session: SessionRecord, conversationId: string): void {
+    if (session.difyConversationId === conversationId) return;
+    session.difyConversationId = conversationId;
+    this.change(session.id, { set: { difyConversationId: conversationId } });
+  }
+
+  /** Marks help requested; true when this is a new request (not a repeat). */
+  markHelpRequested(session: SessionRecord, at = new Date()): boolean {
+    const repeat = session.helpRequested && session.helpState !== 'resolved';
+    session.helpRequested = true;
+    if (repeat) return false;
+    session.helpRequestedAt = at;
+    session.helpState = session.assistingSince ? 'assisted' : 'open';
+    this.change(session.id, {
+      set: { helpRequested: true, helpRequestedAt: at, helpState: session.helpState },
+    });
+    return true;
+  }
+
+  /** The help request is handled (SPEC 5 resolve). */
+  resolveHelp(session: SessionRecord): void {
+    session.helpState = 'resolved';
+    this.change(session.id, { set: { helpState: 'resolved' } });
+  }
+
+  /**
+   * Marks the session assisted by the admin (the exclusivity itself is the takeover lock). Runs in the
+   * session's order; DATABASE_ERROR at once when the database is refusing its writes.
+   */
+  async startAssist(
+    sessionId: string,
+    admin: { adminId: string; adminName: string },
+    at: Date,
+  ): Promise<SessionRecord | undefined> {
+    return this.lanes.call(sessionId, async () => {
+      const session = await this.findSession(sessionId);
+      if (!session || session.endedAt) return undefined;
+      const set = {
+        assistingAdminId: admin.adminId,
+        assistingAdminName: admin.adminName,
+        assistingSince: at,
+        ...(session.helpRequested ? { helpState: 'assisted' } : {}),
+      };
+      await this.sessions.changeFields(sessionId, { set, unset: ['assistDeadline'] });
+      Object.assign(session, set, { assistDeadline: undefined });
+      return session;
+    });
+  }
+
+  /** Ends the current assist (logged in `assists`); undefined when it was not this admin's. */
+  async endAssist(
+    sessionId: string,
+    adminId: string,
+    end: Date,
+  ): Promise<{ session: SessionRecord; assist: Assist } | undefined> {
+    return this.lanes.call(sessionId, async () => {
+      const session = await this.findSession(sessionId);
+      if (!session?.assistingSince || session.assistingAdminId !== adminId) return undefined;
+      const assist: Assist = {
+        adminId,
+        adminName: session.assistingAdminName ?? adminId,
+        start: session.assistingSince,
+        end,
+      };
+      await this.sessions.closeAssist(sessionId, session.assistingSince, assist);
+      session.adminAssisted = true;
+      session.assists = [...session.assists, assist];
+      session.assistingSince = undefined;
+      session.assistingAdminId = undefined;
+      session.assistingAdminName = undefined;
+      session.assistDeadline = undefined;
+      return { session, assist };
+    });
+  }
+
+  /** When an assist whose admin has gone is released (undefined: the admin is back). */
+  setAssistDeadline(session: SessionRecord, deadline: Date | undefined): void {
+    if (session.assistDeadline?.getTime() === deadline?.getTime()) return;
+    session.assistDeadline = deadline;
+    this.change(session.id, deadline ? { set: { assistDeadline: deadline } } : { unset: ['assistDeadline'] });
+  }
+
+  /** The share token in force: the existing live one, else `token` (two racing calls agree). */
+  async shareToken(sessionId: string, token: string, expiresAt?: Date): Promise<string | undefined> {
+    return this.lanes.call(sessionId, async () => {
+      const inForce = await this.sessions.shareTokenOrSet(sessionId, token, expiresAt);
+      const cached = this.cache.get(sessionId)?.record;
+      if (cached && inForce) {
+        cached.shareToken = inForce;
+        if (inForce === token) cached.shareExpiresAt = expiresAt;
+      }
+      return inForce;
+    });
+  }
+
+  async clearShareToken(sessionId: string): Promise<void> {
+    await this.lanes.call(sessionId, () =>
+      this.sessions.changeFields(sessionId, { unset: ['shareToken', 'shareExpiresAt'] }),
+    );
+    const cached = this.cache.get(sessionId)?.record;
+    if (cached) {
+      cached.shareToken = undefined;
+      cached.shareExpiresAt = undefined;
+    }
+  }
+
+  async findByShareToken(token: string): Promise<SessionRecord | undefined> {
+    return this.sessions.findByShareToken(token);
+  }
+
+  /** Another instance changed the session: what this process holds of it is read again. */
+  invalidate(sessionId: string): void {
+    if (this.lanes.busy(sessionId)) return;
+    this.forget(sessionId);
+  }
+
+  // ---- messages ---------------------------------------------------------------------------
+
+  /** The next position in the session (an AI reply takes its place when it starts). */
+  async reserveSeq(sessionId: string): Promise<number> {
+    const cached = await this.withWindow(sessionId);
+    const seq = cached.nextSeq ?? 0;
+    cached.nextSeq = seq + 1;
+    return seq;
+  }
+
+  /**
+   * Stores a message: in memory at once (window, counters), in the database through the session's
+   * lane. Throws DATABASE_ERROR when the outbox is full (nothing is accepted that could be lost).
+   * `flush` writes the session's counters now instead of with the next message.
+   */
+  async appendMessage(
+    session: SessionRecord,
+    draft: MessageDraft,
+    counters: MessageCounters = {},
+    options: { flush?: boolean } = {},
+  ): Promise<AppendedMessage> {
+    this.lanes.assertCapacity();
+    const seq = draft.seq ?? (await this.reserveSeq(session.id));
+    const message: StoredMessage = { ...draft, id: draft.id ?? newMessageId(), seq };
+    const delta = deltaOf(message, counters);
+    const written = this.lanes.enqueue(session.id, {
+      kind: 'insertMessage',
+      document: this.messages.toDocument(session.id, session.userId, message),
+      delta,
+      flush: options.flush,
+    });
+    // Handled here so a caller that does not wait for the write never leaves a rejection unhandled.
+    written.catch(() => undefined);
+    this.addToWindow(session.id, message);
+    this.applyDelta(session, delta);
+    return { message, written };
+  }
+
+  /** The last `limit` messages up to `upToSeq` (model context): memory first, else the database. */
+  async recentMessages(sessionId: string, upToSeq: number, limit: number): Promise<StoredMessage[]> {
+    const cached = await this.withWindow(sessionId);
+    const window = (cached.window ?? []).filter((message) => message.seq <= upToSeq);
+    if (window.length >= limit || cached.complete) return window.slice(-limit);
+    const stored = await this.messages.lastOfSession(sessionId, limit + (cached.window?.length ?? 0));
+    return stored.filter((message) => message.seq <= upToSeq).slice(-limit);
+  }
+
+  /** The whole history in order, including messages still on their way to the database. */
+  async history(sessionId: string): Promise<StoredMessage[]> {
+    const stored = await this.messages.listBySession(sessionId);
+    const pending = this.lanes
+      .pendingMessages(sessionId)
+      .map((document) => this.messages.toMessage(document));
+    if (pending.length === 0) return stored;
+    const ids = new Set(stored.map((message) => message.id));
+    return [...stored, ...pending.filter((message) => !ids.has(message.id))].sort(bySeq);
+  }
+
+  async findMessage(sessionId: string, messageId: string): Promise<StoredMessage | undefined> {
+    const inMemory =
+      this.cache.get(sessionId)?.window?.find((message) => message.id === messageId) ??
+      this.lanes
+        .pendingMessages(sessionId)
+        .filter((document) => document._id === messageId)
+        .map((document) => this.messages.toMessage(document))[0];
+    return inMemory ?? this.messages.findInSession(sessionId, messageId);
+  }
+
+  async sessionReferencesFile(sessionId: string, fileId: string): Promise<boolean> {
+    const pending = this.lanes.pendingMessages(sessionId).some((document) => document.fileId === fileId);
+    return pending || this.messages.sessionReferencesFile(sessionId, fileId);
+  }
+
+  // ---- streaming replies ------------------------------------------------------------------
+
+  /** Saves a streaming reply's text so far (replaces the previous checkpoint of the reply). */
+  checkpoint(session: SessionRecord, message: StoredMessage, owner: string): void {
+    if (!this.lanes.hasCapacity()) return; // the final write matters more; a checkpoint can wait
+    void this.lanes
+      .enqueue(session.id, {
+        kind: 'checkpoint',
+        document: {
+          _id: message.id,
+          sid: session.id,
+          uid: session.userId,
+          owner,
+          at: new Date(),
+          message: this.messages.toDocument(session.id, session.userId, message),
+        },
+      })
+      .catch(() => undefined);
+  }
+
+  dropCheckpoint(sessionId: string, messageId: string): void {
+    void this.lanes.enqueue(sessionId, { kind: 'dropCheckpoint', messageId }).catch(() => undefined);
+  }
+
+  async checkpoints(): Promise<ReplyCheckpoint[]> {
+    return this.messages.listCheckpoints();
+  }
+
+  /**
+   * Stores a reply whose streaming process is gone as `interrupted`, with the text it had reached
+   * (a no-op when the reply was stored whole after all: inserts never overwrite).
+   */
+  async recoverCheckpoint(checkpoint: ReplyCheckpoint): Promise<StoredMessage> {
+    const { sessionId } = checkpoint;
+    const message: StoredMessage = {
+      ...checkpoint.message,
+      meta: { ...(checkpoint.message.meta ?? {}), status: 'interrupted' },
+    };
+    const written = this.lanes.enqueue(sessionId, {
+      kind: 'insertMessage',
+      document: this.messages.toDocument(sessionId, checkpoint.userId, message),
+    });
+    void this.lanes.enqueue(sessionId, { kind: 'reconcile' }).catch(() => undefined);
+    this.dropCheckpoint(sessionId, message.id);
+    this.forget(sessionId);
+    await written;
+    return message;
+  }
+
+  /** Shutdown: writes what waits until `deadline`; the rest stays journaled for the next start. */
+  async flush(deadline: number): Promise<number> {
+    const left = await this.lanes.flush(deadline);
+    if (left > 0) this.logger.warn({ left }, 'database unreachable at shutdown: writes kept in the journal');
+    return left;
+  }
+
+  /** Writes what waits now (counters too) and waits for it until `deadline`; returns what is left. */
+  async settle(deadline = Date.now() + this.config.protocol.shutdownDeadlineMs): Promise<number> {
+    return this.lanes.settle(deadline);
+  }
+
+  // ---- internals --------------------------------------------------------------------------
+
+  private change(sessionId: string, change: { set?: Record<string, unknown>; unset?: string[] }): void {
+    void this.lanes.enqueue(sessionId, { kind: 'fields', change: change as never }).catch(() => undefined);
+  }
+
+  private async withWindow(sessionId: string): Promise<CachedSession> {
+    const session = await this.findSession(sessionId);
+    const cached = this.cache.get(sessionId);
+    if (!session || !cached) throw new DomainError(ErrorCode.NOT_FOUND, 'Session not found');
+    if (cached.window) return cached;
+    const size = this.windowSize;
+    const stored = await this.messages.lastOfSession(sessionId, size);
+    const pending = this.lanes
+      .pendingMessages(sessionId)
+      .map((document) => this.messages.toMessage(document));
+    const ids = new Set(stored.map((message) => message.id));
+    const window = [...stored, ...pending.filter((message) => !ids.has(message.id))].sort(bySeq);
+    if (!cached.window) {
+      cached.window = window.slice(-size);
+      cached.complete = stored.length < size;
+      const last = window.at(-1)?.seq ?? -1;
+      cached.nextSeq = Math.max(cached.nextSeq ?? 0, last + 1);
+    }
+    return cached;
+  }
+
+  private get windowSize(): number {
+    return this.config.llm.historyMessages + 1 + WINDOW_MARGIN;
+  }
+
+  private addToWindow(sessionId: string, message: StoredMessage): void {
+    const cached = this.cache.get(sessionId);
+    if (!cached?.window) return;
+    cached.window.push(message);
+    cached.window.sort(bySeq);
+    if (cached.window.length > this.windowSize) {
+      cached.window.splice(0, cached.window.length - this.windowSize);
+      cached.complete = false;
+    }
+  }
+
+  private applyDelta(session: SessionRecord, delta: CounterDelta): void {
+    session.messageCount += delta.messages;
+    session.promptTokens += delta.promptTokens;
+    session.completionTokens += delta.completionTokens;
+    session.totalTokens += delta.promptTokens + delta.completionTokens;
+    session.responseTimeSumMs = (session.responseTimeSumMs ?? 0) + delta.responseTimeSum;
+    session.responseCount = (session.responseCount ?? 0) + delta.responseCount;
+    session.maxResponseTimeMs = Math.max(session.maxResponseTimeMs, delta.maxResponseTime);
+    if (session.responseCount > 0)
+      session.avgResponseTimeMs = Math.round(session.responseTimeSumMs / session.responseCount);
+    if (delta.lastActivity && delta.lastActivity > session.lastActivity)
+      session.lastActivity = delta.lastActivity;
+  }
+
+  private applyTotals(sessionId: string, totals: MessageTotals): void {
+    const session = this.cache.get(sessionId)?.record;
+    if (!session) return;
+    session.messageCount = totals.count;
+    session.promptTokens = totals.promptTokens;
+    session.completionTokens = totals.completionTokens;
+    session.totalTokens = totals.promptTokens + totals.completionTokens;
+    session.responseTimeSumMs = totals.responseTimeSum;
+    session.responseCount = totals.responseCount;
+    session.maxResponseTimeMs = totals.maxResponseTime;
+    session.avgResponseTimeMs = totals.responseCount
+      ? Math.round(totals.responseTimeSum / totals.responseCount)
+      : 0;
+  }
+
+  private markEnded(sessionId: string, at: Date): void {
+    const session = this.cache.get(sessionId)?.record;
+    if (!session || session.endedAt) return;
+    session.endedAt = at;
+    session.durationSec = Math.max(0, Math.round((at.getTime() - session.startedAt.getTime()) / 1000));
+    this.activeByUser.get(session.userId)?.delete(sessionId);
+  }
+
+  private remember(entry: CachedSession): CachedSession {
+    this.cache.set(entry.record.id, entry);
+    if (!entry.record.endedAt) {
+      let sessions = this.activeByUser.get(entry.record.userId);
+      if (!sessions) this.activeByUser.set(entry.record.userId, (sessions = new Set()));
+      sessions.add(entry.record.id);
+    }
+    this.evictIfFull();
+    return entry;
+  }
+
+  /** Most recently used last (Map order), so eviction starts with the least recently used. */
+  private touch(sessionId: string): CachedSession | undefined {
+    const cached = this.cache.get(sessionId);
+    if (!cached) return undefined;
+    this.cache.delete(sessionId);
+    this.cache.set(sessionId, cached);
+    return cached;
+  }
+
+  private forget(sessionId: string): void {
+    const cached = this.cache.get(sessionId);
+    if (!cached) return;
+    this.cache.delete(sessionId);
+    this.activeByUser.get(cached.record.userId)?.delete(sessionId);
+  }
+
+  private evictIfFull(): void {
+    const limit = this.config.protocol.sessionCacheEntries;
+    if (this.cache.size <= limit) return;
+    for (const sessionId of this.cache.keys()) {
+      if (this.cache.size <= limit) break;
+      if (!this.lanes.busy(sessionId)) this.forget(sessionId);
+    }
+  }
+}
+
+function bySeq(a: StoredMessage, b: StoredMessage): number {
+  return a.seq - b.seq || a.timestamp.getTime() - b.timestamp.getTime();
+}
+
+/** What a stored message adds to its session's counters. */
+function deltaOf(message: StoredMessage, counters: MessageCounters): CounterDelta {
+  const responded = counters.responseTimeMs !== undefined;
+  return {
+    messages: 1,
+    promptTokens: counters.promptTokens ?? 0,
+    completionTokens: counters.completionTokens ?? 0,
+    responseTimeSum: counters.responseTimeMs ?? 0,
+    responseCount: responded ? 1 : 0,
+    maxResponseTime: counters.responseTimeMs ?? 0,
+    lastActivity: message.timestamp,
+  };
+}

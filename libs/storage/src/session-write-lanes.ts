@@ -1,0 +1,384 @@
+import { Logger } from '@nestjs/common';
+import { DomainError, ErrorCode } from '@chatbox/common';
+import type { MessageDocument, CheckpointDocument } from './message.schema';
+import { MessageRepository, MessageTotals } from './message.repository';
+import { isDatabaseUnavailable, MongoRetry } from './mongo-retry';
+import type { SessionDocument } from './session.schema';
+import { CounterDelta, FieldChange, SessionRepository } from './session.repository';
+import type { Assist } from './session.model';
+import { JournalEntry, WriteJournal } from './write-journal';
+
+/** Every write of a session, as queued, journaled and replayed (plain data: EJSON round-trips it). */
+export type LaneOp =
+  | { kind: 'insertSession'; document: SessionDocument }
+  | { kind: 'insertMessage'; document: MessageDocument; delta?: CounterDelta; flush?: boolean }
+  | { kind: 'fields'; change: FieldChange }
+  | { kind: 'end'; at: Date }
+  | { kind: 'closeAssist'; since: Date; assist: Assist }
+  | { kind: 'endOthers'; userId: string; before: Date }
+  | { kind: 'checkpoint'; document: CheckpointDocument }
+  | { kind: 'dropCheckpoint'; messageId: string }
+  | { kind: 'reconcile' };
+
+/** A call that must run in the session's order but is not queued when the database is down. */
+type LaneCall = { kind: 'call'; run: () => Promise<unknown> };
+
+interface QueuedOp {
+  n: number;
+  op: LaneOp | LaneCall;
+  /** Replayed from the journal: counters are rebuilt from the messages instead of added. */
+  replayed: boolean;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
+interface Lane {
+  ops: QueuedOp[];
+  running: boolean;
+  /** Counters of messages already inserted, not written yet (coalesced into one update). */
+  delta?: CounterDelta;
+  flushCounters: boolean;
+  counterTimer?: NodeJS.Timeout;
+  /** The counters are rebuilt from the messages before anything is added to them again. */
+  reconcile: boolean;
+  /** The database refused this lane's head write: the lane waits (the outbox) and retries. */
+  blocked: boolean;
+  retryTimer?: NodeJS.Timeout;
+  lastN: number;
+  lastProcessedN: number;
+}
+
+export interface WriteLaneOptions {
+  /** Writes waiting in all lanes together before new ones are refused (the outbox bound). */
+  capacity: number;
+  retryIntervalMs: number;
+  /** How long the counters of a message may wait to be written together with the next ones. */
+  counterDelayMs: number;
+}
+
+export interface LaneHooks {
+  /** The session's average response time after its counters changed (when the store knows it). */
+  averageResponseTime?(sessionId: string): number | undefined;
+  /** Sessions ended by an `endOthers` write (found only in the database). */
+  sessionsEnded?(sessionIds: string[], userId: string): void;
+  /** Counters rebuilt from the messages: the store refreshes what it holds. */
+  reconciled?(sessionId: string, totals: MessageTotals): void;
+}
+
+export const DATABASE_UNAVAILABLE = 'The database is unavailable; try again shortly';
+
+/**
+ * One writer per session in this process (SPEC 8): every write of a session document and of its
+ * messages goes through the session's lane, in order, so no two updates of one document race
+ * (FerretDB applies updates as read-modify-write without a transaction). Message counters are
+ * coalesced into one `$inc` per exchange; an update whose outcome is unknown is never retried as an
+ * increment: the counters are rebuilt from the stored messages instead (absolute values).
+ *
+ * The lanes are also the outbox (SPEC 13): a write the database refuses after the retries stays at
+ * the head of its lane, and the session's later writes queue behind it, in order, until the database
+ * answers again. Every queued write is journaled first (`WriteJournal`), so neither SIGTERM nor
+ * kill -9 loses it. The total is bounded: when full, new writes are refused (DATABASE_ERROR).
+ */
+export class SessionWriteLanes {
+  private readonly logger = new Logger(SessionWriteLanes.name);
+  private readonly lanes = new Map<string, Lane>();
+  private queued = 0;
+  private closing = false;
+  private hooks: LaneHooks = {};
+
+  constructor(
+    private readonly sessions: SessionRepository,
+    private readonly messages: MessageRepository,
+    private readonly retry: MongoRetry,
+    private readonly journal: WriteJournal<LaneOp> | undefined,
+    private readonly options: WriteLaneOptions,
+  ) {}
+
+  setHooks(hooks: LaneHooks): void {
+    this.hooks = hooks;
+  }
+
+  /** Writes waiting for the database (journaled, in order per session). */
+  get size(): number {
+    return this.queued;
+  }
+
+  /** Whether the database refused a write that is still waiting. */
+  get waitingForDatabase(): boolean {
+    return [...this.lanes.values()].some((lane) => lane.blocked);
+  }
+
+  hasCapacity(writes = 1): boolean {
+    return this.queued + writes <= this.options.capacity;
+  }
+
+  /** DATABASE_ERROR when the outbox cannot take one more write. */
+  assertCapacity(): void {
+    if (!this.hasCapacity()) throw new DomainError(ErrorCode.DATABASE_ERROR, DATABASE_UNAVAILABLE);
+  }
+
+  /**
+   * Queues a write of the session (journaled at once). Throws DATABASE_ERROR when the outbox is full;
+   * the promise settles when the write reached the database (it rejects only on a permanent error).
+   */
+  enqueue(sessionId: string, op: LaneOp, options: { replayed?: boolean } = {}): Promise<void> {
+    this.assertCapacity();
+    return this.push(sessionId, op, options.replayed === true) as Promise<void>;
+  }
+
+  /**
+   * Runs `run` in the session's order (after its queued writes). Not queued while the database is
+   * refusing this session's writes: the caller gets DATABASE_ERROR at once.
+   */
+  call<T>(sessionId: string, run: () => Promise<T>): Promise<T> {
+    const lane = this.lanes.get(sessionId);
+    if (lane?.blocked) return Promise.reject(new DomainError(ErrorCode.DATABASE_ERROR, DATABASE_UNAVAILABLE));
+    return this.push(sessionId, { kind: 'call', run }, false) as Promise<T>;
+  }
+
+  /** Messages queued for the session and not in the database yet (history reads add them). */
+  pendingMessages(sessionId: string): MessageDocument[] {
+    const lane = this.lanes.get(sessionId);
+    if (!lane) return [];
+    return lane.ops.flatMap((queued) => (queued.op.kind === 'insertMessage' ? [queued.op.document] : []));
+  }
+
+  /** Whether the session has writes in flight or waiting (its cached state must be kept). */
+  busy(sessionId: string): boolean {
+    return this.lanes.has(sessionId);
+  }
+
+  /** Replays the journal of a previous process (before anything new is queued). */
+  replayJournal(): number {
+    if (!this.journal) return 0;
+    const entries: JournalEntry<LaneOp>[] = this.journal.open();
+    for (const entry of entries) void this.push(entry.lane, entry.op, true).catch(() => undefined);
+    this.journal.replayed();
+    if (entries.length > 0)
+      this.logger.warn({ writes: entries.length }, 'replaying writes journaled by the previous process');
+    return entries.length;
+  }
+
+  /**
+   * Shutdown: writes everything waiting (counters included) until `deadline`; what is left stays in
+   * the journal for the next start.
+   */
+  async flush(deadline: number): Promise<number> {
+    this.closing = true;
+    const left = await this.settle(deadline);
+    for (const lane of this.lanes.values()) {
+      clearTimeout(lane.retryTimer);
+      clearTimeout(lane.counterTimer);
+    }
+    this.journal?.close();
+    return left;
+  }
+
+  /** Writes everything waiting now (counters included) and waits until `deadline`; returns what is left. */
+  async settle(deadline: number): Promise<number> {
+    for (const [sessionId, lane] of this.lanes) {
+      lane.flushCounters = true;
+      if (lane.blocked) this.unblock(sessionId, lane);
+      else void this.drain(sessionId, lane);
+    }
+    while (this.lanes.size > 0 && Date.now() < deadline) {
+      if ([...this.lanes.values()].every((lane) => lane.blocked)) break;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    return this.queued;
+  }
+
+  private push(sessionId: string, op: LaneOp | LaneCall, replayed: boolean): Promise<unknown> {
+    const lane = this.lanes.get(sessionId) ?? this.newLane(sessionId);
+    return new Promise((resolve, reject) => {
+      const n = ++lane.lastN;
+      if (op.kind !== 'call') {
+        this.journal?.append({ lane: sessionId, n, op });
+        this.queued++;
+      }
+      lane.ops.push({ n, op, replayed, resolve, reject });
+      if (!lane.blocked) void this.drain(sessionId, lane);
+    });
+  }
+
+  private newLane(sessionId: string): Lane {
+    const lane: Lane = {
+      ops: [],
+      running: false,
+      flushCounters: false,
+      reconcile: false,
+      blocked: false,
+      lastN: 0,
+      lastProcessedN: 0,
+    };
+    this.lanes.set(sessionId, lane);
+    return lane;
+  }
+
+  private async drain(sessionId: string, lane: Lane): Promise<void> {
+    if (lane.running || lane.blocked) return;
+    lane.running = true;
+    try {
+      for (;;) {
+        const head = lane.ops[0];
+        if (head) {
+          try {
+            const result = await this.execute(sessionId, lane, head);
+            this.dequeue(lane, head);
+            head.resolve(result);
+          } catch (error) {
+            if (head.op.kind !== 'call' && isDatabaseUnavailable(error)) throw error;
+            // A permanent refusal (or a failed call): this write cannot succeed by waiting.
+            this.dequeue(lane, head);
+            if (head.op.kind !== 'call')
+              this.logger.error(
+                { err: error, sessionId, write: head.op.kind },
+                'write refused by the database',
+              );
+            head.reject(error);
+          }
+          continue;
+        }
+        if (lane.reconcile || (lane.delta && (lane.flushCounters || this.closing))) {
+          await this.writeCounters(sessionId, lane);
+          continue;
+        }
+        break;
+      }
+      this.afterDrain(sessionId, lane);
+    } catch (error) {
+      this.block(sessionId, lane, error);
+    } finally {
+      lane.running = false;
+    }
+  }
+
+  private dequeue(lane: Lane, head: QueuedOp): void {
+    lane.ops.shift();
+    lane.lastProcessedN = head.n;
+    if (head.op.kind !== 'call') this.queued--;
+  }
+
+  private afterDrain(sessionId: string, lane: Lane): void {
+    if (lane.delta) {
+      lane.counterTimer ??= setTimeout(() => {
+        lane.counterTimer = undefined;
+        lane.flushCounters = true;
+        void this.drain(sessionId, lane);
+      }, this.options.counterDelayMs);
+      lane.counterTimer.unref();
+      return;
+    }
+    // Settled: everything of this lane is in the database.
+    this.journal?.ack(sessionId, lane.lastProcessedN);
+    if (lane.ops.length === 0 && this.lanes.get(sessionId) === lane) {
+      clearTimeout(lane.counterTimer);
+      this.lanes.delete(sessionId);
+    }
+  }
+
+  private block(sessionId: string, lane: Lane, error: unknown): void {
+    if (!lane.blocked)
+      this.logger.warn(
+        { sessionId, waiting: lane.ops.length, err: (error as Error).message },
+        'database unavailable: writes of the session wait in the outbox',
+      );
+    lane.blocked = true;
+    if (this.closing) return;
+    clearTimeout(lane.retryTimer);
+    lane.retryTimer = setTimeout(() => this.unblock(sessionId, lane), this.options.retryIntervalMs);
+    lane.retryTimer.unref();
+  }
+
+  private unblock(sessionId: string, lane: Lane): void {
+    clearTimeout(lane.retryTimer);
+    lane.retryTimer = undefined;
+    lane.blocked = false;
+    void this.drain(sessionId, lane);
+  }
+
+  private async execute(sessionId: string, lane: Lane, queued: QueuedOp): Promise<unknown> {
+    const op = queued.op;
+    switch (op.kind) {
+      case 'call':
+        return op.run();
+      case 'insertSession':
+        return this.retry.run('insertSession', () => this.sessions.insert(op.document));
+      case 'insertMessage': {
+        await this.retry.run('insertMessage', () => this.messages.insertDocument(op.document));
+        // A replayed insert may have landed before the crash, its counters too: rebuild them instead.
+        if (queued.replayed) lane.reconcile = true;
+        else if (op.delta && !lane.reconcile) lane.delta = addDelta(lane.delta, op.delta);
+        if (op.flush) lane.flushCounters = true;
+        return undefined;
+      }
+      case 'fields':
+        return this.retry.run('updateSession', () => this.sessions.changeFields(sessionId, op.change));
+      case 'end':
+        return this.retry.run('endSession', () => this.sessions.endIfActive(sessionId, op.at));
+      case 'closeAssist':
+        return this.retry.run('endAssist', () => this.sessions.closeAssist(sessionId, op.since, op.assist));
+      case 'endOthers': {
+        const others = await this.retry.run('findActive', () =>
+          this.sessions.findActiveIdsOfUser(op.userId, sessionId, op.before),
+        );
+        for (const other of others)
+          void this.push(other, { kind: 'end', at: op.before }, false).catch(() => undefined);
+        if (others.length > 0) this.hooks.sessionsEnded?.(others, op.userId);
+        return undefined;
+      }
+      case 'checkpoint':
+        return this.retry.run('checkpoint', () => this.messages.saveCheckpointDocument(op.document));
+      case 'dropCheckpoint':
+        return this.retry.run('dropCheckpoint', () => this.messages.deleteCheckpoint(op.messageId));
+      case 'reconcile':
+        lane.reconcile = true;
+        return undefined;
+    }
+  }
+
+  private async writeCounters(sessionId: string, lane: Lane): Promise<void> {
+    lane.flushCounters = false;
+    clearTimeout(lane.counterTimer);
+    lane.counterTimer = undefined;
+    if (lane.reconcile) {
+      const totals = await this.retry.run('reconcileCounters', async () => {
+        const found = await this.messages.totalsOf(sessionId);
+        await this.sessions.setCounters(sessionId, found);
+        return found;
+      });
+      lane.reconcile = false;
+      lane.delta = undefined;
+      this.hooks.reconciled?.(sessionId, totals);
+      return;
+    }
+    const delta = lane.delta as CounterDelta;
+    lane.delta = undefined;
+    try {
+      // Not retried: an increment whose outcome is unknown would count twice.
+      await this.sessions.applyCounters(sessionId, {
+        ...delta,
+        averageResponseTime: this.hooks.averageResponseTime?.(sessionId),
+      });
+    } catch (error) {
+      lane.reconcile = true;
+      throw error;
+    }
+  }
+}
+
+export function addDelta(into: CounterDelta | undefined, delta: CounterDelta): CounterDelta {
+  if (!into) return { ...delta };
+  return {
+    messages: into.messages + delta.messages,
+    promptTokens: into.promptTokens + delta.promptTokens,
+    completionTokens: into.completionTokens + delta.completionTokens,
+    responseTimeSum: into.responseTimeSum + delta.responseTimeSum,
+    responseCount: into.responseCount + delta.responseCount,
+    maxResponseTime: Math.max(into.maxResponseTime, delta.maxResponseTime),
+    lastActivity:
+      into.lastActivity && delta.lastActivity
+        ? new Date(Math.max(into.lastActivity.getTime(), delta.lastActivity.getTime()))
+        : (into.lastActivity ?? delta.lastActivity),
+  };
+}

@@ -1,0 +1,361 @@
+import { getConnectionToken } from '@nestjs/mongoose';
+import type { Connection } from 'mongoose';
+import { ConversationStore } from '@chatbox/storage';
+import { FakeOpenAi, startFakeOpenAi } from '../support/fake-llm';
+import { startTestApp, storedView, TestApp, testMongoUri } from '../support/app';
+import { TestDatabase } from '../support/database';
+import { adminToken, userToken } from '../support/tokens';
+import { Frame, TestClient } from '../support/ws-client';
+
+/** Issue 11: nothing acknowledged is lost or doubled, under concurrency and faults (in-process app). */
+
+const clients: TestClient[] = [];
+async function connect(url: string, token: string, sessionId?: string): Promise<TestClient> {
+  const client = await TestClient.connect(url, { token, sessionId });
+  clients.push(client);
+  await client.waitForType('connection_status');
+  return client;
+}
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((client) => client.close().catch(() => undefined)));
+});
+
+function providerEnv(fake: FakeOpenAi): Record<string, string> {
+  return {
+    LLM_PROVIDER_1_ID: 'gpt',
+    LLM_PROVIDER_1_TYPE: 'openai',
+    LLM_PROVIDER_1_ENDPOINT: fake.url,
+    LLM_PROVIDER_1_MODEL: 'fake-model',
+  };
+}
+
+async function waitUntil(condition: () => boolean | Promise<boolean>, timeoutMs: number, what: string) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const relayed = (client: TestClient, sender: string) =>
+  client.frames.filter((frame) => frame.type === 'user_message' && frame.sender === sender).length;
+
+describe('two or more writers on one session', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({ RATE_LIMIT: '1000' });
+  });
+  afterAll(async () => t?.close());
+
+  /** A session an admin assists (the AI stays silent, so every message is a plain write). */
+  async function assistedSession(
+    userId: string,
+  ): Promise<{ user: TestClient; admin: TestClient; sessionId: string }> {
+    const user = await connect(t.wsUrl, userToken(userId));
+    user.send({ type: 'user_message', content: 'hello' });
+    const { done } = await user.waitForReply();
+    const sessionId = done.session_id!;
+    const taken = await fetch(`${t.baseUrl}/admin/takeover/${sessionId}`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${adminToken('agent')}` },
+    });
+    expect(taken.status).toBe(200);
+    const admin = await connect(t.wsUrl, adminToken('agent'), sessionId);
+    return { user, admin, sessionId };
+  }
+
+  it('user and admin sending 20 messages each in lockstep during a takeover: 40 of 40 stored', async () => {
+    const { user, admin, sessionId } = await assistedSession('lockstep');
+    for (let i = 0; i < 20; i++) {
+      user.send({ type: 'user_message', content: `user ${i}` });
+      admin.send({ type: 'user_message', content: `admin ${i}` });
+    }
+    await user.waitFor(() => relayed(user, 'admin') === 20, 20_000);
+    await admin.waitFor(() => relayed(admin, 'user') === 20, 20_000);
+    const stored = await t.stored(sessionId);
+    const contents = stored!.msgs.map((m) => m.content);
+    for (let i = 0; i < 20; i++) {
+      expect(contents).toContain(`user ${i}`);
+      expect(contents).toContain(`admin ${i}`);
+    }
+    expect(stored!.msgs).toHaveLength(42); // the first exchange, then 40
+    expect(stored!.msgCount).toBe(42);
+    expect(new Set(stored!.msgs.map((m) => m.id)).size).toBe(42);
+  });
+
+  it('three sockets of the user sending 30 messages each on one session: 90 of 90 stored, in order per socket', async () => {
+    const { user, sessionId } = await assistedSession('three-tabs');
+    const tabs = [
+      user,
+      await connect(t.wsUrl, userToken('three-tabs'), sessionId),
+      await connect(t.wsUrl, userToken('three-tabs'), sessionId),
+    ];
+    tabs.forEach((tab, index) => {
+      for (let i = 0; i < 30; i++) tab.send({ type: 'user_message', content: `tab ${index} #${i}` });
+    });
+    // Every tab sees the other two tabs' 60 messages.
+    for (const tab of tabs) await tab.waitFor(() => relayed(tab, 'user') === 60, 20_000);
+    const stored = await t.stored(sessionId);
+    expect(stored!.msgs).toHaveLength(92);
+    expect(stored!.msgCount).toBe(92);
+    for (let index = 0; index < 3; index++) {
+      const ofTab = stored!.msgs.map((m) => m.content as string).filter((c) => c.startsWith(`tab ${index} `));
+      expect(ofTab).toEqual(Array.from({ length: 30 }, (_, i) => `tab ${index} #${i}`));
+    }
+  });
+});
+
+describe('the hot path does not wait for the database', () => {
+  const database = new TestDatabase();
+  let fake: FakeOpenAi;
+  let t: TestApp;
+  beforeAll(async () => {
+    fake = await startFakeOpenAi();
+    fake.script({
+      chunks: Array.from({ length: 50 }, (_, i) => `c${i} `),
+      usage: { prompt_tokens: 3, completion_tokens: 50 },
+    });
+    await database.start();
+    t = await startTestApp({ MONGO_URI: `${database.uri}?monitorCommands=true`, ...providerEnv(fake) });
+  });
+  afterAll(async () => {
+    await t?.close();
+    await database.close();
+    await fake?.close();
+  });
+
+  it('calls the provider before the user message is written (the database is stalled), then stores it once', async () => {
+    // A first exchange puts the session in memory.
+    const client = await connect(t.wsUrl, userToken('stalled'));
+    client.send({ type: 'user_message', content: 'first' });
+    const { done } = await client.waitForReply();
+    await t.stored(done.session_id);
+    const before = fake.requests.length;
+    database.pause();
+    try {
+      client.send({ type: 'user_message', content: 'while the database is stalled' });
+      await waitUntil(() => fake.requests.length > before, 10_000, 'the provider request');
+      const second = await client
+        .waitForReply(undefined, 15_000)
+        .then(() =>
+          client.waitFor(
+            (f) =>
+              f.type === 'ai_response' &&
+              f.metadata?.done === 'true' &&
+              f.metadata.message_id !== done.metadata!.message_id,
+          ),
+        );
+      expect(second.metadata!.error).toBeUndefined();
+    } finally {
+      database.resume();
+    }
+    const stored = await t.stored(done.session_id);
+    expect(
+      stored!.msgs.map((m) => m.content).filter((c) => c === 'while the database is stalled'),
+    ).toHaveLength(1);
+    expect(stored!.msgs).toHaveLength(4);
+  });
+
+  it('a new conversation reaches the provider while the database is stalled', async () => {
+    const before = fake.requests.length;
+    const client = await connect(t.wsUrl, userToken('stalled-new'));
+    database.pause();
+    try {
+      client.send({ type: 'user_message', content: 'brand new' });
+      await waitUntil(() => fake.requests.length > before, 10_000, 'the provider request');
+      const { done } = await client.waitForReply(undefined, 15_000);
+      expect(done.metadata!.error).toBeUndefined();
+    } finally {
+      database.resume();
+    }
+  });
+
+  it('writes nothing per streamed chunk: 50 chunks cost at most 3 writes (two inserts and one counter update)', async () => {
+    const client = await connect(t.wsUrl, userToken('no-chunk-writes'));
+    client.send({ type: 'user_message', content: 'warm up' });
+    const first = await client.waitForReply();
+    await t.app.get(ConversationStore).settle();
+    const connection = t.app.get<Connection>(getConnectionToken());
+    const writes: string[] = [];
+    const listener = (event: { commandName: string; command: Record<string, unknown> }) => {
+      if (['insert', 'update', 'delete', 'findAndModify'].includes(event.commandName))
+        writes.push(`${event.commandName} ${String(event.command[event.commandName])}`);
+    };
+    connection.getClient().on('commandStarted', listener);
+    try {
+      client.send({ type: 'user_message', content: 'fifty chunks please' });
+      const reply = await client
+        .waitForReply(undefined, 15_000)
+        .then(() =>
+          client.waitFor(
+            (f) =>
+              f.type === 'ai_response' &&
+              f.metadata?.done === 'true' &&
+              f.metadata.message_id !== first.done.metadata!.message_id,
+          ),
+        );
+      expect(Number(reply.metadata!.seq)).toBe(50);
+      await t.app.get(ConversationStore).settle();
+    } finally {
+      connection.getClient().off('commandStarted', listener);
+    }
+    expect(writes.sort()).toEqual(['insert messages', 'insert messages', 'update sessions']);
+  });
+});
+
+describe('a stalled or absent database', () => {
+  const database = new TestDatabase();
+  let fake: FakeOpenAi;
+  let t: TestApp;
+  beforeAll(async () => {
+    fake = await startFakeOpenAi();
+    fake.script({
+      chunks: Array.from({ length: 10 }, (_, i) => `w${i} `),
+      delayMs: 60,
+      usage: { prompt_tokens: 5, completion_tokens: 10 },
+    });
+    await database.start();
+    t = await startTestApp(
+      { MONGO_URI: database.uri, MONGO_RETRY_ATTEMPTS: '2', RATE_LIMIT: '1000', ...providerEnv(fake) },
+      { mongoSocketTimeoutMs: 1_000, outboxFlushIntervalMs: 300 },
+    );
+  });
+  afterAll(async () => {
+    await t?.close();
+    await database.close();
+    await fake?.close();
+  });
+
+  it('paused mid-write: every reply is stored exactly once with exact counters', async () => {
+    const users = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => connect(t.wsUrl, userToken(`paused-${i}`))),
+    );
+    users.forEach((user, i) => user.send({ type: 'user_message', content: `question ${i}` }));
+    // Pause while the replies stream: their writes (and the counters) meet a stalled database.
+    await Promise.all(
+      users.map((user) => user.waitFor((f) => f.type === 'ai_response' && f.metadata?.seq === '3')),
+    );
+    database.pause();
+    const dones = await Promise.all(users.map((user) => user.waitForReply(undefined, 20_000)));
+    await new Promise((r) => setTimeout(r, 3_000)); // the stall outlasts the socket timeout and the retries
+    database.resume();
+    for (const { done } of dones) expect(done.metadata!.error).toBeUndefined();
+    await waitUntil(
+      async () => (await t.app.get(ConversationStore).settle(Date.now() + 1_000)) === 0,
+      30_000,
+      'the outbox to drain',
+    );
+    const db = await database.db(t.config.mongo.database);
+    for (const { done, text } of dones) {
+      const stored = await storedView(db, done.session_id);
+      expect(stored!.msgs.map((m) => m.sender)).toEqual(['user', 'ai']);
+      expect(stored!.msgs[1].content).toBe(text);
+      expect(stored).toMatchObject({
+        msgCount: 2,
+        totalTokens: 15,
+        promptTokens: 5,
+        completionTokens: 10,
+        respCount: 1,
+      });
+    }
+  });
+
+  it('down for 30 s: the chat goes on without errors, and everything is stored in order once it is back', async () => {
+    const client = await connect(t.wsUrl, userToken('outage'));
+    client.send({ type: 'user_message', content: 'before the outage' });
+    const first = await client.waitForReply();
+    const sessionId = first.done.session_id!;
+    await database.kill();
+    const downAt = Date.now();
+    const answers: Frame[] = [];
+    let round = 0;
+    while (Date.now() - downAt < 30_000) {
+      // Two at once: the second waits behind the first reply (its reply starts during the outage).
+      const from = client.frames.length;
+      client.send({ type: 'user_message', content: `during ${round} a` });
+      client.send({ type: 'user_message', content: `during ${round} b` });
+      for (let reply = 0; reply < 2; reply++) {
+        const done = await client.waitFor(
+          (f) =>
+            f.type === 'ai_response' &&
+            f.metadata?.done === 'true' &&
+            !answers.includes(f) &&
+            f.metadata.message_id !== first.done.metadata!.message_id,
+          20_000,
+          from,
+        );
+        answers.push(done);
+      }
+      round++;
+      if (round === 1) expect((await fetch(`${t.baseUrl}/readyz`)).status).toBe(503);
+      await new Promise((r) => setTimeout(r, 4_000));
+    }
+    expect(client.ofType('error')).toEqual([]);
+    for (const done of answers) expect(done.metadata!.error).toBeUndefined();
+    await database.start();
+    await waitUntil(
+      async () => (await t.app.get(ConversationStore).settle(Date.now() + 1_000)) === 0,
+      30_000,
+      'the outbox to drain',
+    );
+    const stored = await storedView(await database.db(t.config.mongo.database), sessionId);
+    const expected = ['before the outage'];
+    for (let r = 0; r < round; r++) expected.push(`during ${r} a`, `during ${r} b`);
+    expect(stored!.msgs.filter((m) => m.sender === 'user').map((m) => m.content)).toEqual(expected);
+    // Each question is followed by its answer: the replies took their places in order.
+    expect(stored!.msgs.map((m) => m.sender)).toEqual(
+      expected.flatMap(() => ['user', 'ai']).slice(0, stored!.msgs.length),
+    );
+    expect(stored!.msgs).toHaveLength(expected.length * 2);
+    expect(stored!.msgCount).toBe(expected.length * 2);
+    expect(stored!.totalTokens).toBe(expected.length * 15);
+  }, 90_000);
+});
+
+describe('takeover state survives a restart', () => {
+  it('an assist whose admin is gone with the process is released by the next process: admin_leave, the AI answers again', async () => {
+    const database = testMongoUri();
+    const first = await startTestApp({ MONGO_URI: database });
+    const user = await connect(first.wsUrl, userToken('restart-user'));
+    user.send({ type: 'user_message', content: 'I need a human' });
+    const { done } = await user.waitForReply();
+    const sessionId = done.session_id!;
+    await fetch(`${first.baseUrl}/admin/takeover/${sessionId}`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${adminToken('gone-admin')}` },
+    });
+    await connect(first.wsUrl, adminToken('gone-admin'), sessionId);
+    // The process goes away with the admin still connected: no release deadline was ever stored.
+    const raw = await first.stored(sessionId);
+    expect(raw!.assistingSince).toBeInstanceOf(Date);
+    expect(raw).not.toHaveProperty('assistDeadline');
+    const second = await startTestApp(
+      { MONGO_URI: database, MONGO_DATABASE: first.config.mongo.database },
+      { adminGoneGraceMs: 500 },
+    );
+    try {
+      // The first process counts as dead from here on: nothing of it takes part any more.
+      const back = await connect(second.wsUrl, userToken('restart-user'), sessionId);
+      await waitUntil(
+        async () => (await second.stored(sessionId))?.assistDeadline instanceof Date,
+        10_000,
+        'the release deadline set at start-up',
+      );
+      const deadline = (await second.stored(sessionId))!.assistDeadline as Date;
+      await waitUntil(() => Date.now() > deadline.getTime(), 5_000, 'the deadline to pass');
+      const { TakeoverService } = await import('@chatbox/session');
+      expect(await second.app.get(TakeoverService).releaseExpired()).toEqual([sessionId]);
+      await back.waitForType('admin_leave');
+      back.send({ type: 'user_message', content: 'anyone?' });
+      const reply = await back.waitForReply();
+      expect(reply.done.metadata!.error).toBeUndefined();
+      const after = await second.stored(sessionId);
+      expect(after).not.toHaveProperty('assistingSince');
+      expect(after).toMatchObject({ adminAssisted: true });
+    } finally {
+      await Promise.all(clients.splice(0).map((client) => client.close().catch(() => undefined)));
+      await second.close();
+      await first.close();
+    }
+  });
+});
