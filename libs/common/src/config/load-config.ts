@@ -49,7 +49,12 @@ const SECRET_VARIABLES = [
   'MONGO_URI',
   'REDIS_URL',
 ];
-const ORIGIN_VARIABLES = ['ALLOWED_ORIGINS', 'WS_ALLOWED_ORIGINS', 'CORS_ALLOWED_ORIGINS'];
+const ORIGIN_VARIABLES = [
+  'ALLOWED_ORIGINS',
+  'WS_ALLOWED_ORIGINS',
+  'CORS_ALLOWED_ORIGINS',
+  'WEB_CLIENT_API_ORIGINS',
+];
 const PROVIDER_TYPES: LlmProviderType[] = ['openai', 'anthropic', 'dify', 'demo'];
 const MIN_PRODUCTION_SECRET_CHARS = 32;
 const ENCRYPTION_KEY_BYTES = 32;
@@ -66,6 +71,8 @@ export const DEFAULT_PROTOCOL_LIMITS: ProtocolLimits = {
   metadataKeys: 20,
   metadataKeyChars: 64,
   metadataValueChars: 1000,
+  echoedIdChars: 128,
+  echoedModels: 20,
   queuedRepliesPerSession: 3,
   messagesPerSession: 2000,
   sessionNameChars: 50,
@@ -98,6 +105,12 @@ function withoutBlanks(env: Environment): Environment {
 
 function durationOf(value: string | undefined, fallback: string): number {
   return parseDuration(value ?? fallback) as number;
+}
+
+/** `0` or unset means "never" (0 ms). */
+function optionalDurationOf(value: string | undefined, fallback = '0'): number {
+  const text = value ?? fallback;
+  return text.trim() === '0' ? 0 : (parseDuration(text) as number);
 }
 
 function intOf(value: string | undefined, fallback: number): number {
@@ -238,6 +251,7 @@ export function loadConfig(rawEnv: Environment, overrides: Partial<ProtocolLimit
   const isProduction = nodeEnv === 'production';
   const allowedOrigins = parseList(env.ALLOWED_ORIGINS ?? env.WS_ALLOWED_ORIGINS);
   const corsAllowedOrigins = parseList(env.CORS_ALLOWED_ORIGINS);
+  const webClientApiOrigins = parseList(env.WEB_CLIENT_API_ORIGINS);
   const { problems: providerProblems, providers } = providerProblemsAndList(env);
 
   const problems = [
@@ -247,6 +261,7 @@ export function loadConfig(rawEnv: Environment, overrides: Partial<ProtocolLimit
     ...providerProblems,
     ...originProblems('ALLOWED_ORIGINS', allowedOrigins, false),
     ...originProblems('CORS_ALLOWED_ORIGINS', corsAllowedOrigins, true),
+    ...originProblems('WEB_CLIENT_API_ORIGINS', webClientApiOrigins, false),
     ...(isProduction ? productionProblems(env, allowedOrigins, corsAllowedOrigins) : []),
   ];
 
@@ -286,10 +301,7 @@ export function loadConfig(rawEnv: Environment, overrides: Partial<ProtocolLimit
         }
       : undefined;
   const dataDir = resolve(env.DATA_DIR ?? './data');
-  const shareTtl =
-    env.SHARE_LINK_TTL === undefined || env.SHARE_LINK_TTL === '0'
-      ? 0
-      : durationOf(env.SHARE_LINK_TTL, '0ms');
+  const shareTtl = optionalDurationOf(env.SHARE_LINK_TTL);
 
   return {
     env: nodeEnv,
@@ -319,12 +331,14 @@ export function loadConfig(rawEnv: Environment, overrides: Partial<ProtocolLimit
     redisKeyPrefix: env.REDIS_KEY_PREFIX ?? 'chatbox:',
     allowedOrigins,
     corsAllowedOrigins,
+    webClientApiOrigins,
     trustedProxies: parseList(env.TRUSTED_PROXIES ?? '10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,127.0.0.0/8'),
     metricsAllowedNetworks: parseList(
       env.METRICS_ALLOWED_NETWORKS ?? '10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,127.0.0.0/8,::1/128',
     ),
     limits: {
       maxMessageSize: intOf(env.MAX_MESSAGE_SIZE, 1_048_576),
+      maxPendingBytes: parseByteSize(env.MAX_PENDING_BYTES ?? '2MB') as number,
       maxConnections: intOf(env.MAX_CONNECTIONS, 10_000),
       maxConnectionsPerUser: intOf(env.MAX_CONNECTIONS_PER_USER, 10),
       rateLimit: intOf(env.RATE_LIMIT, 100),
@@ -372,6 +386,11 @@ export function loadConfig(rawEnv: Environment, overrides: Partial<ProtocolLimit
         forcePathStyle: parseBoolean(env.S3_FORCE_PATH_STYLE, false),
       },
       uploadMaxSize: parseByteSize(env.UPLOAD_MAX_SIZE ?? '25MB') as number,
+      uploadRateLimit: intOf(env.UPLOAD_RATE_LIMIT, 20),
+      uploadRateWindowMs: durationOf(env.UPLOAD_RATE_WINDOW, '1m'),
+      uploadQuotaBytes: parseByteSize(env.UPLOAD_QUOTA ?? '1GB') as number,
+      uploadOrphanGraceMs: optionalDurationOf(env.UPLOAD_ORPHAN_TTL, '24h'),
+      uploadCleanupIntervalMs: durationOf(env.UPLOAD_CLEANUP_INTERVAL, '1h'),
       fileUrlTtlMs: durationOf(env.FILE_URL_TTL, '1h'),
       shareLinkTtlMs: shareTtl,
     },
