@@ -17,3 +17,4 @@ export * from './traffic-monitor';
 export * from './ports/reply-lock';
 export * from './multi-instance/redis-link';
 export * from './message-rate-limit';
+export * from './server-metadata';

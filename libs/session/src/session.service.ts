@@ -19,6 +19,18 @@ const SHARE_TOKEN_BYTES = 24;
 
 export type SessionEndReason = 'user' | 'idle' | 'new_session' | 'message_limit' | 'admin';
 
+/** What a session's sockets are told when it ends (also the answer to ending an ended session). */
+export function sessionEndedNotice(sessionId: string, reason: SessionEndReason) {
+  return chatEvent('notification', 'system', {
+    session_id: sessionId,
+    content: 'This conversation has ended.',
+    metadata: {
+      reason: reason === 'new_session' ? 'session_ended_elsewhere' : 'session_ended',
+      event: 'session_ended',
+    },
+  });
+}
+
 /** Session rules: ownership, one active session per user, naming, ending, sharing. */
 @Injectable()
 export class SessionService {
@@ -91,17 +103,7 @@ export class SessionService {
     if (!ended) return undefined;
     this.events.emit({ type: 'session.ended' });
     this.logger.log({ sessionId, reason }, 'session ended');
-    this.broadcaster.toSession(
-      sessionId,
-      chatEvent('notification', 'system', {
-        session_id: sessionId,
-        content: 'This conversation has ended.',
-        metadata: {
-          reason: reason === 'new_session' ? 'session_ended_elsewhere' : 'session_ended',
-          event: 'session_ended',
-        },
-      }),
-    );
+    this.broadcaster.toSession(sessionId, sessionEndedNotice(sessionId, reason));
     this.broadcaster.toDashboards(
       chatEvent('notification', 'system', {
         session_id: sessionId,
@@ -111,9 +113,11 @@ export class SessionService {
     return ended;
   }
 
-  async endOwned(principal: Principal, sessionId: string): Promise<void> {
+  /** Ends the caller's session; false when it had already ended (idempotent). */
+  async endOwned(principal: Principal, sessionId: string): Promise<boolean> {
     const session = await this.owned(principal, sessionId);
-    if (!session.endedAt) await this.end(sessionId, 'user');
+    if (session.endedAt) return false;
+    return (await this.end(sessionId, 'user')) !== undefined;
   }
 
   async storeMessage(

@@ -41,14 +41,24 @@ export class TakeoverService implements OnModuleDestroy {
     if (!lock.won)
       throw new DomainError(ErrorCode.CONFLICT, `Session is already assisted by ${lock.adminName}`);
     const at = new Date();
+    // Conditional on no takeover yet: of two racing requests of the same admin (both hold the lock)
+    // one marks the session and announces; the other finds it marked and answers quietly.
     const won = await this.sessions.updateIf(
       sessionId,
-      { endTs: { $exists: false } },
+      { endTs: { $exists: false }, assistingSince: { $exists: false } },
       { $set: { assistingAdminId: admin.userId, assistingAdminName: admin.name, assistingSince: at } },
     );
     if (!won) {
-      await this.sessions.releaseTakeoverLock(sessionId, admin.userId);
-      throw new DomainError(ErrorCode.SESSION_ENDED, 'Session has ended');
+      const now = await this.sessions.findSummary(sessionId);
+      if (now && !now.endedAt && now.assistingSince && now.assistingAdminId === admin.userId) return now;
+      if (!now || now.endedAt) {
+        await this.sessions.releaseTakeoverLock(sessionId, admin.userId);
+        throw new DomainError(ErrorCode.SESSION_ENDED, 'Session has ended');
+      }
+      throw new DomainError(
+        ErrorCode.CONFLICT,
+        `Session is already assisted by ${now.assistingAdminName ?? 'another admin'}`,
+      );
     }
     this.cancelGoneTimer(sessionId);
     this.events.emit({
