@@ -141,7 +141,7 @@ export class SessionsController {
       name: session.name ?? '',
       // The shared view removes user identity: no user ids, no admin ids in metadata.
       messages: session.messages.map((message) => {
-        const view = toMessageView(message, (fileId) => this.fileUrls.sign(fileId));
+        const view = toMessageView(message, (fileId) => this.fileUrls.signShared(fileId, token));
         if (view.metadata) {
           const { admin_id: _adminId, user_id: _userId, ...rest } = view.metadata;
           view.metadata = Object.keys(rest).length > 0 ? rest : undefined;

@@ -398,6 +398,28 @@ export class SessionRepository implements OnModuleInit {
     return documents.map((document) => this.toRecord(document));
   }
 
+  /**
+   * Which of these file ids a stored message references (the upload clean-up keeps those). With
+   * messages in their own collection this becomes one `fileId: {$in}` query there.
+   */
+  async fileIdsReferencedAmong(fileIds: string[]): Promise<Set<string>> {
+    if (fileIds.length === 0) return new Set();
+    const documents = await this.retry.run('findFileReferences', () =>
+      this.model
+        .find({ 'msgs.fileId': { $in: fileIds } }, { 'msgs.fileId': 1 })
+        .lean<Pick<SessionDocument, 'msgs'>[]>()
+        .exec(),
+    );
+    const wanted = new Set(fileIds);
+    return new Set(
+      documents.flatMap((document) =>
+        (document.msgs ?? []).flatMap((message) =>
+          message.fileId && wanted.has(message.fileId) ? [message.fileId] : [],
+        ),
+      ),
+    );
+  }
+
   private filterOf(filter: SessionListFilter): QueryFilter<SessionDocument> {
     const query: QueryFilter<SessionDocument> = {};
     if (filter.userId !== undefined) query.uid = String(filter.userId);
