@@ -19,8 +19,9 @@ const LIST_PARAMS = [
 const DEFAULT_LIMIT = 100;
 const MAX_LIMIT = 1000;
 const DAY_MS = 86_400_000;
-const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/;
-const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/i;
+const DATE_ONLY = /^(\d{4})-(\d{2})-(\d{2})$/;
+const RFC3339 =
+  /^(\d{4})-(\d{2})-(\d{2})T([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,9})?)?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)$/i;
 
 export type Query = Record<string, unknown>;
 
@@ -41,17 +42,30 @@ export function rejectUnknown(query: Query, allowed: string[]): void {
     if (!allowed.includes(key)) throw bad(`unknown query parameter ${key.slice(0, 64)}`);
 }
 
-/** RFC 3339 or `YYYY-MM-DD`; a date-only upper bound means the end of that day. */
+/** Whether year-month-day names a real day (Date would roll 2026-02-31 over into March). */
+function isCalendarDate(year: string, month: string, day: string): boolean {
+  const date = new Date(Date.UTC(Number(year), Number(month) - 1, Number(day)));
+  return (
+    date.getUTCFullYear() === Number(year) &&
+    date.getUTCMonth() === Number(month) - 1 &&
+    date.getUTCDate() === Number(day)
+  );
+}
+
+/** RFC 3339 or `YYYY-MM-DD` naming a real calendar day; a date-only upper bound means the end of that day. */
 export function parseTime(name: string, value: string | undefined, endOfDay = false): Date | undefined {
   if (value === undefined || value === '') return undefined;
-  if (DATE_ONLY.test(value)) {
+  const dateOnly = DATE_ONLY.exec(value);
+  const full = dateOnly ? undefined : RFC3339.exec(value);
+  const [, year, month, day] = dateOnly ?? full ?? [];
+  if (year === undefined || !isCalendarDate(year, month, day))
+    throw bad(`${name} must be RFC 3339 or YYYY-MM-DD`);
+  if (dateOnly) {
     const start = new Date(`${value}T00:00:00.000Z`);
-    if (Number.isNaN(start.getTime())) throw bad(`${name} must be RFC 3339 or YYYY-MM-DD`);
     return endOfDay ? new Date(start.getTime() + DAY_MS - 1) : start;
   }
   const parsed = new Date(value);
-  if (!RFC3339.test(value) || Number.isNaN(parsed.getTime()))
-    throw bad(`${name} must be RFC 3339 or YYYY-MM-DD`);
+  if (Number.isNaN(parsed.getTime())) throw bad(`${name} must be RFC 3339 or YYYY-MM-DD`);
   return parsed;
 }
 
@@ -142,7 +156,8 @@ export function parseRangeQuery(query: Query, withBucket = false, now = new Date
     const span = Math.max(1, end.getTime() - start.getTime());
     bucketMs = Object.values(BUCKETS).find((size) => span / size <= MAX_BUCKETS / 5) ?? DAY_MS;
   } else {
-    if (!(bucket in BUCKETS)) throw bad(`bucket must be one of ${Object.keys(BUCKETS).join(', ')}`);
+    if (!Object.hasOwn(BUCKETS, bucket))
+      throw bad(`bucket must be one of ${Object.keys(BUCKETS).join(', ')}`);
     bucketMs = BUCKETS[bucket];
   }
   if ((end.getTime() - start.getTime()) / bucketMs > MAX_BUCKETS)
