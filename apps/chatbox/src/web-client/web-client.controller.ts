@@ -4,9 +4,12 @@ import { dirname, join, resolve } from 'node:path';
 import { Controller, Get, NotFoundException, Param, Req, Res } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
-import { Public } from '@chatbox/common';
+import { AppConfig, InjectConfig, Public } from '@chatbox/common';
 
-/** Content-Security-Policy for every page and asset: no inline script or style, sockets to any host. */
+/**
+ * Content-Security-Policy for every page and asset: no inline script or style, sockets to any host.
+ * `frame-ancestors` is added per configuration (`frameAncestors`).
+ */
 export const WEB_CLIENT_CSP = [
   "default-src 'self'",
   "connect-src 'self' ws: wss: http: https:",
@@ -17,8 +20,18 @@ export const WEB_CLIENT_CSP = [
   "object-src 'none'",
   "base-uri 'none'",
   "form-action 'self'",
-  'frame-ancestors *',
 ].join('; ');
+
+/**
+ * Who may frame the pages (the embeddable widget's iframe): the sites listed in ALLOWED_ORIGINS.
+ * An empty list (allowed outside production only) lets any site frame them, as it lets any origin
+ * open a socket.
+ */
+export function frameAncestors(config: AppConfig): string {
+  return config.allowedOrigins.length > 0
+    ? `frame-ancestors 'self' ${config.allowedOrigins.join(' ')}`
+    : 'frame-ancestors *';
+}
 
 const CONTENT_TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -36,6 +49,7 @@ const ASSET_NAME = /^[a-z0-9][a-z0-9-]*\.(js|css|svg|png|ico)$/;
 const VENDOR: Record<string, () => string> = {
   'marked.js': () => join(dirname(require.resolve('marked/package.json')), 'lib/marked.umd.js'),
   'purify.js': () => require.resolve('dompurify/dist/purify.min.js'),
+  'highlight.js': () => require.resolve('@highlightjs/cdn-assets/highlight.min.js'),
 };
 
 /** `apps/chatbox/public`, from the sources (ts-node, Jest) or from the compiled tree in `dist/`. */
@@ -54,6 +68,11 @@ function publicRoot(): string {
 @Public()
 export class WebClientController {
   private readonly root = publicRoot();
+  private readonly csp: string;
+
+  constructor(@InjectConfig() config: AppConfig) {
+    this.csp = `${WEB_CLIENT_CSP}; ${frameAncestors(config)}`;
+  }
 
   @Get()
   async sessionsRoot(@Req() req: Request, @Res() res: Response): Promise<void> {
@@ -76,6 +95,13 @@ export class WebClientController {
   @Get('admin-page')
   admin(@Res() res: Response): Promise<void> {
     return this.page(res, 'admin.html');
+  }
+
+  /** The embeddable widget, loaded by `<script src>` from other sites (README "Embedding"). */
+  @Get('widget.js')
+  async widget(@Res() res: Response): Promise<void> {
+    res.set('Cross-Origin-Resource-Policy', 'cross-origin');
+    await this.send(res, join(this.root, 'widget.js'), '.js', 'public, max-age=300');
   }
 
   @Get('assets/vendor/:name')
@@ -107,7 +133,7 @@ export class WebClientController {
       .status(200)
       .set({
         'Content-Type': CONTENT_TYPES[extension],
-        'Content-Security-Policy': WEB_CLIENT_CSP,
+        'Content-Security-Policy': this.csp,
         'X-Content-Type-Options': 'nosniff',
         // Pages carry the token in their URL until the script moves it to sessionStorage.
         'Referrer-Policy': 'no-referrer',
