@@ -425,11 +425,19 @@
     if (ui.messages.querySelector('.continued-note')) return;
     const link = C.el('a', {
       href: C.pageUrl('chat', { session_id: sessionId }),
+      'data-session-id': sessionId,
       text: 'an earlier conversation',
     });
     const note = C.el('div', { class: 'system-note continued-note' }, 'Continued from ', link);
     ui.messages.insertBefore(note, ui.welcome.nextSibling);
-    const known = state.sessions.find((row) => (row.session_id || row.id) === sessionId);
+    nameContinuedFrom();
+  }
+
+  /** The earlier conversation's name, once the conversation list is known. */
+  function nameContinuedFrom() {
+    const link = ui.messages.querySelector('.continued-note a[data-session-id]');
+    if (!link) return;
+    const known = state.sessions.find((row) => (row.session_id || row.id) === link.dataset.sessionId);
     if (known && known.name) link.textContent = `“${known.name}”`;
   }
 
@@ -1096,6 +1104,7 @@
       const current = state.sessions.find((row) => (row.session_id || row.id) === state.sessionId);
       if (current && current.share_token) state.shareToken = current.share_token;
       renderSidebar();
+      nameContinuedFrom();
     } catch {
       /* the sidebar stays as it was */
     }
