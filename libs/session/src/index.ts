@@ -1,6 +1,7 @@
 export * from './chat-event';
 export * from './chat.service';
 export * from './file-message.service';
+export * from './help-queue.service';
 export * from './inbound-frame';
 export * from './ports/client-connection';
 export * from './ports/connection-registry';

@@ -7,6 +7,7 @@ import { AlertRelay } from './alert-relay';
 import { ChatService } from './chat.service';
 import { MessageRateLimit } from './message-rate-limit';
 import { FileMessageService } from './file-message.service';
+import { HelpQueueService } from './help-queue.service';
 import { ConnectionRegistry, InProcessConnectionRegistry } from './ports/connection-registry';
 import { InProcessRateLimiter, RateLimiter } from './ports/rate-limiter';
 import { InProcessSessionBroadcaster, SessionBroadcaster } from './ports/session-broadcaster';
@@ -76,6 +77,7 @@ export class RateLimitModule {}
     FileMessageService,
     SessionCleanupService,
     TakeoverService,
+    HelpQueueService,
     AlertRelay,
     TrafficMonitor,
   ],
@@ -83,6 +85,7 @@ export class RateLimitModule {}
     ChatService,
     SessionService,
     TakeoverService,
+    HelpQueueService,
     TrafficMonitor,
     ReplyService,
     ConnectionRegistry,

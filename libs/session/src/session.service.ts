@@ -58,20 +58,40 @@ export class SessionService {
     return undefined;
   }
 
-  /** Readable history: the owner, or any admin (SPEC 5). Others get NOT_FOUND. */
+  /** Readable history: the owner (until they delete it), or any admin (SPEC 5). Others get NOT_FOUND. */
   async readable(principal: Principal, sessionId: string): Promise<SessionRecord> {
     const session = await this.sessions.findById(sessionId);
-    if (!session || (session.userId !== principal.userId && !principal.isAdmin))
+    if (!session || (!principal.isAdmin && (session.userId !== principal.userId || session.hiddenAt)))
       throw new DomainError(ErrorCode.NOT_FOUND, 'Session not found');
     return session;
   }
 
-  /** Owner-only actions (end, share): admins are refused on someone else's session too. */
+  /** Owner-only actions (end, share, rename): admins are refused on someone else's session too. */
   async owned(principal: Principal, sessionId: string): Promise<SessionRecord> {
+    const session = await this.sessions.findSummary(sessionId);
+    if (!session || session.userId !== principal.userId || session.hiddenAt)
+      throw new DomainError(ErrorCode.NOT_FOUND, 'Session not found');
+    return session;
+  }
+
+  /** The owner names the session (validated by the caller); stored encrypted like the automatic name. */
+  async rename(principal: Principal, sessionId: string, name: string): Promise<void> {
+    await this.owned(principal, sessionId);
+    await this.sessions.rename(sessionId, name);
+  }
+
+  /**
+   * The owner deletes the session from their list ([ext], docs/decisions/0006): it is ended, its
+   * share link revoked and it is hidden from the owner; admins keep it (support history, metrics).
+   * Repeating it is a no-op.
+   */
+  async deleteForOwner(principal: Principal, sessionId: string): Promise<void> {
     const session = await this.sessions.findSummary(sessionId);
     if (!session || session.userId !== principal.userId)
       throw new DomainError(ErrorCode.NOT_FOUND, 'Session not found');
-    return session;
+    if (session.hiddenAt) return;
+    if (!session.endedAt) await this.end(sessionId, 'user');
+    await this.sessions.hideFromOwner(sessionId);
   }
 
   /** Starts a new session for the user, ending the previous active one (one active session per user). */
@@ -146,17 +166,21 @@ export class SessionService {
     session.modelId = modelId;
   }
 
-  /** Marks help requested; returns true when this is a new request (not a repeat). */
+  /**
+   * Marks help requested and opens the help queue entry; returns true when this is a new request
+   * (not a repeat while one is open or an admin assists; a resolved request opens again).
+   */
   async markHelpRequested(session: SessionRecord): Promise<boolean> {
     const at = new Date();
     const updated = await this.sessions.updateIf(
       session.id,
-      { helpRequested: { $ne: true } },
-      { $set: { helpRequested: true, helpRequestedAt: at } },
+      { helpState: { $nin: ['open', 'assisted'] }, assistingSince: { $exists: false } },
+      { $set: { helpRequested: true, helpRequestedAt: at, helpState: 'open' } },
     );
     session.helpRequested = true;
     if (!updated) return false;
     session.helpRequestedAt = at;
+    session.helpState = 'open';
     return true;
   }
 

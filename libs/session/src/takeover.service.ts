@@ -10,7 +10,8 @@ export type LeaveReason = 'admin_leave' | 'api' | 'admin_gone';
 
 /**
  * Human takeover (SPEC 5, 4.8): exclusive and atomic in the database. An active takeover is marked
- * by `assistingSince`; `assistingAdminId/Name` stay after it ends (the session was assisted by them).
+ * by `assistingSince`; `assistingAdminId/Name` stay stored after it ends but are shown only while it
+ * lasts. A takeover moves the help queue entry to `assisted`, its end to `resolved`.
  */
 @Injectable()
 export class TakeoverService implements OnModuleDestroy {
@@ -46,7 +47,14 @@ export class TakeoverService implements OnModuleDestroy {
     const won = await this.sessions.updateIf(
       sessionId,
       { endTs: { $exists: false }, assistingSince: { $exists: false } },
-      { $set: { assistingAdminId: admin.userId, assistingAdminName: admin.name, assistingSince: at } },
+      {
+        $set: {
+          assistingAdminId: admin.userId,
+          assistingAdminName: admin.name,
+          assistingSince: at,
+          helpState: 'assisted',
+        },
+      },
     );
     if (!won) {
       const now = await this.sessions.findSummary(sessionId);
@@ -93,7 +101,8 @@ export class TakeoverService implements OnModuleDestroy {
       sessionId,
       { assistingSince: current.assistingSince, assistingAdminId: admin.userId },
       {
-        $set: { adminAssisted: true },
+        // The human help given ends the help request (a new request opens it again).
+        $set: { adminAssisted: true, helpState: 'resolved' },
         $unset: { assistingSince: '' },
         $push: {
           assists: {

@@ -14,6 +14,10 @@ export interface StoredMessage {
   meta?: Record<string, string>;
 }
 
+/** The human-help queue of a session (SPEC 5, 8): waiting, being helped, done. */
+export type HelpState = 'open' | 'assisted' | 'resolved';
+export const HELP_STATES: readonly HelpState[] = ['open', 'assisted', 'resolved'];
+
 export interface Assist {
   adminId: string;
   adminName: string;
@@ -37,6 +41,10 @@ export interface SessionRecord {
   assistingSince?: Date;
   helpRequested: boolean;
   helpRequestedAt?: Date;
+  /** Absent when nobody asked for or gave human help. */
+  helpState?: HelpState;
+  /** The owner deleted it from their list ([ext]); admins still see it. */
+  hiddenAt?: Date;
   totalTokens: number;
   promptTokens: number;
   completionTokens: number;
@@ -77,6 +85,11 @@ export interface SessionListFilter {
   status?: 'active' | 'ended';
   adminAssisted?: boolean;
   helpRequested?: boolean;
+  helpState?: HelpState;
+  /** Case-insensitive substring of the user id (the dashboard's search box). */
+  userIdContains?: string;
+  /** Leave out the sessions their owner deleted (the owner's own list). */
+  visibleToOwner?: boolean;
   startFrom?: Date;
   startTo?: Date;
 }
@@ -96,6 +109,7 @@ export interface SessionFieldUpdate {
   modelId?: string;
   helpRequested?: boolean;
   helpRequestedAt?: Date;
+  helpState?: HelpState;
   adminAssisted?: boolean;
   assistingAdminId?: string;
   assistingAdminName?: string;

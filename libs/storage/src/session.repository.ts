@@ -7,6 +7,8 @@ import { createMissingIndexes } from './ensure-indexes';
 import { isDuplicateKeyError, MongoRetry } from './mongo-retry';
 import { MessageDocument, SESSION_INDEXES, SESSION_MODEL, SessionDocument } from './session.schema';
 import {
+  HELP_STATES,
+  HelpState,
   MessageCounters,
   PushResult,
   SessionFieldUpdate,
@@ -36,6 +38,29 @@ const SORT_FIELDS: Record<SessionSortField, string> = {
 export const SESSION_SORT_FIELDS = Object.keys(SORT_FIELDS) as SessionSortField[];
 
 const ACTIVE: QueryFilter<SessionDocument> = { endTs: { $exists: false } };
+const VISIBLE_TO_OWNER: QueryFilter<SessionDocument> = { hiddenAt: { $exists: false } };
+
+/**
+ * Documents written before `helpState` existed: the state follows from the older fields, and the
+ * list filter below matches exactly what `helpStateOf` derives.
+ */
+const LEGACY_HELP_STATE: Record<HelpState, QueryFilter<SessionDocument>> = {
+  open: { helpRequested: true, adminAssisted: { $ne: true }, assistingSince: { $exists: false } },
+  assisted: { assistingSince: { $exists: true } },
+  resolved: { helpRequested: true, adminAssisted: true, assistingSince: { $exists: false } },
+};
+
+function helpStateOf(document: SessionDocument): HelpState | undefined {
+  if (HELP_STATES.includes(document.helpState as HelpState)) return document.helpState as HelpState;
+  if (document.assistingSince) return 'assisted';
+  if (document.helpRequested !== true) return undefined;
+  return document.adminAssisted === true ? 'resolved' : 'open';
+}
+
+/** Regular-expression text matching `text` literally. */
+function literalPattern(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
 
 interface TakeoverLock {
   _id: string;
@@ -213,6 +238,52 @@ export class SessionRepository implements OnModuleInit {
     return result.modifiedCount === 1;
   }
 
+  /** The owner's new name for the session, encrypted like the automatic one. */
+  async rename(sessionId: string, name: string): Promise<boolean> {
+    const result = await this.serialised(sessionId, () =>
+      this.retry.run('renameSession', () =>
+        this.model
+          .updateOne(
+            { _id: sessionId },
+            this.cipher.enabled
+              ? { $set: { nm: this.cipher.encrypt(name), nmEnc: true } }
+              : { $set: { nm: name }, $unset: { nmEnc: '' } },
+          )
+          .exec(),
+      ),
+    );
+    return result.matchedCount === 1;
+  }
+
+  /**
+   * Marks the help request resolved. `changed` is false when it already was; undefined when the
+   * session does not exist or never had a help request or a takeover (nothing to resolve).
+   */
+  async resolveHelp(sessionId: string): Promise<{ changed: boolean; session: SessionRecord } | undefined> {
+    return this.serialised(sessionId, async () => {
+      const current = await this.findSummary(sessionId);
+      if (!current?.helpState) return undefined;
+      if (current.helpState === 'resolved') return { changed: false, session: current };
+      const session = await this.conditionalUpdate(sessionId, {}, { $set: { helpState: 'resolved' } });
+      return session ? { changed: true, session } : undefined;
+    });
+  }
+
+  /** Takes the session off its owner's list and revokes its share link; the document stays for admins. */
+  async hideFromOwner(sessionId: string, at: Date = new Date()): Promise<boolean> {
+    const result = await this.serialised(sessionId, () =>
+      this.retry.run('hideSession', () =>
+        this.model
+          .updateOne(
+            { _id: sessionId, ...VISIBLE_TO_OWNER },
+            { $set: { hiddenAt: at }, $unset: { shareToken: '', shareExpiresAt: '' } },
+          )
+          .exec(),
+      ),
+    );
+    return result.modifiedCount === 1;
+  }
+
   async setFields(sessionId: string, fields: SessionFieldUpdate): Promise<boolean> {
     const result = await this.retry.run('setFields', () =>
       this.model.updateOne({ _id: sessionId }, { $set: fields }).exec(),
@@ -338,7 +409,7 @@ export class SessionRepository implements OnModuleInit {
 
   async listByUser(userId: string, limit: number): Promise<{ sessions: SessionRecord[]; total: number }> {
     return this.list({
-      filter: { userId },
+      filter: { userId, visibleToOwner: true },
       sortBy: 'last_activity',
       sortOrder: 'desc',
       offset: 0,
@@ -427,6 +498,14 @@ export class SessionRepository implements OnModuleInit {
     if (filter.status === 'ended') query.endTs = { $exists: true };
     if (filter.adminAssisted !== undefined) query.adminAssisted = filter.adminAssisted ? true : { $ne: true };
     if (filter.helpRequested !== undefined) query.helpRequested = filter.helpRequested ? true : { $ne: true };
+    if (filter.helpState)
+      query.$or = [
+        { helpState: filter.helpState },
+        { helpState: { $exists: false }, ...LEGACY_HELP_STATE[filter.helpState] },
+      ];
+    if (filter.userIdContains && filter.userId === undefined)
+      query.uid = { $regex: literalPattern(filter.userIdContains), $options: 'i' };
+    if (filter.visibleToOwner) Object.assign(query, VISIBLE_TO_OWNER);
     if (filter.startFrom || filter.startTo)
       query.ts = {
         ...(filter.startFrom ? { $gte: filter.startFrom } : {}),
@@ -469,6 +548,8 @@ export class SessionRepository implements OnModuleInit {
       assistingSince: document.assistingSince,
       helpRequested: document.helpRequested === true,
       helpRequestedAt: document.helpRequestedAt,
+      helpState: helpStateOf(document),
+      hiddenAt: document.hiddenAt,
       totalTokens: document.totalTokens ?? 0,
       promptTokens: document.promptTokens ?? 0,
       completionTokens: document.completionTokens ?? 0,

@@ -40,6 +40,9 @@ export interface SessionDocument {
   assistingSince?: Date;
   helpRequested?: boolean;
   helpRequestedAt?: Date;
+  helpState?: string;
+  /** [ext] Set when the owner deleted the session: gone from their list, kept for admins. */
+  hiddenAt?: Date;
   totalTokens?: number;
   promptTokens?: number;
   completionTokens?: number;
@@ -93,6 +96,8 @@ export const SessionSchema = new Schema<SessionDocument>(
     assistingSince: Date,
     helpRequested: Boolean,
     helpRequestedAt: Date,
+    helpState: String,
+    hiddenAt: Date,
     totalTokens: Number,
     promptTokens: Number,
     completionTokens: Number,

@@ -74,15 +74,25 @@
     window.history.replaceState(null, '', url.pathname + url.search + url.hash);
   }
 
+  /**
+   * The page embedding this one: its own origin, or the site framing it (the widget's host page,
+   * which the CSP frame-ancestors limits to ALLOWED_ORIGINS).
+   */
+  function parentOrigin() {
+    const ancestors = window.location.ancestorOrigins;
+    return ancestors && ancestors.length > 0 ? ancestors[0] : window.location.origin;
+  }
+
   function askParentForToken(timeoutMs) {
     return new Promise((resolve) => {
       if (window.parent === window) return resolve(null);
+      const origin = parentOrigin();
       const timer = setTimeout(() => {
         window.removeEventListener('message', onMessage);
         resolve(null);
       }, timeoutMs);
       function onMessage(event) {
-        if (event.origin !== window.location.origin) return;
+        if (event.source !== window.parent || event.origin !== origin) return;
         const data = event.data;
         if (!data || data.type !== 'token' || typeof data.token !== 'string' || !data.token) return;
         clearTimeout(timer);
@@ -90,7 +100,7 @@
         resolve(data.token);
       }
       window.addEventListener('message', onMessage);
-      window.parent.postMessage({ type: 'request_token' }, window.location.origin);
+      window.parent.postMessage({ type: 'request_token' }, origin);
     });
   }
 
@@ -292,6 +302,8 @@
     httpBase,
     wsBase,
     resolveToken,
+    askParentForToken,
+    parentOrigin,
     claimsOf,
     isAdminToken,
     api,

@@ -23,7 +23,12 @@ function socketOrigin(origin: string): string {
  * to the page's own host and the configured API origins (WEB_CLIENT_API_ORIGINS), so a `?api=`
  * pointing elsewhere cannot carry the token away; only the chat and sessions pages may be framed.
  */
-export function webClientCsp(options: { apiOrigins: string[]; host?: string; embeddable: boolean }): string {
+export function webClientCsp(options: {
+  apiOrigins: string[];
+  host?: string;
+  /** `frame-ancestors` of an embeddable page (see `frameAncestors`); other pages: 'self' only. */
+  frameAncestors?: string;
+}): string {
   const ownSockets =
     options.host && PLAIN_HOST.test(options.host) ? [`ws://${options.host}`, `wss://${options.host}`] : [];
   const api = options.apiOrigins.flatMap((origin) => [origin, socketOrigin(origin)]);
@@ -37,8 +42,19 @@ export function webClientCsp(options: { apiOrigins: string[]; host?: string; emb
     "object-src 'none'",
     "base-uri 'none'",
     "form-action 'self'",
-    options.embeddable ? 'frame-ancestors *' : "frame-ancestors 'self'",
+    options.frameAncestors ?? "frame-ancestors 'self'",
   ].join('; ');
+}
+
+/**
+ * Who may frame the embeddable pages (the widget's iframe): the sites listed in ALLOWED_ORIGINS. An
+ * empty list (allowed outside production only) lets any site frame them, as it lets any origin open
+ * a socket.
+ */
+export function frameAncestors(config: AppConfig): string {
+  return config.allowedOrigins.length > 0
+    ? `frame-ancestors 'self' ${config.allowedOrigins.join(' ')}`
+    : 'frame-ancestors *';
 }
 
 const CONTENT_TYPES: Record<string, string> = {
@@ -57,6 +73,7 @@ const ASSET_NAME = /^[a-z0-9][a-z0-9-]*\.(js|css|svg|png|ico)$/;
 const VENDOR: Record<string, () => string> = {
   'marked.js': () => join(dirname(require.resolve('marked/package.json')), 'lib/marked.umd.js'),
   'purify.js': () => require.resolve('dompurify/dist/purify.min.js'),
+  'highlight.js': () => require.resolve('@highlightjs/cdn-assets/highlight.min.js'),
 };
 
 /** `apps/chatbox/public`, from the sources (ts-node, Jest) or from the compiled tree in `dist/`. */
@@ -103,6 +120,13 @@ export class WebClientController {
   @Get('admin-page')
   admin(@Req() req: Request, @Res() res: Response): Promise<void> {
     return this.page(req, res, 'admin.html');
+  }
+
+  /** The embeddable widget, loaded by `<script src>` from other sites (README "Embedding"). */
+  @Get('widget.js')
+  async widget(@Req() req: Request, @Res() res: Response): Promise<void> {
+    res.set('Cross-Origin-Resource-Policy', 'cross-origin');
+    await this.send(req, res, await this.read(join(this.root, 'widget.js')), '.js', 'public, max-age=300');
   }
 
   @Get('assets/vendor/:name')
@@ -152,7 +176,7 @@ export class WebClientController {
     const csp = webClientCsp({
       apiOrigins: this.config.webClientApiOrigins,
       host: req.get('host'),
-      embeddable,
+      frameAncestors: embeddable ? frameAncestors(this.config) : undefined,
     });
     res
       .status(200)

@@ -1,5 +1,11 @@
 import { DomainError, ErrorCode } from '@chatbox/common';
-import { SESSION_SORT_FIELDS, SessionListFilter, SessionSortField } from '@chatbox/storage';
+import {
+  HELP_STATES,
+  HelpState,
+  SESSION_SORT_FIELDS,
+  SessionListFilter,
+  SessionSortField,
+} from '@chatbox/storage';
 
 export const SORT_FIELDS = SESSION_SORT_FIELDS;
 const LIST_PARAMS = [
@@ -7,6 +13,8 @@ const LIST_PARAMS = [
   'status',
   'admin_assisted',
   'help_requested',
+  'help_state',
+  'user_id_contains',
   'start_time',
   'end_time',
   'start_time_from',
@@ -17,6 +25,8 @@ const LIST_PARAMS = [
   'offset',
 ];
 const DEFAULT_LIMIT = 100;
+/** The dashboard's user search: longer text cannot match an id a person would type. */
+export const USER_SEARCH_MAX_CHARS = 128;
 const MAX_LIMIT = 1000;
 const DAY_MS = 86_400_000;
 const DATE_ONLY = /^(\d{4})-(\d{2})-(\d{2})$/;
@@ -107,6 +117,12 @@ export function parseListQuery(query: Query, fixedUserId?: string): ListQuery {
   const sortOrder = single(query, 'sort_order') ?? 'desc';
   if (sortOrder !== 'asc' && sortOrder !== 'desc') throw bad('sort_order must be asc or desc');
   const userId = fixedUserId ?? single(query, 'user_id');
+  const helpState = single(query, 'help_state');
+  if (helpState !== undefined && !HELP_STATES.includes(helpState as HelpState))
+    throw bad(`help_state must be one of ${HELP_STATES.join(', ')}`);
+  const userIdContains = single(query, 'user_id_contains')?.trim();
+  if (userIdContains !== undefined && userIdContains.length > USER_SEARCH_MAX_CHARS)
+    throw bad(`user_id_contains must be at most ${USER_SEARCH_MAX_CHARS} characters`);
   const startFrom = parseTime('start_time', single(query, 'start_time_from') ?? single(query, 'start_time'));
   const startTo = parseTime('end_time', single(query, 'start_time_to') ?? single(query, 'end_time'), true);
   if (startFrom && startTo && startTo < startFrom) throw bad('end_time must not be before start_time');
@@ -120,6 +136,8 @@ export function parseListQuery(query: Query, fixedUserId?: string): ListQuery {
       ...(parseBool('help_requested', single(query, 'help_requested')) !== undefined
         ? { helpRequested: parseBool('help_requested', single(query, 'help_requested')) }
         : {}),
+      ...(helpState ? { helpState: helpState as HelpState } : {}),
+      ...(userIdContains ? { userIdContains } : {}),
       ...(startFrom ? { startFrom } : {}),
       ...(startTo ? { startTo } : {}),
     },

@@ -114,8 +114,11 @@ export interface AppConfig {
     maxConnectionsPerUser: number;
     rateLimit: number;
     rateWindowMs: number;
+    /** Admin actions (POST, DELETE, …) per window per admin. */
     adminRateLimit: number;
     adminRateWindowMs: number;
+    /** Admin reads (GET) per window per admin: an open dashboard must not use up the action budget. */
+    adminReadRateLimit: number;
     publicRateLimit: number;
     publicRateWindowMs: number;
   };
@@ -142,6 +145,8 @@ export interface AppConfig {
     rateLimit: number;
     rateWindowMs: number;
   };
+  /** Texts an admin can insert while assisting a user (ADMIN_CANNED_REPLIES). */
+  admin: { cannedReplies: string[] };
   storage: {
     driver: StorageDriver;
     dataDir: string;

@@ -106,6 +106,10 @@ export class EnvironmentVariables {
   @IsOptional() @IsWholeNumber(1) RATE_LIMIT?: string;
   @IsOptional() @IsWholeNumber(1) ADMIN_RATE_LIMIT?: string;
   @IsOptional() @IsDuration() ADMIN_RATE_WINDOW?: string;
+  /** [ext] Budget for admin reads (GET), separate from ADMIN_RATE_LIMIT, which counts actions. */
+  @IsOptional() @IsWholeNumber(1) ADMIN_READ_RATE_LIMIT?: string;
+  /** [ext] JSON array of reply texts offered to admins in a takeover (checked in loadConfig). */
+  @IsOptional() ADMIN_CANNED_REPLIES?: string;
   @IsOptional() @IsWholeNumber(1) PUBLIC_RATE_LIMIT?: string;
   @IsOptional() @IsDuration() RECONNECT_TIMEOUT?: string;
   @IsOptional() @IsDuration() SESSION_CLEANUP_INTERVAL?: string;

@@ -35,8 +35,10 @@ describe('loadConfig', () => {
         rateLimit: 100,
         adminRateLimit: 20,
         adminRateWindowMs: 60_000,
+        adminReadRateLimit: 300,
         publicRateLimit: 60,
       },
+      admin: { cannedReplies: [] },
       session: { reconnectTimeoutMs: 900_000, cleanupIntervalMs: 60_000 },
       llm: {
         streamTimeoutMs: 120_000,
@@ -106,6 +108,17 @@ describe('loadConfig', () => {
     const config = loadConfig({ SERVER_PORT: '9000', WS_ALLOWED_ORIGINS: 'https://a.example.org' });
     expect(config.port).toBe(9000);
     expect(config.allowedOrigins).toEqual(['https://a.example.org']);
+  });
+
+  it('reads ADMIN_CANNED_REPLIES as a JSON array of texts and names the variable when it is not one', () => {
+    const config = loadConfig({ ADMIN_CANNED_REPLIES: '["Hello, how can I help?", " Thanks, bye. "]' });
+    expect(config.admin.cannedReplies).toEqual(['Hello, how can I help?', 'Thanks, bye.']);
+    for (const bad of ['Hello, world', '{"a":1}', '["ok", ""]', '[1]', JSON.stringify(['x'.repeat(10_001)])])
+      expect(problemsOf({ ADMIN_CANNED_REPLIES: bad }).join('\n')).toContain(
+        'ADMIN_CANNED_REPLIES must be a JSON array',
+      );
+    expect(problemsOf({ ADMIN_CANNED_REPLIES: JSON.stringify(Array(51).fill('x')) })).toHaveLength(1);
+    expect(problemsOf({ ADMIN_READ_RATE_LIMIT: '0' }).join('\n')).toContain('ADMIN_READ_RATE_LIMIT');
   });
 
   it('trims comma lists and drops empties', () => {

@@ -93,6 +93,9 @@ export const DEFAULT_PROTOCOL_LIMITS: ProtocolLimits = {
 };
 
 const RATE_WINDOW_MS = 60_000;
+/** Reads of an open dashboard (push updates, debounced re-reads) stay far below this per window. */
+const DEFAULT_ADMIN_READ_RATE_LIMIT = 300;
+const MAX_CANNED_REPLIES = 50;
 
 function isBlank(value: string | undefined): value is undefined {
   return value === undefined || value.trim() === '';
@@ -227,6 +230,28 @@ function keyProblems(env: Environment): string[] {
   return problems;
 }
 
+/** ADMIN_CANNED_REPLIES: a JSON array of non-empty texts, each within the message content limit. */
+function cannedRepliesOf(value: string | undefined): { problems: string[]; replies: string[] } {
+  if (value === undefined) return { problems: [], replies: [] };
+  const rule = `ADMIN_CANNED_REPLIES must be a JSON array of at most ${MAX_CANNED_REPLIES} non-empty strings of at most ${DEFAULT_PROTOCOL_LIMITS.contentChars} characters, like ["Hello, I am looking into it."]`;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    return { problems: [rule], replies: [] };
+  }
+  const valid =
+    Array.isArray(parsed) &&
+    parsed.length <= MAX_CANNED_REPLIES &&
+    parsed.every(
+      (item) =>
+        typeof item === 'string' && item.trim() !== '' && item.length <= DEFAULT_PROTOCOL_LIMITS.contentChars,
+    );
+  return valid
+    ? { problems: [], replies: (parsed as string[]).map((item) => item.trim()) }
+    : { problems: [rule], replies: [] };
+}
+
 function originProblems(name: string, origins: string[], allowWildcard: boolean): string[] {
   return origins
     .filter((origin) => {
@@ -253,12 +278,14 @@ export function loadConfig(rawEnv: Environment, overrides: Partial<ProtocolLimit
   const corsAllowedOrigins = parseList(env.CORS_ALLOWED_ORIGINS);
   const webClientApiOrigins = parseList(env.WEB_CLIENT_API_ORIGINS);
   const { problems: providerProblems, providers } = providerProblemsAndList(env);
+  const canned = cannedRepliesOf(env.ADMIN_CANNED_REPLIES);
 
   const problems = [
     ...schemaProblems(env),
     ...placeholderProblems(env),
     ...keyProblems(env),
     ...providerProblems,
+    ...canned.problems,
     ...originProblems('ALLOWED_ORIGINS', allowedOrigins, false),
     ...originProblems('CORS_ALLOWED_ORIGINS', corsAllowedOrigins, true),
     ...originProblems('WEB_CLIENT_API_ORIGINS', webClientApiOrigins, false),
@@ -345,6 +372,7 @@ export function loadConfig(rawEnv: Environment, overrides: Partial<ProtocolLimit
       rateWindowMs: RATE_WINDOW_MS,
       adminRateLimit: intOf(env.ADMIN_RATE_LIMIT, 20),
       adminRateWindowMs: durationOf(env.ADMIN_RATE_WINDOW, '1m'),
+      adminReadRateLimit: intOf(env.ADMIN_READ_RATE_LIMIT, DEFAULT_ADMIN_READ_RATE_LIMIT),
       publicRateLimit: intOf(env.PUBLIC_RATE_LIMIT, 60),
       publicRateWindowMs: RATE_WINDOW_MS,
     },
@@ -374,6 +402,7 @@ export function loadConfig(rawEnv: Environment, overrides: Partial<ProtocolLimit
       rateLimit: intOf(env.NOTIFY_RATE_LIMIT, 5),
       rateWindowMs: durationOf(env.NOTIFY_RATE_WINDOW, '5m'),
     },
+    admin: { cannedReplies: canned.replies },
     storage: {
       driver: (env.STORAGE_DRIVER ?? 'local') as StorageDriver,
       dataDir,
