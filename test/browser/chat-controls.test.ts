@@ -246,7 +246,7 @@ describe('chat controls in Chromium (stop, model selector, uploads, audio)', () 
     expect(fakeA.requestsTo('/chat/completions')[0].body.model).toBe('model-a');
 
     await select.selectOption('fake-b');
-    await page.locator('.system-note', { hasText: 'Model changed to fake-b' }).waitFor();
+    await page.locator('.system-note', { hasText: 'Model changed to Fake Beta' }).waitFor();
     await sendMessage(page, 'Second question');
     await page.locator('.msg-ai .bubble-body', { hasText: 'b3' }).waitFor();
     await waitForReplyDone(page);

@@ -176,7 +176,12 @@ describe('web client in Chromium (sessions, chat, admin)', () => {
     await expect(page.locator('#chat-title').textContent()).resolves.toBe('Hello there.');
 
     await page.locator('#share-btn').click();
-    await page.waitForFunction("document.getElementById('share-url').value.includes('share_token=')");
+    // Nothing is public until the owner confirms.
+    await page.getByRole('button', { name: 'Create link' }).click();
+    // A function, not a string: polling a string predicate needs eval, which the page's CSP forbids.
+    await page.waitForFunction(() =>
+      (document.getElementById('share-url') as { value: string } | null)?.value.includes('share_token='),
+    );
     const shareUrl = await page.locator('#share-url').inputValue();
     expect(shareUrl).toContain(`${t.config.pathPrefix}/chat?share_token=`);
     await page.locator('#share-close').click();

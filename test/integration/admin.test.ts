@@ -183,12 +183,10 @@ describe('admin: help requests, takeover, admin API', () => {
     expect(userLeave).toMatchObject({ content: 'Agent Seven has left the conversation', sender: 'admin' });
     expect(adminLeave.metadata).toMatchObject({ admin_id: 'agent7' });
 
-    // After leaving, the admin's socket can no longer write into the user's session.
+    // After leaving, the admin's socket is unbound: it hears nothing more of the session and can
+    // no longer write into it (a frame naming the session does not bind it again).
     const adminFramesBefore = admin.frames.length;
-    admin.send({ type: 'user_message', content: 'one more thing' });
-    const refused = await admin.waitFor((frame) => frame.type === 'error', 5_000, adminFramesBefore);
-    expect(refused.error!.code).toBe('NOT_FOUND');
-
+    admin.send({ type: 'typing_indicator', session_id: sessionId, metadata: { typing: 'true' } });
     user.send({ type: 'user_message', content: 'Thanks, bot again?' });
     await user.waitFor(
       (frame) =>
@@ -196,6 +194,10 @@ describe('admin: help requests, takeover, admin API', () => {
         frame.metadata?.done === 'true' &&
         frame.metadata.message_id !== done.metadata!.message_id,
     );
+    admin.send({ type: 'ping' });
+    await admin.waitFor((frame) => frame.type === 'pong', 5_000, adminFramesBefore);
+    expect(admin.frames.slice(adminFramesBefore).map((frame) => frame.type)).toEqual(['pong']);
+    expect(user.frames.filter((frame) => frame.type === 'typing_indicator')).toHaveLength(1);
 
     const history = (await (await api(`/sessions/${sessionId}`, userToken('customer'))).json()) as any;
     expect(history.messages.map((m: any) => [m.sender, m.content.slice(0, 12)])).toEqual([
@@ -208,7 +210,7 @@ describe('admin: help requests, takeover, admin API', () => {
     ]);
     const rows = (await (await api(`/admin/sessions?user_id=customer`, token)).json()) as any[];
     // SPEC 5: `assisting_admin_name` only while an admin assists; the assist is in the log.
-    expect(rows[0]).toMatchObject({ session_id: sessionId, admin_assisted: true });
+    expect(rows[0]).toMatchObject({ session_id: sessionId, admin_assisted: true, help_state: 'resolved' });
     expect(rows[0]).not.toHaveProperty('assisting_admin_name');
     const raw = await t.stored(sessionId);
     expect(raw).toMatchObject({ adminAssisted: true });
@@ -219,6 +221,53 @@ describe('admin: help requests, takeover, admin API', () => {
     ]);
     const detail = (await (await api(`/admin/sessions/${sessionId}`, token)).json()) as any;
     expect(detail.takeovers).toHaveLength(1);
+  });
+
+  it('racing takeovers by the same admin: all 200, one admin_join', async () => {
+    const user = await connect(userToken('double-click'));
+    user.send({ type: 'user_message', content: 'hello?' });
+    const { done } = await user.waitForReply();
+    const token = adminToken('eager', 'Eager Admin');
+    const responses = await Promise.all(
+      Array.from({ length: 8 }, () => api(`/admin/takeover/${done.session_id}`, token, 'POST')),
+    );
+    expect(responses.map((response) => response.status)).toEqual(Array(8).fill(200));
+    const from = user.frames.length;
+    user.send({ type: 'ping' });
+    await user.waitFor((frame) => frame.type === 'pong', 5_000, from);
+    expect(user.ofType('admin_join')).toHaveLength(1);
+  });
+
+  it('an admin socket cannot bind a session it is not assisting', async () => {
+    const user = await connect(userToken('watched'));
+    user.send({ type: 'user_message', content: 'private words' });
+    const { done } = await user.waitForReply();
+    const sessionId = done.session_id!;
+    const admin = await connect(adminToken('nosy', 'Nosy'), sessionId);
+    expect(admin.frames[0].session_id).toBeUndefined();
+    admin.send({ type: 'typing_indicator', session_id: sessionId, metadata: { typing: 'true' } });
+    admin.send({
+      type: 'stream_resume',
+      session_id: sessionId,
+      metadata: { message_id: 'x', last_seq: '0' },
+    });
+    const refused = await admin.waitFor((frame) => frame.type === 'error');
+    expect(refused.error!.code).toBe('NOT_FOUND');
+    user.send({ type: 'user_message', content: 'more private words' });
+    await user.waitFor(
+      (frame) =>
+        frame.type === 'ai_response' &&
+        frame.metadata?.done === 'true' &&
+        frame.metadata.message_id !== done.metadata!.message_id,
+    );
+    const from = admin.frames.length;
+    admin.send({ type: 'ping' });
+    await admin.waitFor((frame) => frame.type === 'pong', 5_000, from);
+    // Only the error about its own frame names the session: nothing of the session reached it.
+    expect(admin.frames.filter((frame) => frame.session_id === sessionId && frame.type !== 'error')).toEqual(
+      [],
+    );
+    expect(user.ofType('typing_indicator')).toEqual([]);
   });
 
   it('DELETE /admin/takeover/:id ends it (204) and only the assisting admin may', async () => {
@@ -286,6 +335,22 @@ describe('admin: help requests, takeover, admin API', () => {
     expect(json.status).toBe(200);
     expect(await json.json()).toEqual([]);
     expect((await api('/admin/metrics?start_time=2026-01-02&end_time=2026-01-01', admin)).status).toBe(400);
+    for (const query of [
+      'bucket=__proto__',
+      'bucket=constructor',
+      'bucket=toString',
+      'start_time=2026-02-31',
+      'start_time=2026-02-30T10:00:00Z',
+      'end_time=2026-04-31',
+      'start_time=2026-02-28T24:00:00Z',
+    ]) {
+      const response = await api(`/admin/metrics/timeseries?${query}`, admin);
+      expect([query, response.status]).toEqual([query, 400]);
+      expect(((await response.json()) as any).code).toBe('BAD_REQUEST');
+    }
+    expect(
+      (await api('/admin/metrics/timeseries?start_time=2024-02-29&end_time=2024-03-01', admin)).status,
+    ).toBe(200);
   });
 });
 

@@ -113,6 +113,32 @@ describe('session lifecycle over the socket', () => {
     expect(next.session_id).not.toBe(done.session_id);
   });
 
+  it('stop_generation with nothing streaming and end_session on an ended session are answered', async () => {
+    const client = await connect(t, userToken('quiet-stopper'));
+    client.send({ type: 'user_message', content: 'short' });
+    const { done } = await client.waitForReply();
+    let from = client.frames.length;
+    client.send({ type: 'stop_generation', session_id: done.session_id });
+    const nothing = await client.waitFor((frame) => frame.type !== 'ai_response', 5_000, from);
+    expect(nothing).toMatchObject({
+      type: 'notification',
+      sender: 'system',
+      session_id: done.session_id,
+      metadata: { reason: 'nothing_to_stop' },
+    });
+
+    client.send({ type: 'end_session', session_id: done.session_id });
+    await client.waitFor((frame) => frame.metadata?.reason === 'session_ended', 5_000, from);
+    from = client.frames.length;
+    client.send({ type: 'end_session', session_id: done.session_id });
+    const again = await client.waitFor(() => true, 5_000, from);
+    expect(again).toMatchObject({
+      type: 'notification',
+      session_id: done.session_id,
+      metadata: { reason: 'session_ended', event: 'session_ended' },
+    });
+  });
+
   it('caps a session at the message limit and continues in a new one, telling the client', async () => {
     const client = await connect(t, userToken('talker'));
     client.send({ type: 'user_message', content: 'first' });

@@ -1,11 +1,12 @@
 import { ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { freePort, isProcessAlive } from '@chatbox/storage';
+import { builtEntry } from '../support/built-service';
 
 const root = resolve(__dirname, '../..');
-const entry = join(root, 'dist/apps/chatbox/src/main.js');
+let entry = '';
 
 function waitForOutput(child: ChildProcess, pattern: RegExp, timeoutMs: number): Promise<string> {
   return new Promise((resolvePromise, reject) => {
@@ -33,7 +34,7 @@ describe('the service process on the embedded database', () => {
   let port: number;
 
   beforeAll(async () => {
-    if (!existsSync(entry)) throw new Error('dist/ is missing: run `npm run build` (make test does)');
+    entry = builtEntry();
     port = await freePort();
     const env: NodeJS.ProcessEnv = {
       ...process.env,

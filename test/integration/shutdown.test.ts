@@ -1,16 +1,17 @@
 import { ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { MongoClient } from 'mongodb';
 import { FerretDbProcess, freePort, isProcessAlive } from '@chatbox/storage';
+import { builtEntry } from '../support/built-service';
 import { FakeOpenAi, startFakeOpenAi } from '../support/fake-llm';
 import { userToken, TEST_JWT_SECRET } from '../support/tokens';
 import { TestClient } from '../support/ws-client';
 import { storedView } from '../support/app';
 
 const root = resolve(__dirname, '../..');
-const entry = join(root, 'dist/apps/chatbox/src/main.js');
+let entry = '';
 
 /** SPEC 13 on the built service: SIGTERM while a reply streams. */
 describe('graceful shutdown', () => {
@@ -21,7 +22,7 @@ describe('graceful shutdown', () => {
   let output = '';
 
   beforeAll(async () => {
-    if (!existsSync(entry)) throw new Error('dist/ is missing: run `npm run build` (make test does)');
+    entry = builtEntry();
     fake = await startFakeOpenAi();
     // Longer than the 10 s grace: the reply must be cut and stored as interrupted.
     fake.script({ chunks: Array.from({ length: 100 }, (_, i) => `t${i} `), delayMs: 150 });

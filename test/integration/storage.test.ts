@@ -1,4 +1,3 @@
-import { createDecipheriv } from 'node:crypto';
 import { MongoNetworkError } from 'mongodb';
 import {
   ConversationStore,
@@ -9,6 +8,7 @@ import {
   SessionRepository,
 } from '@chatbox/storage';
 import { startTestApp, TestApp } from '../support/app';
+import { decryptDocumented } from '../support/encryption';
 
 const KEY = 'k'.repeat(16) + 'e'.repeat(16); // 32 bytes
 const OLD_KEY = 'o'.repeat(32);
@@ -21,16 +21,6 @@ function message(overrides: Partial<MessageDraft> = {}): MessageDraft {
     sender: 'user',
     ...overrides,
   };
-}
-
-/** Decrypts with nothing but Node's crypto and the documented layout: nonce(12) ‖ ciphertext ‖ tag(16). */
-function decryptDocumented(stored: string, key: string): string {
-  const box = Buffer.from(stored, 'base64');
-  const decipher = createDecipheriv('aes-256-gcm', Buffer.from(key, 'utf8'), box.subarray(0, 12));
-  decipher.setAuthTag(box.subarray(box.length - 16));
-  return Buffer.concat([decipher.update(box.subarray(12, box.length - 16)), decipher.final()]).toString(
-    'utf8',
-  );
 }
 
 describe('session storage on a real MongoDB-protocol server', () => {

@@ -71,7 +71,8 @@ export async function startTestApp(
   const dataDir = mkdtempSync(join(tmpdir(), 'chatbox-test-data-'));
   const config = testConfig({ DATA_DIR: dataDir, ...env }, limits);
   const app = await createChatboxApp(config);
-  await app.listen(0, '127.0.0.1');
+  // A fixed PORT lets a test name the app's own origin in its configuration (ALLOWED_ORIGINS).
+  await app.listen(env.PORT ? config.port : 0, '127.0.0.1');
   const { port } = app.getHttpServer().address() as AddressInfo;
   const client = await MongoClient.connect(config.mongo.uri as string);
   const db = client.db(config.mongo.database);

@@ -1,3 +1,5 @@
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { Browser, BrowserContext, chromium, Page } from 'playwright-core';
 
 /** Debian's Chromium, driven by playwright-core (no browser download). */
@@ -85,4 +87,25 @@ export async function sendMessage(page: Page, text: string): Promise<void> {
 export async function waitForReplyDone(page: Page): Promise<void> {
   await page.locator('#stop-btn').waitFor({ state: 'hidden' });
   await page.locator('#send-btn').waitFor({ state: 'visible' });
+}
+
+/** Where the browser tests write their screenshots (looked at by people, not compared). */
+export const SCREENSHOTS_DIR = resolve(__dirname, '../../test-artifacts/screenshots');
+
+/**
+ * Screenshots of `page` at 1280 and 375 px, in the light and the dark theme (the page follows the
+ * emulated `prefers-color-scheme`): `<name>-<width>-<theme>.png`.
+ */
+export async function screenshots(page: Page, name: string): Promise<void> {
+  mkdirSync(SCREENSHOTS_DIR, { recursive: true });
+  for (const colorScheme of ['light', 'dark'] as const) {
+    await page.emulateMedia({ colorScheme });
+    for (const width of [1280, 375]) {
+      await page.setViewportSize({ width, height: width > 600 ? 800 : 740 });
+      await page.waitForTimeout(150);
+      await page.screenshot({ path: resolve(SCREENSHOTS_DIR, `${name}-${width}-${colorScheme}.png`) });
+    }
+  }
+  await page.emulateMedia({ colorScheme: 'light' });
+  await page.setViewportSize({ width: 1280, height: 800 });
 }

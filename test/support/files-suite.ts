@@ -1,6 +1,7 @@
 import { readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Environment } from '@chatbox/common';
+import { UploadCleanupService } from '@chatbox/files';
 import { startTestApp, TestApp } from './app';
 import { adminToken, userToken } from './tokens';
 import { TestClient } from './ws-client';
@@ -8,6 +9,8 @@ import { TestClient } from './ws-client';
 /** Short enough to watch a link expire inside a test. */
 export const TEST_FILE_URL_TTL_MS = 2_000;
 export const TEST_UPLOAD_MAX_SIZE = 100 * 1024;
+export const TEST_UPLOAD_RATE_LIMIT = 6;
+export const TEST_UPLOAD_QUOTA = 250 * 1024;
 
 export const PNG = Buffer.concat([
   Buffer.from('89504e470d0a1a0a0000000d4948445200000001000000010806000000', 'hex'),
@@ -85,6 +88,8 @@ export function filesSuite(label: string, options: FilesSuiteOptions): void {
       t = await startTestApp({
         FILE_URL_TTL: `${TEST_FILE_URL_TTL_MS / 1000}s`,
         UPLOAD_MAX_SIZE: `${TEST_UPLOAD_MAX_SIZE / 1024}KB`,
+        UPLOAD_RATE_LIMIT: String(TEST_UPLOAD_RATE_LIMIT),
+        UPLOAD_QUOTA: `${TEST_UPLOAD_QUOTA / 1024}KB`,
         ...options.env(),
       });
     });
@@ -207,8 +212,33 @@ export function filesSuite(label: string, options: FilesSuiteOptions): void {
       expect((await as(undefined, '?share_token=not-a-token')).status).toBe(404);
       const shared = (await (await fetch(`${t.baseUrl}/shared/${share.share_token}`)).json()) as any;
       const sharedView = shared.messages.find((entry: any) => entry.file_id === body.file_id);
-      expect(sharedView.file_url).toMatch(/\?expires=\d+&signature=/);
+      expect(sharedView.file_url).toMatch(/\?expires=\d+&share_token=[\w-]+&signature=[\w-]+$/);
       expect((await fetch(absolute(t, sharedView.file_url))).status).toBe(200);
+      // The share-scoped signature is no general link: without its share token it is refused.
+      const withoutToken = new URL(absolute(t, sharedView.file_url));
+      withoutToken.searchParams.delete('share_token');
+      expect((await fetch(withoutToken)).status).toBe(403);
+
+      // Revoking the share ends the shared links at once, not at their expiry.
+      const revoked = await fetch(`${t.baseUrl}/sessions/${sessionId}/share`, {
+        method: 'DELETE',
+        headers: { Authorization: `Bearer ${userToken('u-owner')}` },
+      });
+      expect(revoked.status).toBe(204);
+      expect((await fetch(absolute(t, sharedView.file_url))).status).toBe(403);
+      expect((await as(undefined, `?share_token=${share.share_token}`)).status).toBe(404);
+      // The owner's own links are unaffected.
+      expect((await as(userToken('u-owner'))).status).toBe(200);
+    });
+
+    it('keeps UTF-8 file names (decoded as UTF-8, not latin1)', async () => {
+      const { status, body } = await uploadFile(t, userToken('u-utf8'), { bytes: PNG, name: 'été-日本.png' });
+      expect(status).toBe(200);
+      expect(body.filename).toBe('été-日本.png');
+      const download = await fetch(absolute(t, body.file_url));
+      expect(download.headers.get('content-disposition')).toContain(
+        `filename*=UTF-8''${encodeURIComponent('été-日本.png')}`,
+      );
     });
 
     it('refuses forged signatures with 403', async () => {
@@ -341,9 +371,57 @@ export function filesSuite(label: string, options: FilesSuiteOptions): void {
       await sleep(100);
       expect(await options.storedObjects(t)).toEqual(before);
       expect(await t.db.collection('uploads').countDocuments({ uid: 'u-big' })).toBe(0);
-      // Exactly at the limit is fine.
+      // Exactly at the limit is fine; one byte more is not.
       const fits = Buffer.concat([PNG, Buffer.alloc(TEST_UPLOAD_MAX_SIZE - PNG.length, 7)]);
       expect((await uploadFile(t, userToken('u-big'), { bytes: fits, name: 'fits.png' })).status).toBe(200);
+      const over = Buffer.concat([fits, Buffer.alloc(1, 7)]);
+      const refused = await uploadFile(t, userToken('u-big-2'), { bytes: over, name: 'over.png' });
+      expect(refused).toMatchObject({ status: 413, body: { code: 'PAYLOAD_TOO_LARGE' } });
+      expect(await t.db.collection('uploads').countDocuments({ uid: 'u-big-2' })).toBe(0);
+    });
+
+    it('limits uploads per user (UPLOAD_RATE_LIMIT) with 429 and Retry-After; other users are unaffected', async () => {
+      const token = userToken('u-rate');
+      for (let index = 0; index < TEST_UPLOAD_RATE_LIMIT; index++)
+        expect((await uploadFile(t, token, { bytes: PNG, name: `n${index}.png` })).status).toBe(200);
+      const form = new FormData();
+      form.append('file', new Blob([new Uint8Array(PNG)]), 'one-more.png');
+      const refused = await fetch(`${t.baseUrl}/upload`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${token}` },
+        body: form,
+      });
+      expect(refused.status).toBe(429);
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect(await refused.json()).toMatchObject({
+        code: 'TOO_MANY_REQUESTS',
+        retry_after_ms: expect.any(Number),
+      });
+      expect(await t.db.collection('uploads').countDocuments({ uid: 'u-rate' })).toBe(TEST_UPLOAD_RATE_LIMIT);
+      expect((await uploadFile(t, userToken('u-rate-other'), { bytes: PNG, name: 'a.png' })).status).toBe(
+        200,
+      );
+    });
+
+    it('keeps each user within UPLOAD_QUOTA: an upload past it is refused with 413 and nothing kept', async () => {
+      const token = userToken('u-quota');
+      const sized = (bytes: number) => Buffer.concat([PNG, Buffer.alloc(bytes - PNG.length, 3)]);
+      const before = await options.storedObjects(t);
+      const kept: string[] = [];
+      for (const size of [TEST_UPLOAD_MAX_SIZE, TEST_UPLOAD_MAX_SIZE]) {
+        const { status, body } = await uploadFile(t, token, { bytes: sized(size), name: 'big.png' });
+        expect(status).toBe(200);
+        kept.push(body.file_id);
+      }
+      const left = TEST_UPLOAD_QUOTA - 2 * TEST_UPLOAD_MAX_SIZE;
+      const tooMuch = await uploadFile(t, token, { bytes: sized(left + 1), name: 'past.png' });
+      expect(tooMuch).toMatchObject({ status: 413, body: { code: 'PAYLOAD_TOO_LARGE' } });
+      expect(tooMuch.body.message).toContain(`quota of ${TEST_UPLOAD_QUOTA} bytes`);
+      expect((await uploadFile(t, token, { bytes: sized(left), name: 'exact.png' })).status).toBe(200);
+      const full = await uploadFile(t, token, { bytes: PNG, name: 'tiny.png' });
+      expect(full).toMatchObject({ status: 413, body: { code: 'PAYLOAD_TOO_LARGE' } });
+      expect((await options.storedObjects(t)).filter((name) => !before.includes(name))).toHaveLength(3);
+      expect(kept).toHaveLength(2);
     });
 
     it('treats another user’s file id in file_upload exactly like an unknown one', async () => {
@@ -373,6 +451,40 @@ export function filesSuite(label: string, options: FilesSuiteOptions): void {
       const voice = (stored!.msgs as any[]).find((entry) => entry.type === 'voice_message');
       expect(voice).toMatchObject({ fileId: body.file_id, fileUrl: `/chatbox/files/${body.file_id}` });
       expect(voice.meta?.transcription).toBeUndefined();
+    });
+
+    // Last: the sweep removes every old unreferenced upload, also those of the tests above.
+    it('removes uploads no message references once UPLOAD_ORPHAN_TTL has passed; referenced ones stay', async () => {
+      const token = userToken('u-sweep');
+      const referenced = (await uploadFile(t, token, { bytes: PNG, name: 'sent.png' })).body;
+      const orphan = (await uploadFile(t, token, { bytes: PNG, name: 'never-sent.png' })).body;
+      const client = await connect('u-sweep');
+      const sessionId = await startSession(client);
+      client.send({ type: 'file_upload', session_id: sessionId, file_id: referenced.file_id });
+      client.send({ type: 'ping' });
+      await client.waitFor((frame) => frame.type === 'pong');
+      const cleanup = t.app.get(UploadCleanupService);
+
+      expect(await cleanup.sweep()).not.toContain(orphan.file_id); // still within its grace period
+      const later = new Date(Date.now() + t.config.storage.uploadOrphanGraceMs + 1_000);
+      const removed = await cleanup.sweep(later);
+      expect(removed).toContain(orphan.file_id);
+      expect(removed).not.toContain(referenced.file_id);
+      expect(await t.db.collection('uploads').findOne({ _id: orphan.file_id })).toBeNull();
+      expect(await options.storedObjects(t)).not.toContain(orphan.file_id);
+      expect(
+        (
+          await fetch(`${t.baseUrl}/files/${orphan.file_id}`, {
+            headers: { Authorization: `Bearer ${token}` },
+          })
+        ).status,
+      ).toBe(404);
+      const kept = await fetch(`${t.baseUrl}/files/${referenced.file_id}`, {
+        headers: { Authorization: `Bearer ${token}` },
+      });
+      expect(kept.status).toBe(200);
+      expect(Buffer.from(await kept.arrayBuffer()).equals(PNG)).toBe(true);
+      expect(await cleanup.sweep(later)).toEqual([]);
     });
   });
 }

@@ -22,7 +22,7 @@ export async function createChatboxApp(config: AppConfig): Promise<INestApplicat
   if (config.corsAllowedOrigins.length > 0) {
     app.enableCors({
       origin: config.corsAllowedOrigins.includes('*') ? true : config.corsAllowedOrigins,
-      methods: ['GET', 'POST', 'DELETE', 'OPTIONS'],
+      methods: ['GET', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
       allowedHeaders: ['Authorization', 'Content-Type'],
       exposedHeaders: ['X-Total-Count', 'Retry-After'],
     });

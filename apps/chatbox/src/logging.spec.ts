@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
-import { loadConfig } from '@chatbox/common';
-import { correlationIdOf, loggerOptions, redactUrl } from './logging';
+import { loadConfig, redactUrl } from '@chatbox/common';
+import { correlationIdOf, loggerOptions } from './logging';
 
 function request(headers: Record<string, string>): IncomingMessage {
   return { headers } as unknown as IncomingMessage;
@@ -12,6 +12,17 @@ describe('logging', () => {
     const replaced = correlationIdOf(request({ 'x-request-id': 'evil\nline' }));
     expect(replaced).toMatch(/^[0-9a-f-]{36}$/);
     expect(correlationIdOf(request({}))).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('never logs share tokens (path or query) or file link signatures', () => {
+    expect(redactUrl('/chatbox/shared/AbC-123_x?x=1')).toBe('/chatbox/shared/[redacted]?x=1');
+    expect(redactUrl('/chatbox/chat?share_token=AbC-123')).toBe('/chatbox/chat?share_token=[redacted]');
+    expect(redactUrl('/chatbox/files/f?expires=1&share_token=S&signature=sig-x')).toBe(
+      '/chatbox/files/f?expires=1&share_token=[redacted]&signature=[redacted]',
+    );
+    expect(redactUrl('/chatbox/files/f?SIGNATURE=abc#frag')).toBe(
+      '/chatbox/files/f?SIGNATURE=[redacted]#frag',
+    );
   });
 
   it('never logs a token from the query string', () => {

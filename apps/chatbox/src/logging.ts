@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Params } from 'nestjs-pino';
-import { AppConfig } from '@chatbox/common';
+import { AppConfig, redactUrl } from '@chatbox/common';
 
 const CORRELATION_HEADER = 'x-request-id';
 const SAFE_CORRELATION_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -10,11 +10,6 @@ const SAFE_CORRELATION_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 export function correlationIdOf(request: IncomingMessage): string {
   const supplied = request.headers[CORRELATION_HEADER];
   return typeof supplied === 'string' && SAFE_CORRELATION_ID.test(supplied) ? supplied : randomUUID();
-}
-
-/** Strips `token=` from URLs so JWTs never reach the log. */
-export function redactUrl(url: string | undefined): string | undefined {
-  return url?.replace(/([?&]token=)[^&]*/gi, '$1[redacted]');
 }
 
 /** pino through nestjs-pino: JSON in production, pretty in development, no secrets, a correlation id. */

@@ -26,7 +26,13 @@ import { SessionRow } from '@chatbox/session';
 import { ApiErrors, BEARER_AUTH } from '@chatbox/common/openapi';
 import { SessionRowDto } from '@chatbox/session/api-models';
 import { AdminRateLimitGuard } from './admin-rate-limit.guard';
-import { AdminMetricsDto, AdminSessionDetailDto, TakeoverDto, TimeseriesDto } from './api-models';
+import {
+  AdminMetricsDto,
+  AdminSessionDetailDto,
+  CannedRepliesDto,
+  TakeoverDto,
+  TimeseriesDto,
+} from './api-models';
 import { AdminMetrics, AdminService, AdminSessionDetail, TimeseriesBucket } from './admin.service';
 import {
   BUCKETS,
@@ -35,7 +41,9 @@ import {
   Query as QueryParams,
   rejectUnknown,
   SORT_FIELDS,
+  USER_SEARCH_MAX_CHARS,
 } from './dto/admin-query';
+import { HELP_STATES } from '@chatbox/storage';
 
 const TOTAL_COUNT = {
   'X-Total-Count': {
@@ -51,6 +59,7 @@ function ListQueryDocs(): MethodDecorator {
     ApiQuery({ name: 'status', required: false, enum: ['active', 'ended'] }),
     ApiQuery({ name: 'admin_assisted', required: false, type: Boolean }),
     ApiQuery({ name: 'help_requested', required: false, type: Boolean }),
+    ApiQuery({ name: 'help_state', required: false, enum: HELP_STATES, description: '[ext] The help queue' }),
     ApiQuery({ name: 'start_time', required: false, description: `Started at or after; ${TIME}` }),
     ApiQuery({ name: 'end_time', required: false, description: `Started at or before; ${TIME}` }),
     ApiQuery({ name: 'start_time_from', required: false, description: `Alias of start_time; ${TIME}` }),
@@ -87,7 +96,13 @@ export class AdminController {
   @Get('sessions')
   @ApiOperation({ summary: 'Sessions, filtered, sorted and paged: a bare array (total in X-Total-Count)' })
   @ListQueryDocs()
-  @ApiQuery({ name: 'user_id', required: false })
+  @ApiQuery({ name: 'user_id', required: false, description: 'Exact user id' })
+  @ApiQuery({
+    name: 'user_id_contains',
+    required: false,
+    schema: { type: 'string', maxLength: USER_SEARCH_MAX_CHARS },
+    description: '[ext] Case-insensitive part of the user id (ignored when user_id is given)',
+  })
   @ApiOkResponse({ type: [SessionRowDto], headers: TOTAL_COUNT })
   @ApiErrors(HttpStatus.BAD_REQUEST)
   async sessions(
@@ -122,6 +137,31 @@ export class AdminController {
   @ApiErrors(HttpStatus.NOT_FOUND)
   detail(@CurrentPrincipal() principal: Principal, @Param('id') id: string): Promise<AdminSessionDetail> {
     return this.admin.detail(principal, id);
+  }
+
+  @Post('sessions/:id/resolve')
+  @ApiOperation({
+    summary: 'Mark the help request resolved (help_state); dashboards get a help_resolved notification',
+  })
+  @ApiParam({ name: 'id', description: 'Session id' })
+  @ApiNoContentResponse({ description: 'Resolved (also when it already was)' })
+  @ApiErrors(HttpStatus.NOT_FOUND, HttpStatus.CONFLICT)
+  @HttpCode(HttpStatus.NO_CONTENT)
+  async resolve(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id') id: string,
+    @Query() query: QueryParams,
+  ): Promise<void> {
+    rejectUnknown(query, []);
+    await this.admin.resolveHelp(principal, id);
+  }
+
+  @Get('canned-replies')
+  @ApiOperation({ summary: 'Replies an admin can insert while assisting (ADMIN_CANNED_REPLIES)' })
+  @ApiOkResponse({ type: CannedRepliesDto })
+  cannedReplies(@Query() query: QueryParams): { replies: string[] } {
+    rejectUnknown(query, []);
+    return this.admin.cannedReplies();
   }
 
   @Get('metrics')

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
-import { Principal } from '@chatbox/common';
+import { AppConfig, InjectConfig, Principal } from '@chatbox/common';
 import {
+  HelpQueueService,
   SessionDetail,
   SessionRow,
   SessionService,
@@ -53,6 +54,8 @@ export class AdminService {
     private readonly repository: SessionRepository,
     private readonly sessions: SessionService,
     private readonly takeovers: TakeoverService,
+    private readonly helpQueue: HelpQueueService,
+    @InjectConfig() private readonly config: AppConfig,
   ) {}
 
   async list(query: ListQuery): Promise<{ rows: SessionRow[]; total: number }> {
@@ -96,6 +99,14 @@ export class AdminService {
 
   async leave(admin: Principal, sessionId: string): Promise<void> {
     await this.takeovers.leave(admin, sessionId, 'api');
+  }
+
+  resolveHelp(admin: Principal, sessionId: string): Promise<void> {
+    return this.helpQueue.resolve(admin, sessionId);
+  }
+
+  cannedReplies(): { replies: string[] } {
+    return { replies: this.config.admin.cannedReplies };
   }
 
   async metrics(range: RangeQuery, now = new Date()): Promise<AdminMetrics> {

@@ -59,3 +59,8 @@ export class TakeoverDto {
   @ApiProperty() admin_id!: string;
   @ApiProperty() admin_name!: string;
 }
+
+export class CannedRepliesDto {
+  @ApiProperty({ type: [String], description: 'ADMIN_CANNED_REPLIES, in configuration order' })
+  replies!: string[];
+}

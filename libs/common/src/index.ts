@@ -4,3 +4,4 @@ export * from './errors';
 export * from './ids';
 export * from './lifecycle';
 export * from './rate-limit';
+export * from './redact-url';

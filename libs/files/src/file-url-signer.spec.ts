@@ -40,6 +40,18 @@ describe('FileUrlSigner', () => {
     expect(signer.verify(FILE_ID, ['1'], signature)).toBe(false);
   });
 
+  it('scopes a shared view link to its share token', () => {
+    const url = new URL(signer.signShared(FILE_ID, 'share-token-1'), 'http://x');
+    const expires = url.searchParams.get('expires') ?? '';
+    const signature = url.searchParams.get('signature') ?? '';
+    expect(url.searchParams.get('share_token')).toBe('share-token-1');
+    expect(signer.verify(FILE_ID, expires, signature, Date.now(), 'share-token-1')).toBe(true);
+    expect(signer.verify(FILE_ID, expires, signature, Date.now(), 'share-token-2')).toBe(false);
+    expect(signer.verify(FILE_ID, expires, signature)).toBe(false);
+    const plain = parts(signer.sign(FILE_ID));
+    expect(signer.verify(FILE_ID, plain.expires, plain.signature, Date.now(), 'share-token-1')).toBe(false);
+  });
+
   it('uses a key derived from JWT_SECRET', () => {
     const other = new FileUrlSigner(
       loadConfig({ NODE_ENV: 'test', JWT_SECRET: 'another-spec-key-0123456789abcdef' }),

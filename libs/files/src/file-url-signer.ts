@@ -24,22 +24,48 @@ export class FileUrlSigner {
   }
 
   sign(fileId: string, now = Date.now()): string {
-    const expires = Math.floor((now + this.config.storage.fileUrlTtlMs) / MS_PER_SECOND);
+    const expires = this.expiry(now);
     const signature = this.signatureOf(fileId, expires);
     return `${this.canonicalPath(fileId)}?expires=${expires}&signature=${signature}`;
   }
 
-  /** Constant-time check of a presented signature; false when forged, malformed or expired. */
-  verify(fileId: string, expires: unknown, signature: unknown, now = Date.now()): boolean {
+  /**
+   * A link for the viewers of a shared session: the signature covers the share token, and the
+   * download also checks that the token is still the session's current one, so revoking (or
+   * replacing) the share link ends these links at once rather than at their expiry.
+   */
+  signShared(fileId: string, shareToken: string, now = Date.now()): string {
+    const expires = this.expiry(now);
+    const signature = this.signatureOf(fileId, expires, shareToken);
+    const token = encodeURIComponent(shareToken);
+    return `${this.canonicalPath(fileId)}?expires=${expires}&share_token=${token}&signature=${signature}`;
+  }
+
+  /**
+   * Constant-time check of a presented signature; false when forged, malformed or expired. A link
+   * made by `signShared` verifies only with its `shareToken`.
+   */
+  verify(
+    fileId: string,
+    expires: unknown,
+    signature: unknown,
+    now = Date.now(),
+    shareToken?: string,
+  ): boolean {
     if (typeof expires !== 'string' || typeof signature !== 'string' || !/^\d{1,12}$/.test(expires))
       return false;
-    const expected = Buffer.from(this.signatureOf(fileId, Number(expires)));
+    const expected = Buffer.from(this.signatureOf(fileId, Number(expires), shareToken));
     const presented = Buffer.from(signature);
     if (presented.length !== expected.length || !timingSafeEqual(presented, expected)) return false;
     return Number(expires) * MS_PER_SECOND > now;
   }
 
-  private signatureOf(fileId: string, expires: number): string {
-    return createHmac('sha256', this.key).update(`${fileId}.${expires}`).digest('base64url');
+  private expiry(now: number): number {
+    return Math.floor((now + this.config.storage.fileUrlTtlMs) / MS_PER_SECOND);
+  }
+
+  private signatureOf(fileId: string, expires: number, shareToken?: string): string {
+    const scope = shareToken === undefined ? '' : `.share:${shareToken}`;
+    return createHmac('sha256', this.key).update(`${fileId}.${expires}${scope}`).digest('base64url');
   }
 }

@@ -37,3 +37,6 @@ export const PARTIAL_SUFFIX = '.partial';
 
 /** Whole-download bound for files an AI provider links to (Dify `message_file`). */
 export const REMOTE_FILE_TIMEOUT_MS = 15_000;
+
+/** Uploads looked at per query of the clean-up sweep (and per reference check). */
+export const CLEANUP_BATCH = 100;

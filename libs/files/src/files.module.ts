@@ -10,12 +10,15 @@ import { FilesController } from './files.controller';
 import { FilesService } from './files.service';
 import { FileUrlSigner } from './file-url-signer';
 import { UPLOAD_MODEL, UploadSchema } from './upload.schema';
+import { UploadCleanupService } from './upload-cleanup.service';
+import { SessionMessageReferences, UploadReferenceChecker } from './upload-ports';
 import { UploadService } from './upload.service';
 import { UploadsRepository } from './uploads.repository';
 
 /**
  * Files, photos and voice notes (SPEC 6): upload, signed download links, the `uploads` collection
- * and the storage driver chosen by `STORAGE_DRIVER`. Depends on storage and common only.
+ * and the storage driver chosen by `STORAGE_DRIVER`. Depends on storage and common only; the upload
+ * rate limit uses the `UploadRateLimiter` port, which the session module binds app-wide.
  */
 @Module({
   imports: [MongooseModule.forFeature([{ name: UPLOAD_MODEL, schema: UploadSchema }])],
@@ -33,6 +36,8 @@ import { UploadsRepository } from './uploads.repository';
     UploadService,
     FilesService,
     FileUrlSigner,
+    UploadCleanupService,
+    { provide: UploadReferenceChecker, useClass: SessionMessageReferences },
   ],
   exports: [FilesService, FileUrlSigner],
 })

@@ -162,16 +162,25 @@ export class FilesService {
     const upload = FILE_ID_PATTERN.test(fileId) ? await this.uploads.findById(fileId) : undefined;
     const presentedSignature =
       access.signature?.signature !== undefined || access.signature?.expires !== undefined;
+    // A signature with a share token is a shared session's link: valid only while that share is.
+    const shareToken = typeof access.shareToken === 'string' ? access.shareToken : undefined;
     if (
       presentedSignature &&
-      this.signer.verify(fileId, access.signature?.expires, access.signature?.signature)
+      this.signer.verify(
+        fileId,
+        access.signature?.expires,
+        access.signature?.signature,
+        Date.now(),
+        shareToken,
+      ) &&
+      (shareToken === undefined || (upload !== undefined && (await this.sharedWith(shareToken, fileId))))
     ) {
       if (upload) return upload;
       throw new DomainError(ErrorCode.NOT_FOUND, 'File not found');
     }
     if (upload && access.principal && (access.principal.isAdmin || access.principal.userId === upload.userId))
       return upload;
-    if (upload && typeof access.shareToken === 'string' && (await this.sharedWith(access.shareToken, fileId)))
+    if (upload && !presentedSignature && shareToken && (await this.sharedWith(shareToken, fileId)))
       return upload;
     if (presentedSignature) throw new DomainError(ErrorCode.FORBIDDEN, 'File link is invalid or has expired');
     if (!access.principal && access.shareToken === undefined)

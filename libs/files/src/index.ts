@@ -9,6 +9,8 @@ export * from './files.constants';
 export * from './files.controller';
 export * from './files.module';
 export * from './files.service';
+export * from './upload-cleanup.service';
+export * from './upload-ports';
 export * from './upload.schema';
 export * from './upload.service';
 export * from './uploads.repository';

@@ -30,4 +30,5 @@ export const UploadSchema = new Schema<UploadDocument>(
 export const UPLOAD_INDEXES: { key: Record<string, 1 | -1>; name: string }[] = [
   { key: { uid: 1 }, name: 'idx_uploads_uid' },
   { key: { uid: 1, ts: -1 }, name: 'idx_uploads_uid_ts' },
+  { key: { ts: 1 }, name: 'idx_uploads_ts' },
 ];

@@ -3,14 +3,17 @@ import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import { Injectable, Logger } from '@nestjs/common';
 import busboy, { type Busboy, type FileInfo } from 'busboy';
-import { AppConfig, InjectConfig, Principal } from '@chatbox/common';
+import { AppConfig, ChatboxEvents, DomainError, ErrorCode, InjectConfig, Principal } from '@chatbox/common';
 import { AcceptedType, inspectHead, isUtf8Text, readHead, RefusedContent } from './content-inspector';
 import { FileStorageDriver } from './drivers/file-storage-driver';
 import { FILE_ID_BYTES, MULTIPART_LIMITS, SNIFF_BYTES, UPLOAD_FIELD } from './files.constants';
 import { sanitizeFilename } from './filename';
-import { badUpload, unsupportedContent, uploadTooLarge } from './upload-errors';
+import { badUpload, quotaExceeded, unsupportedContent, uploadTooLarge } from './upload-errors';
+import { UploadRateLimiter } from './upload-ports';
 import { recordStoredUpload } from './record-upload';
 import { UploadRecord, UploadsRepository } from './uploads.repository';
+
+const LIMITER = 'uploads';
 
 /**
  * Receives `multipart/form-data` uploads: streams field `file` to the storage driver with the size
@@ -24,15 +27,58 @@ export class UploadService {
   constructor(
     private readonly driver: FileStorageDriver,
     private readonly uploads: UploadsRepository,
+    private readonly limiter: UploadRateLimiter,
+    private readonly events: ChatboxEvents,
     @InjectConfig() private readonly config: AppConfig,
   ) {}
 
-  receive(request: IncomingMessage, principal: Principal): Promise<UploadRecord> {
-    const maxSize = this.config.storage.uploadMaxSize;
+  /**
+   * Admission first (per-user rate limit, storage quota), then the body. The quota left lowers the
+   * streaming size limit, so a user can overshoot it only by uploads running at the same moment.
+   */
+  async receive(request: IncomingMessage, principal: Principal): Promise<UploadRecord> {
+    const { uploadRateLimit, uploadRateWindowMs, uploadQuotaBytes, uploadMaxSize } = this.config.storage;
+    const decision = await this.limiter.hit(
+      `upload:${principal.userId}`,
+      uploadRateLimit,
+      uploadRateWindowMs,
+    );
+    if (!decision.allowed) {
+      this.events.emit({ type: 'ratelimit.blocked', limiter: LIMITER });
+      request.resume();
+      throw new DomainError(ErrorCode.TOO_MANY_REQUESTS, 'Too many uploads; slow down', {
+        retryAfterMs: decision.retryAfterMs,
+      });
+    }
+    const left =
+      uploadQuotaBytes > 0
+        ? uploadQuotaBytes - (await this.uploads.totalSizeOf(principal.userId))
+        : Number.POSITIVE_INFINITY;
+    if (left <= 0) {
+      request.resume();
+      throw quotaExceeded(uploadQuotaBytes, 0);
+    }
+    const limit = Math.min(uploadMaxSize, left);
+    const overLimit = () =>
+      limit < uploadMaxSize ? quotaExceeded(uploadQuotaBytes, left) : uploadTooLarge(limit);
+    return this.parse(request, principal, limit, overLimit);
+  }
+
+  private parse(
+    request: IncomingMessage,
+    principal: Principal,
+    maxSize: number,
+    overLimit: () => Error,
+  ): Promise<UploadRecord> {
     let parser: Busboy;
     try {
       // busboy reports 'limit' on reaching fileSize, so one byte more lets a file of exactly maxSize through.
-      parser = busboy({ headers: request.headers, limits: { ...MULTIPART_LIMITS, fileSize: maxSize + 1 } });
+      // Browsers send file names as raw UTF-8 in Content-Disposition (busboy assumes latin1).
+      parser = busboy({
+        headers: request.headers,
+        defParamCharset: 'utf8',
+        limits: { ...MULTIPART_LIMITS, fileSize: maxSize + 1 },
+      });
     } catch {
       return Promise.reject(
         badUpload(`Expected a multipart/form-data body with a field named '${UPLOAD_FIELD}'`),
@@ -61,8 +107,8 @@ export class UploadService {
           );
         }
         current = stream;
-        stream.once('limit', () => stream.destroy(uploadTooLarge(maxSize)));
-        this.store(stream, info, principal).then((record) => {
+        stream.once('limit', () => stream.destroy(overLimit()));
+        this.store(stream, info, principal, overLimit).then((record) => {
           settled = true;
           resolve(record);
         }, fail);
@@ -79,7 +125,12 @@ export class UploadService {
     });
   }
 
-  private async store(stream: Readable, info: FileInfo, principal: Principal): Promise<UploadRecord> {
+  private async store(
+    stream: Readable,
+    info: FileInfo,
+    principal: Principal,
+    overLimit: () => Error,
+  ): Promise<UploadRecord> {
     const chunks = stream[Symbol.asyncIterator]();
     const { head, ended } = await readHead(chunks, SNIFF_BYTES);
     if (head.length === 0) throw badUpload('The file is empty (0 bytes)');
@@ -116,7 +167,7 @@ export class UploadService {
     // busboy ends a file stream early (truncated) when it hits the limit: never keep that.
     if ((stream as Readable & { truncated?: boolean }).truncated) {
       await this.driver.remove(id).catch(() => undefined);
-      throw uploadTooLarge(this.config.storage.uploadMaxSize);
+      throw overLimit();
     }
     const record: UploadRecord = {
       id,

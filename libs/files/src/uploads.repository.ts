@@ -54,6 +54,36 @@ export class UploadsRepository implements OnModuleInit {
     return document ? toRecord(document) : undefined;
   }
 
+  /** Bytes of every upload the user keeps. */
+  async totalSizeOf(userId: string): Promise<number> {
+    const [row] = await this.retry.run('sumUploads', () =>
+      this.model
+        .aggregate<{ total: number }>([
+          { $match: { uid: userId } },
+          { $group: { _id: null, total: { $sum: '$size' } } },
+        ])
+        .exec(),
+    );
+    return row?.total ?? 0;
+  }
+
+  /** Uploads made before `before`, in id order after `afterId` (paging through a sweep). */
+  async findOlderThan(before: Date, limit: number, afterId?: string): Promise<UploadRecord[]> {
+    const documents = await this.retry.run('findOldUploads', () =>
+      this.model
+        .find({ ts: { $lt: before }, ...(afterId ? { _id: { $gt: afterId } } : {}) })
+        .sort({ _id: 1 })
+        .limit(limit)
+        .lean<UploadDocument[]>()
+        .exec(),
+    );
+    return documents.map(toRecord);
+  }
+
+  async delete(id: string): Promise<void> {
+    await this.retry.run('deleteUpload', () => this.model.deleteOne({ _id: id }).exec());
+  }
+
   /** The upload when `userId` owns it; another user's id answers exactly like an unknown one. */
   async findOwned(id: string, userId: string): Promise<UploadRecord | undefined> {
     const document = await this.retry.run('findUpload', () =>

@@ -10,6 +10,10 @@ export class SessionListDto {
   @ApiProperty({ description: 'True when the user has more sessions than `limit`' }) truncated!: boolean;
 }
 
+export class RenameSessionDto {
+  @ApiProperty({ minLength: 1, maxLength: 50, description: 'One line, trimmed' }) name!: string;
+}
+
 export class SessionEndedDto {
   @ApiProperty({ enum: ['ended'] }) status!: 'ended';
 }

@@ -15,9 +15,10 @@ import { HandshakeRequest } from './handshake.service';
 import { SocketConnection } from './socket-connection';
 
 /**
- * Frames waiting behind the one being handled, per socket, as a multiple of the per-minute message
- * limit: a burst within the rate limit is always queued and answered, beyond it the client is told
- * to slow down instead of growing memory.
+ * Frames waiting behind the one being handled, per socket: at most MAX_PENDING_BYTES of them, and at
+ * most this multiple of the per-minute message limit (tiny frames cost memory beyond their bytes).
+ * While either bound is reached the socket is not read (TCP backpressure on the client); nothing is
+ * refused or lost.
  */
 const PENDING_FRAMES_PER_RATE_LIMIT = 2;
 const MIN_PENDING_FRAMES = 32;
@@ -28,6 +29,7 @@ const CLOSE_GOING_AWAY = 1001;
 interface SocketState {
   connection: SocketConnection;
   pending: number;
+  pendingBytes: number;
   tail: Promise<void>;
   lastPong: number;
   timers: NodeJS.Timeout[];
@@ -65,6 +67,7 @@ export class ChatGateway implements OnGatewayConnection, OnGatewayDisconnect {
     const state: SocketState = {
       connection,
       pending: 0,
+      pendingBytes: 0,
       tail: Promise.resolve(),
       lastPong: Date.now(),
       timers: [],
@@ -114,25 +117,28 @@ export class ChatGateway implements OnGatewayConnection, OnGatewayDisconnect {
   }
 
   private enqueue(socket: WebSocket, state: SocketState, data: RawData, isBinary: boolean): void {
-    if (
-      state.pending >=
-      Math.max(MIN_PENDING_FRAMES, this.config.limits.rateLimit * PENDING_FRAMES_PER_RATE_LIMIT)
-    ) {
-      this.reply(
-        state,
-        new DomainError(ErrorCode.SERVICE_BUSY, 'Too many frames in flight; slow down'),
-        undefined,
-      );
-      return;
-    }
+    const bytes = rawByteLength(data);
     state.pending++;
+    state.pendingBytes += bytes;
+    // ws may still emit frames it had already read: they are queued too (bounded by one read).
+    if (this.backlogFull(state)) socket.pause();
     state.tail = state.tail.then(async () => {
       try {
         await this.handleFrame(state, data, isBinary);
       } finally {
         state.pending--;
+        state.pendingBytes -= bytes;
+        if (socket.isPaused && !this.backlogFull(state)) socket.resume();
       }
     });
+  }
+
+  private backlogFull(state: SocketState): boolean {
+    const { maxPendingBytes, rateLimit } = this.config.limits;
+    return (
+      state.pendingBytes >= maxPendingBytes ||
+      state.pending >= Math.max(MIN_PENDING_FRAMES, rateLimit * PENDING_FRAMES_PER_RATE_LIMIT)
+    );
   }
 
   private async handleFrame(state: SocketState, data: RawData, isBinary: boolean): Promise<void> {
@@ -212,6 +218,11 @@ export class ChatGateway implements OnGatewayConnection, OnGatewayDisconnect {
 }
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
+
+function rawByteLength(data: RawData): number {
+  if (Array.isArray(data)) return data.reduce((total, part) => total + part.length, 0);
+  return data instanceof ArrayBuffer ? data.byteLength : data.length;
+}
 
 function rawText(data: RawData): string {
   if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');

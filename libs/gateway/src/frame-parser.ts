@@ -1,13 +1,79 @@
-import { plainToInstance } from 'class-transformer';
 import { ValidationError, validateSync } from 'class-validator';
 import { DEFAULT_PROTOCOL_LIMITS as LIMITS, DomainError, ErrorCode } from '@chatbox/common';
-import { INBOUND_TYPES, InboundFrame, InboundType } from '@chatbox/session';
-import { DTO_BY_TYPE } from './dto/inbound-frame.dto';
+import {
+  INBOUND_TYPES,
+  InboundFrame,
+  InboundType,
+  StreamResumeRequest,
+  isServerMetadataKey,
+} from '@chatbox/session';
+import { DTO_BY_TYPE, EnvelopeDto } from './dto/inbound-frame.dto';
 
+type JsonKind = 'string' | 'object' | 'array';
+
+/**
+ * Every key of the SPEC 4.2 envelope a client may send, with its JSON type. Keys the server only
+ * sends (`id`, `user_id`, `models`, `error`) are accepted because old clients echo frames back, and
+ * never used. Any other top-level key is refused.
+ */
+const ENVELOPE_KINDS: Readonly<Record<keyof EnvelopeDto, JsonKind>> = {
+  type: 'string',
+  session_id: 'string',
+  content: 'string',
+  file_id: 'string',
+  file_url: 'string',
+  model_id: 'string',
+  metadata: 'object',
+  sender: 'string',
+  timestamp: 'string',
+  id: 'string',
+  user_id: 'string',
+  models: 'array',
+  error: 'object',
+};
+const ENVELOPE_KEYS = Object.keys(ENVELOPE_KINDS) as (keyof EnvelopeDto)[];
 const KNOWN_TYPES: readonly string[] = INBOUND_TYPES;
+/** Unknown keys named in the refusal; the rest are counted. */
+const NAMED_UNKNOWN_KEYS = 5;
+
+/**
+ * Keys that could reach an object's prototype when a parsed value is merged or transformed later.
+ * The JSON reviver drops them at every depth, so no later step ever sees them.
+ */
+const PROTOTYPE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+const METADATA_KEY = new RegExp(`^[A-Za-z0-9_-]{1,${LIMITS.metadataKeyChars}}$`);
+/** Server-owned metadata keys some client types carry as their input. */
+const METADATA_INPUTS: Partial<Record<InboundType, readonly string[]>> = {
+  stream_resume: ['message_id', 'last_seq'],
+  typing_indicator: ['typing'],
+};
+const WHOLE_NUMBER = /^-?\d{1,15}$/;
 
 function invalid(message: string): DomainError {
   return new DomainError(ErrorCode.INVALID_FORMAT, message);
+}
+
+function missing(message: string): DomainError {
+  return new DomainError(ErrorCode.MISSING_FIELD, message);
+}
+
+/** A client-chosen name, shortened and quoted for an error message. */
+function shown(name: string): string {
+  return JSON.stringify([...name].slice(0, LIMITS.metadataKeyChars).join(''));
+}
+
+function withoutPrototypeKeys(key: string, value: unknown): unknown {
+  return PROTOTYPE_KEYS.has(key) ? undefined : value;
+}
+
+function isJsonObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function kindOf(value: unknown): JsonKind | 'other' {
+  if (typeof value === 'string') return 'string';
+  if (Array.isArray(value)) return 'array';
+  return isJsonObject(value) ? 'object' : 'other';
 }
 
 /** First constraint message, naming the field; "required" failures become MISSING_FIELD. */
@@ -15,24 +81,46 @@ function toDomainError(errors: ValidationError[]): DomainError {
   const first = errors[0];
   const constraints = first.constraints ?? {};
   const message = Object.values(constraints)[0] ?? `${first.property} is invalid`;
-  if (constraints.isDefined) return new DomainError(ErrorCode.MISSING_FIELD, message);
+  if (constraints.isDefined) return missing(message);
   return invalid(message);
 }
 
+/** Only the envelope's keys, each of its JSON type; unknown keys are refused by name. */
+function checkEnvelope(body: Record<string, unknown>): void {
+  const unknown = Object.keys(body).filter((key) => !Object.hasOwn(ENVELOPE_KINDS, key));
+  if (unknown.length > 0) {
+    const named = unknown.slice(0, NAMED_UNKNOWN_KEYS).map(shown).join(', ');
+    const more =
+      unknown.length > NAMED_UNKNOWN_KEYS ? ` and ${unknown.length - NAMED_UNKNOWN_KEYS} more` : '';
+    throw invalid(`unknown field${unknown.length > 1 ? 's' : ''} ${named}${more}`);
+  }
+  for (const key of ENVELOPE_KEYS) {
+    const value = body[key];
+    // A null optional key is an absent one (as old clients send them); metadata must be an object.
+    if (value === undefined || (value === null && key !== 'metadata')) continue;
+    const kind = ENVELOPE_KINDS[key];
+    if (kindOf(value) !== kind)
+      throw invalid(`${key} must be ${kind === 'object' ? 'a JSON object' : `a JSON ${kind}`}`);
+  }
+}
+
 /**
- * Metadata values must be strings; numbers and booleans from older clients are accepted and
- * converted (SPEC 4.2). Bounds: key count, key length, value length.
+ * Metadata values are strings; numbers and booleans from older clients are converted (SPEC 4.2).
+ * Bounded key count, key pattern (no `$` or `.`: keys reach stored documents), value length.
+ * Server-owned keys are dropped, except the ones this frame type takes as input.
  */
-function normaliseMetadata(metadata: Record<string, unknown>): Record<string, string> {
-  const entries = Object.entries(metadata);
-  if (entries.length > LIMITS.metadataKeys)
+function normaliseMetadata(metadata: Record<string, unknown>, type: InboundType): Record<string, string> {
+  const keys = Object.keys(metadata);
+  if (keys.length > LIMITS.metadataKeys)
     throw invalid(`metadata must have at most ${LIMITS.metadataKeys} keys`);
+  const inputs = METADATA_INPUTS[type] ?? [];
   const result: Record<string, string> = {};
-  for (const [key, value] of entries) {
-    if (key.length === 0 || [...key].length > LIMITS.metadataKeyChars)
+  for (const key of keys) {
+    if (!METADATA_KEY.test(key))
       throw invalid(
-        `metadata key "${[...key].slice(0, LIMITS.metadataKeyChars).join('')}" must be 1-${LIMITS.metadataKeyChars} characters`,
+        `metadata key ${shown(key)} must be 1-${LIMITS.metadataKeyChars} letters, digits, _ or -`,
       );
+    const value = metadata[key];
     let text: string;
     if (typeof value === 'string') text = value;
     else if (typeof value === 'number' && Number.isFinite(value)) text = String(value);
@@ -40,50 +128,60 @@ function normaliseMetadata(metadata: Record<string, unknown>): Record<string, st
     else throw invalid(`metadata.${key} must be a string, number or boolean`);
     if ([...text].length > LIMITS.metadataValueChars)
       throw invalid(`metadata.${key} must be at most ${LIMITS.metadataValueChars} characters`);
+    if (isServerMetadataKey(key) && !inputs.includes(key)) continue;
     result[key] = text;
   }
   return result;
 }
 
+function resumeRequest(metadata: Record<string, string> | undefined): StreamResumeRequest {
+  const messageId = metadata?.message_id;
+  const lastSeq = metadata?.last_seq;
+  if (!messageId || lastSeq === undefined)
+    throw missing('metadata.message_id and metadata.last_seq are required for stream_resume');
+  if (!WHOLE_NUMBER.test(lastSeq) || Number(lastSeq) < -1)
+    throw invalid('metadata.last_seq must be a whole number from -1 up');
+  return { messageId, lastSeq: Number(lastSeq) };
+}
+
 /**
- * Our own frame parsing (the platform adapter drops bad frames silently): every bad frame becomes
- * a precise DomainError naming the field.
+ * The one validation of client frames, at the edge (the platform adapter drops bad frames silently):
+ * JSON without prototype keys, then the envelope's keys and types, then a DTO of the frame's type
+ * built from the known keys only. Every bad frame becomes a DomainError naming the field; the cost
+ * is linear in the frame's size whatever its shape.
  */
 export function parseFrame(raw: string): InboundFrame {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(raw);
+    parsed = JSON.parse(raw, withoutPrototypeKeys);
   } catch {
     throw invalid('invalid JSON');
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
-    throw invalid('frame must be a JSON object');
-  const body = parsed as Record<string, unknown>;
-  if (body.type === undefined) throw new DomainError(ErrorCode.MISSING_FIELD, 'type is required');
-  if (typeof body.type !== 'string') throw invalid('type must be a string');
-  if (!KNOWN_TYPES.includes(body.type))
-    throw invalid(`unknown message type ${body.type.slice(0, LIMITS.modelIdChars)}`);
-  const type = body.type as InboundType;
-  const dto = plainToInstance(DTO_BY_TYPE[type], body, { enableImplicitConversion: false });
-  const errors = validateSync(dto, { forbidUnknownValues: false, whitelist: false });
+  if (!isJsonObject(parsed)) throw invalid('frame must be a JSON object');
+  if (parsed.type === undefined) throw missing('type is required');
+  if (typeof parsed.type !== 'string') throw invalid('type must be a string');
+  if (!KNOWN_TYPES.includes(parsed.type))
+    throw invalid(`unknown message type ${parsed.type.slice(0, LIMITS.modelIdChars)}`);
+  const type = parsed.type as InboundType;
+  checkEnvelope(parsed);
+  const metadata = isJsonObject(parsed.metadata) ? normaliseMetadata(parsed.metadata, type) : undefined;
+
+  const dto = new DTO_BY_TYPE[type]();
+  const fields = dto as unknown as Record<string, unknown>;
+  for (const key of ENVELOPE_KEYS) {
+    const value = key === 'metadata' ? metadata : parsed[key];
+    if (value !== undefined && value !== null) fields[key] = value;
+  }
+  const errors = validateSync(dto, { forbidUnknownValues: false });
   if (errors.length > 0) throw toDomainError(errors);
-  const content = typeof body.content === 'string' ? body.content : undefined;
-  const frame: InboundFrame = { type };
-  if (typeof body.session_id === 'string' && body.session_id !== '') frame.session_id = body.session_id;
-  if (content !== undefined) frame.content = content;
-  if (typeof body.file_id === 'string') frame.file_id = body.file_id;
-  if (typeof body.file_url === 'string') frame.file_url = body.file_url;
-  if (typeof body.model_id === 'string') frame.model_id = body.model_id;
-  if (typeof body.timestamp === 'string') frame.timestamp = body.timestamp;
-  if (body.metadata !== undefined)
-    frame.metadata = normaliseMetadata(body.metadata as Record<string, unknown>);
-  if (
-    type === 'stream_resume' &&
-    (frame.metadata?.message_id === undefined || frame.metadata.last_seq === undefined)
-  )
-    throw new DomainError(
-      ErrorCode.MISSING_FIELD,
-      'metadata.message_id and metadata.last_seq are required for stream_resume',
-    );
-  return frame;
+
+  const frame: Omit<InboundFrame, 'type'> = {};
+  if (dto.session_id) frame.session_id = dto.session_id;
+  if (dto.content !== undefined) frame.content = dto.content;
+  if (dto.file_id !== undefined) frame.file_id = dto.file_id;
+  if (dto.file_url !== undefined) frame.file_url = dto.file_url;
+  if (dto.model_id !== undefined) frame.model_id = dto.model_id;
+  if (dto.timestamp !== undefined) frame.timestamp = dto.timestamp;
+  if (metadata && Object.keys(metadata).length > 0) frame.metadata = metadata;
+  return type === 'stream_resume' ? { ...frame, type, resume: resumeRequest(metadata) } : { ...frame, type };
 }

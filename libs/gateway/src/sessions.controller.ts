@@ -1,4 +1,5 @@
 import {
+  Body,
   Controller,
   Delete,
   Get,
@@ -6,11 +7,13 @@ import {
   HttpCode,
   HttpStatus,
   Param,
+  Patch,
   Post,
   Req,
   UseGuards,
 } from '@nestjs/common';
 import {
+  ApiBody,
   ApiExcludeEndpoint,
   ApiNoContentResponse,
   ApiOkResponse,
@@ -33,7 +36,15 @@ import {
 } from '@chatbox/session';
 import { ApiErrors, ApiUser } from '@chatbox/common/openapi';
 import { SessionDetailDto } from '@chatbox/session/api-models';
-import { ModelsDto, SessionEndedDto, SessionListDto, SharedSessionDto, ShareDto } from './api-models';
+import {
+  ModelsDto,
+  RenameSessionDto,
+  SessionEndedDto,
+  SessionListDto,
+  SharedSessionDto,
+  ShareDto,
+} from './api-models';
+import { parseRenameBody } from './dto/rename-session';
 import { PublicRateLimitGuard } from './public-rate-limit.guard';
 
 export interface SessionListBody {
@@ -79,6 +90,36 @@ export class SessionsController {
   async detail(@CurrentPrincipal() principal: Principal, @Param('id') id: string): Promise<SessionDetail> {
     const { session, messages } = await this.sessions.readable(principal, id);
     return toSessionDetail(session, messages, (fileId) => this.fileUrls.sign(fileId));
+  }
+
+  @Patch('sessions/:id')
+  @ApiUser()
+  @ApiOperation({ summary: '[ext] Rename a session (owner); the name is stored like the automatic one' })
+  @ApiParam({ name: 'id', description: 'Session id' })
+  @ApiBody({ type: RenameSessionDto })
+  @ApiNoContentResponse({ description: 'Renamed' })
+  @ApiErrors(HttpStatus.BAD_REQUEST, HttpStatus.NOT_FOUND, HttpStatus.PAYLOAD_TOO_LARGE)
+  @HttpCode(HttpStatus.NO_CONTENT)
+  async rename(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id') id: string,
+    @Body() body: unknown,
+  ): Promise<void> {
+    await this.sessions.rename(principal, id, parseRenameBody(body, this.config.protocol.sessionNameChars));
+  }
+
+  @Delete('sessions/:id')
+  @ApiUser()
+  @ApiOperation({
+    summary:
+      "[ext] Delete a session from the caller's list (owner): ended, share link revoked, kept for admins",
+  })
+  @ApiParam({ name: 'id', description: 'Session id' })
+  @ApiNoContentResponse({ description: 'Deleted (also when it already was)' })
+  @ApiErrors(HttpStatus.NOT_FOUND)
+  @HttpCode(HttpStatus.NO_CONTENT)
+  async remove(@CurrentPrincipal() principal: Principal, @Param('id') id: string): Promise<void> {
+    await this.sessions.deleteForOwner(principal, id);
   }
 
   @Post('sessions/:id/end')
@@ -140,7 +181,7 @@ export class SessionsController {
       name: session.name ?? '',
       // The shared view removes user identity: no user ids, no admin ids in metadata.
       messages: messages.map((message) => {
-        const view = toMessageView(message, (fileId) => this.fileUrls.sign(fileId));
+        const view = toMessageView(message, (fileId) => this.fileUrls.signShared(fileId, token));
         if (view.metadata) {
           const { admin_id: _adminId, user_id: _userId, ...rest } = view.metadata;
           view.metadata = Object.keys(rest).length > 0 ? rest : undefined;

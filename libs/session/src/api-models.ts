@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { STRING_MAP_SCHEMA } from '@chatbox/common/openapi';
+import { HELP_STATES, type HelpState } from '@chatbox/storage';
 import type { MessageView, SessionDetail, SessionRow } from './session-views';
 
 /** OpenAPI shapes of session-views.ts (the interfaces stay the source of truth: `implements`). */
@@ -12,7 +13,7 @@ export class SessionRowDto implements SessionRow {
   @ApiProperty({ format: 'date-time' }) last_activity!: string;
   @ApiProperty({ type: 'integer' }) message_count!: number;
   @ApiProperty() admin_assisted!: boolean;
-  @ApiPropertyOptional() assisting_admin_name?: string;
+  @ApiPropertyOptional({ description: 'Only while an admin assists' }) assisting_admin_name?: string;
   @ApiProperty() help_requested!: boolean;
   @ApiProperty({ format: 'date-time' }) start_time!: string;
   @ApiPropertyOptional({ format: 'date-time' }) end_time?: string;
@@ -23,6 +24,11 @@ export class SessionRowDto implements SessionRow {
   @ApiProperty({ description: 'Milliseconds' }) max_response_time!: number;
   @ApiProperty({ description: 'Milliseconds' }) avg_response_time!: number;
   @ApiPropertyOptional({ description: 'Owner only (GET /sessions)' }) share_token?: string;
+  @ApiPropertyOptional({
+    enum: HELP_STATES,
+    description: 'Human help: open (waiting), assisted (an admin is on it), resolved; absent when none',
+  })
+  help_state?: HelpState;
 }
 
 export class MessageViewDto implements MessageView {
@@ -43,5 +49,5 @@ export class SessionDetailDto implements SessionDetail {
   @ApiProperty({ type: [MessageViewDto] }) messages!: MessageViewDto[];
   @ApiProperty() is_active!: boolean;
   @ApiProperty() admin_assisted!: boolean;
-  @ApiPropertyOptional() assisting_admin_name?: string;
+  @ApiPropertyOptional({ description: 'Only while an admin assists' }) assisting_admin_name?: string;
 }

@@ -5,13 +5,13 @@ import { NotificationService } from '@chatbox/notification';
 import { SessionRecord } from '@chatbox/storage';
 import { chatEvent } from './chat-event';
 import { FileMessageService } from './file-message.service';
-import { InboundFrame } from './inbound-frame';
+import { InboundFrame, StreamResumeRequest } from './inbound-frame';
 import { MessageRateLimit } from './message-rate-limit';
 import { ClientConnection } from './ports/client-connection';
 import { ConnectionRegistry } from './ports/connection-registry';
 import { SessionBroadcaster } from './ports/session-broadcaster';
 import { ReplyService } from './reply/reply.service';
-import { SessionService } from './session.service';
+import { SessionService, sessionEndedNotice } from './session.service';
 import { TakeoverService } from './takeover.service';
 
 const HELP_CONFIRMATION = 'Help request sent. An administrator will join your session shortly.';
@@ -82,7 +82,7 @@ export class ChatService {
       case 'stop_generation':
         return this.stopGeneration(connection);
       case 'stream_resume':
-        return this.streamResume(connection, frame);
+        return this.streamResume(connection, frame.resume);
       case 'end_session':
         return this.endSession(connection);
       case 'file_upload':
@@ -265,25 +265,33 @@ export class ChatService {
     return session?.userId === connection.principal.userId;
   }
 
+  /** Answered by the reply's done frame (`stopped`), or by a notice when nothing is streaming. */
   private async stopGeneration(connection: ClientConnection): Promise<void> {
     if (!connection.sessionId) throw new DomainError(ErrorCode.NOT_FOUND, 'No session to stop');
-    this.replies.stop(connection.sessionId);
+    if (this.replies.stop(connection.sessionId)) return;
+    connection.send(
+      chatEvent('notification', 'system', {
+        session_id: connection.sessionId,
+        content: 'No reply is being generated.',
+        metadata: { reason: 'nothing_to_stop' },
+      }),
+    );
   }
 
-  private async streamResume(connection: ClientConnection, frame: InboundFrame): Promise<void> {
-    const messageId = frame.metadata?.message_id;
-    if (!messageId)
-      throw new DomainError(ErrorCode.MISSING_FIELD, 'metadata.message_id is required for stream_resume');
-    const lastSeq = frame.metadata?.last_seq === undefined ? -1 : Number(frame.metadata.last_seq);
-    if (!Number.isInteger(lastSeq) || lastSeq < -1)
-      throw new DomainError(ErrorCode.INVALID_FORMAT, 'metadata.last_seq must be a whole number');
+  /** The gateway checked `resume` (message id, last seq): only the session is looked at here. */
+  private async streamResume(
+    connection: ClientConnection,
+    { messageId, lastSeq }: StreamResumeRequest,
+  ): Promise<void> {
     if (!connection.sessionId) throw new DomainError(ErrorCode.NOT_FOUND, 'Session not found');
     if (!(await this.replies.resume(connection, connection.sessionId, messageId, lastSeq)))
       throw new DomainError(ErrorCode.NOT_FOUND, 'Reply not found');
   }
 
+  /** Ending tells every socket of the session; ending an ended session answers the caller alike. */
   private async endSession(connection: ClientConnection): Promise<void> {
     if (!connection.sessionId) throw new DomainError(ErrorCode.NOT_FOUND, 'No session to end');
-    await this.sessions.endOwned(connection.principal, connection.sessionId);
+    if (!(await this.sessions.endOwned(connection.principal, connection.sessionId)))
+      connection.send(sessionEndedNotice(connection.sessionId, 'user'));
   }
 }

@@ -63,10 +63,9 @@ export class FileMessageService {
       );
 
     const transcription = type === 'voice_message' ? await this.transcribe(upload, session.id) : undefined;
-    // Keys the server owns are never taken from the client (a forged transcription would reach the model).
-    const { transcription: _forged, ...clientMeta } = frame.metadata ?? {};
+    // The gateway already dropped server-owned keys (a forged transcription) from the client's metadata.
     const meta: Record<string, string> = {
-      ...clientMeta,
+      ...frame.metadata,
       file_name: upload.filename,
       mime_type: upload.mime,
       file_size: String(upload.size),

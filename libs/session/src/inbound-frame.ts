@@ -1,6 +1,8 @@
-/** A validated client frame (the gateway parses and validates; the session module trusts the shape). */
-export interface InboundFrame {
-  type: InboundType;
+/**
+ * A validated client frame. The gateway parses and validates it once (keys, types, sizes, metadata
+ * keys and values, server-owned metadata stripped); the session module trusts the shape.
+ */
+interface InboundFields {
   session_id?: string;
   content?: string;
   file_id?: string;
@@ -9,6 +11,15 @@ export interface InboundFrame {
   metadata?: Record<string, string>;
   timestamp?: string;
 }
+
+/** What a `stream_resume` asks for: the frames of reply `messageId` after `lastSeq` (-1: all). */
+export interface StreamResumeRequest {
+  messageId: string;
+  lastSeq: number;
+}
+
+export type InboundFrame = InboundFields &
+  ({ type: Exclude<InboundType, 'stream_resume'> } | { type: 'stream_resume'; resume: StreamResumeRequest });
 
 export const INBOUND_TYPES = [
   'user_message',

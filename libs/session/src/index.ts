@@ -1,6 +1,7 @@
 export * from './chat-event';
 export * from './chat.service';
 export * from './file-message.service';
+export * from './help-queue.service';
 export * from './inbound-frame';
 export * from './ports/client-connection';
 export * from './ports/connection-registry';
@@ -19,3 +20,4 @@ export * from './traffic-monitor';
 export * from './ports/reply-lock';
 export * from './multi-instance/redis-link';
 export * from './message-rate-limit';
+export * from './server-metadata';

@@ -1,4 +1,4 @@
-import { SessionRecord, StoredMessage } from '@chatbox/storage';
+import { HelpState, SessionRecord, StoredMessage } from '@chatbox/storage';
 
 /** JSON shapes of SPEC 5 for sessions and messages, shared by the user and admin REST APIs. */
 export interface SessionRow {
@@ -20,6 +20,7 @@ export interface SessionRow {
   max_response_time: number;
   avg_response_time: number;
   share_token?: string;
+  help_state?: HelpState;
 }
 
 export interface MessageView {
@@ -43,6 +44,13 @@ export interface SessionDetail {
   assisting_admin_name?: string;
 }
 
+/** Only while an admin assists: after the takeover ends the name would tell of nobody (SPEC 5). */
+function assistingAdmin(session: SessionRecord): { assisting_admin_name?: string } {
+  return session.assistingSince && session.assistingAdminName
+    ? { assisting_admin_name: session.assistingAdminName }
+    : {};
+}
+
 export function toSessionRow(
   session: SessionRecord,
   options: { includeShareToken: boolean; now?: Date },
@@ -60,7 +68,7 @@ export function toSessionRow(
     last_activity: session.lastActivity.toISOString(),
     message_count: session.messageCount,
     admin_assisted: session.adminAssisted || session.assistingAdminId !== undefined,
-    ...(session.assistingAdminName ? { assisting_admin_name: session.assistingAdminName } : {}),
+    ...assistingAdmin(session),
     help_requested: session.helpRequested,
     start_time: session.startedAt.toISOString(),
     ...(session.endedAt ? { end_time: session.endedAt.toISOString() } : {}),
@@ -70,6 +78,7 @@ export function toSessionRow(
     max_response_time: session.maxResponseTimeMs,
     avg_response_time: session.avgResponseTimeMs,
     ...(options.includeShareToken && session.shareToken ? { share_token: session.shareToken } : {}),
+    ...(session.helpState ? { help_state: session.helpState } : {}),
   };
 }
 
@@ -100,6 +109,6 @@ export function toSessionDetail(
     messages: messages.map((message) => toMessageView(message, signFileUrl)),
     is_active: session.endedAt === undefined,
     admin_assisted: session.adminAssisted || session.assistingAdminId !== undefined,
-    ...(session.assistingAdminName ? { assisting_admin_name: session.assistingAdminName } : {}),
+    ...assistingAdmin(session),
   };
 }

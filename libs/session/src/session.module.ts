@@ -1,12 +1,13 @@
-import { Module } from '@nestjs/common';
+import { Global, Module } from '@nestjs/common';
 import { AppConfig, APP_CONFIG } from '@chatbox/common';
-import { FilesModule } from '@chatbox/files';
+import { FilesModule, UploadRateLimiter } from '@chatbox/files';
 import { LlmModule } from '@chatbox/llm';
 import { NotificationModule } from '@chatbox/notification';
 import { AlertRelay } from './alert-relay';
 import { ChatService } from './chat.service';
 import { MessageRateLimit } from './message-rate-limit';
 import { FileMessageService } from './file-message.service';
+import { HelpQueueService } from './help-queue.service';
 import { ConnectionRegistry, InProcessConnectionRegistry } from './ports/connection-registry';
 import { InProcessRateLimiter, RateLimiter } from './ports/rate-limiter';
 import { InProcessSessionBroadcaster, SessionBroadcaster } from './ports/session-broadcaster';
@@ -25,14 +26,33 @@ import { TakeoverService } from './takeover.service';
 import { TrafficMonitor } from './traffic-monitor';
 
 /**
+ * The Redis link and the rate limiter, app-wide: libs/files sits below the session module and limits
+ * uploads through its own `UploadRateLimiter` port, bound here to the same (shared) limiter.
+ */
+@Global()
+@Module({
+  providers: [
+    RedisLink,
+    {
+      provide: RateLimiter,
+      inject: [RedisLink],
+      useFactory: (link: RedisLink) =>
+        link.enabled ? new RedisRateLimiter(link) : new InProcessRateLimiter(),
+    },
+    { provide: UploadRateLimiter, useExisting: RateLimiter },
+  ],
+  exports: [RedisLink, RateLimiter, UploadRateLimiter],
+})
+export class RateLimitModule {}
+
+/**
  * Session rules and reply streaming. The ports (registry, broadcaster, rate limiter, reply lock)
  * are bound to in-process implementations, or to the Redis adapters when `REDIS_URL` is set
  * (multi-instance mode, SPEC 10) sharing one command and one subscriber connection (`RedisLink`).
  */
 @Module({
-  imports: [LlmModule, NotificationModule, FilesModule],
+  imports: [RateLimitModule, LlmModule, NotificationModule, FilesModule],
   providers: [
-    RedisLink,
     {
       provide: ConnectionRegistry,
       inject: [APP_CONFIG, RedisLink],
@@ -48,12 +68,6 @@ import { TrafficMonitor } from './traffic-monitor';
           : new InProcessSessionBroadcaster(registry),
     },
     {
-      provide: RateLimiter,
-      inject: [RedisLink],
-      useFactory: (link: RedisLink) =>
-        link.enabled ? new RedisRateLimiter(link) : new InProcessRateLimiter(),
-    },
-    {
       provide: ReplyLock,
       inject: [RedisLink],
       useFactory: (link: RedisLink) => (link.enabled ? new RedisReplyLock(link) : new InProcessReplyLock()),
@@ -67,6 +81,7 @@ import { TrafficMonitor } from './traffic-monitor';
     FileMessageService,
     SessionCleanupService,
     TakeoverService,
+    HelpQueueService,
     AlertRelay,
     TrafficMonitor,
   ],
@@ -74,13 +89,13 @@ import { TrafficMonitor } from './traffic-monitor';
     ChatService,
     SessionService,
     TakeoverService,
+    HelpQueueService,
     TrafficMonitor,
     ReplyService,
     ReplyRecovery,
     SessionShutdown,
     ConnectionRegistry,
     SessionBroadcaster,
-    RateLimiter,
     LlmModule,
     FilesModule,
   ],

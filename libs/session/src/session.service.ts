@@ -19,6 +19,18 @@ const SHARE_TOKEN_BYTES = 24;
 
 export type SessionEndReason = 'user' | 'idle' | 'new_session' | 'message_limit' | 'admin';
 
+/** What a session's sockets are told when it ends (also the answer to ending an ended session). */
+export function sessionEndedNotice(sessionId: string, reason: SessionEndReason) {
+  return chatEvent('notification', 'system', {
+    session_id: sessionId,
+    content: 'This conversation has ended.',
+    metadata: {
+      reason: reason === 'new_session' ? 'session_ended_elsewhere' : 'session_ended',
+      event: 'session_ended',
+    },
+  });
+}
+
 /** A session with its whole history, for the REST views. */
 export interface SessionWithHistory {
   session: SessionRecord;
@@ -57,20 +69,39 @@ export class SessionService {
     return undefined;
   }
 
-  /** Readable history: the owner, or any admin (SPEC 5). Others get NOT_FOUND. */
+  /** Readable history: the owner (until they delete it), or any admin (SPEC 5). Others get NOT_FOUND. */
   async readable(principal: Principal, sessionId: string): Promise<SessionWithHistory> {
     const session = await this.store.findSession(sessionId);
-    if (!session || (session.userId !== principal.userId && !principal.isAdmin))
+    if (!session || (!principal.isAdmin && (session.userId !== principal.userId || session.hiddenAt)))
       throw new DomainError(ErrorCode.NOT_FOUND, 'Session not found');
     return { session, messages: await this.store.history(sessionId) };
   }
 
-  /** Owner-only actions (end, share): admins are refused on someone else's session too. */
+  /** Owner-only actions (end, share, rename): admins are refused on someone else's session too. */
   async owned(principal: Principal, sessionId: string): Promise<SessionRecord> {
+    const session = await this.store.findSession(sessionId);
+    if (!session || session.userId !== principal.userId || session.hiddenAt)
+      throw new DomainError(ErrorCode.NOT_FOUND, 'Session not found');
+    return session;
+  }
+
+  /** The owner names the session (validated by the caller); stored encrypted like the automatic name. */
+  async rename(principal: Principal, sessionId: string, name: string): Promise<void> {
+    this.store.rename(await this.owned(principal, sessionId), name);
+  }
+
+  /**
+   * The owner deletes the session from their list ([ext], docs/decisions/0006): it is ended, its
+   * share link revoked and it is hidden from the owner; admins keep it (support history, metrics).
+   * Repeating it is a no-op.
+   */
+  async deleteForOwner(principal: Principal, sessionId: string): Promise<void> {
     const session = await this.store.findSession(sessionId);
     if (!session || session.userId !== principal.userId)
       throw new DomainError(ErrorCode.NOT_FOUND, 'Session not found');
-    return session;
+    if (session.hiddenAt) return;
+    if (!session.endedAt) await this.end(sessionId, 'user');
+    this.store.hideFromOwner(session);
   }
 
   /**
@@ -107,17 +138,7 @@ export class SessionService {
   private announceEnd(sessionId: string, userId: string, reason: SessionEndReason): void {
     this.events.emit({ type: 'session.ended' });
     this.logger.log({ sessionId, reason }, 'session ended');
-    this.broadcaster.toSession(
-      sessionId,
-      chatEvent('notification', 'system', {
-        session_id: sessionId,
-        content: 'This conversation has ended.',
-        metadata: {
-          reason: reason === 'new_session' ? 'session_ended_elsewhere' : 'session_ended',
-          event: 'session_ended',
-        },
-      }),
-    );
+    this.broadcaster.toSession(sessionId, sessionEndedNotice(sessionId, reason));
     this.broadcaster.toDashboards(
       chatEvent('notification', 'system', {
         session_id: sessionId,
@@ -126,9 +147,11 @@ export class SessionService {
     );
   }
 
-  async endOwned(principal: Principal, sessionId: string): Promise<void> {
+  /** Ends the caller's session; false when it had already ended (idempotent). */
+  async endOwned(principal: Principal, sessionId: string): Promise<boolean> {
     const session = await this.owned(principal, sessionId);
-    if (!session.endedAt) await this.end(sessionId, 'user');
+    if (session.endedAt) return false;
+    return (await this.end(sessionId, 'user')) !== undefined;
   }
 
   /**

@@ -11,7 +11,7 @@ export type LeaveReason = 'admin_leave' | 'api' | 'admin_gone';
 /**
  * Human takeover (SPEC 5, 4.8). Exclusive through a lock insert on the session id (the one write
  * FerretDB makes atomic); the session then records the assist (`assistingSince`, admin id and name)
- * through its write lane. When the assisting admin's last socket goes, a release deadline is stored:
+ * through its write lane. A takeover moves the help queue entry to `assisted`, its end to `resolved`. When the assisting admin's last socket goes, a release deadline is stored:
  * a timer here releases it on time, and the sweep of any instance releases what a restarted or dead
  * instance left behind, so the AI answers again.
  */
@@ -46,10 +46,24 @@ export class TakeoverService implements OnApplicationBootstrap, OnModuleDestroy 
     if (!lock.won)
       throw new DomainError(ErrorCode.CONFLICT, `Session is already assisted by ${lock.adminName}`);
     const at = new Date();
-    const won = await this.store.startAssist(sessionId, { adminId: admin.userId, adminName: admin.name }, at);
-    if (!won) {
+    const marked = await this.store.startAssist(
+      sessionId,
+      { adminId: admin.userId, adminName: admin.name },
+      at,
+    );
+    if (!marked) {
       await this.repository.releaseTakeoverLock(sessionId, admin.userId);
       throw new DomainError(ErrorCode.SESSION_ENDED, 'Session has ended');
+    }
+    const won = marked.session;
+    // Of two racing requests of the same admin (both hold the lock) one marks and announces; the
+    // other finds it marked and answers quietly.
+    if (!marked.started) {
+      if (won.assistingAdminId === admin.userId) return won;
+      throw new DomainError(
+        ErrorCode.CONFLICT,
+        `Session is already assisted by ${won.assistingAdminName ?? 'another admin'}`,
+      );
     }
     this.cancelGoneTimer(sessionId);
     this.events.emit({

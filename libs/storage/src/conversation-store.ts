@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { AppConfig, DomainError, ErrorCode, InjectConfig, newMessageId, newSessionId } from '@chatbox/common';
+import { ContentCipher } from './content-cipher';
 import { LegacyMigration } from './legacy-migration';
 import { MessageRepository, MessageTotals } from './message.repository';
 import { MongoRetry } from './mongo-retry';
@@ -56,6 +57,7 @@ export class ConversationStore implements OnModuleInit {
     private readonly sessions: SessionRepository,
     private readonly messages: MessageRepository,
     private readonly migration: LegacyMigration,
+    private readonly cipher: ContentCipher,
     retry: MongoRetry,
     @InjectConfig() private readonly config: AppConfig,
   ) {
@@ -160,6 +162,23 @@ export class ConversationStore implements OnModuleInit {
     return session;
   }
 
+  /** The owner's name for the session (encrypted like the automatic one). */
+  rename(session: SessionRecord, name: string): void {
+    session.name = name;
+    this.change(session.id, {
+      set: this.sessions.nameFields(name),
+      ...(this.cipher.enabled ? {} : { unset: ['nmEnc'] }),
+    });
+  }
+
+  /** Takes the session off its owner's list and revokes its share link; admins still see it. */
+  hideFromOwner(session: SessionRecord, at = new Date()): void {
+    session.hiddenAt = at;
+    session.shareToken = undefined;
+    session.shareExpiresAt = undefined;
+    this.change(session.id, { set: { hiddenAt: at }, unset: ['shareToken', 'shareExpiresAt'] });
+  }
+
   /** Names a session once, from its first user message. */
   setNameOnce(session: SessionRecord, name: string): boolean {
     if (session.name !== undefined) return false;
@@ -179,23 +198,33 @@ export class ConversationStore implements OnModuleInit {
     this.change(session.id, { set: { difyConversationId: conversationId } });
   }
 
-  /** Marks help requested; true when this is a new request (not a repeat). */
+  /**
+   * Marks help requested and opens the help queue entry; true when this is a new request (not a
+   * repeat while one is open or an admin assists; a resolved request opens again).
+   */
   markHelpRequested(session: SessionRecord, at = new Date()): boolean {
-    const repeat = session.helpRequested && session.helpState !== 'resolved';
+    const repeat =
+      session.helpState === 'open' ||
+      session.helpState === 'assisted' ||
+      session.assistingSince !== undefined;
     session.helpRequested = true;
     if (repeat) return false;
     session.helpRequestedAt = at;
-    session.helpState = session.assistingSince ? 'assisted' : 'open';
-    this.change(session.id, {
-      set: { helpRequested: true, helpRequestedAt: at, helpState: session.helpState },
-    });
+    session.helpState = 'open';
+    this.change(session.id, { set: { helpRequested: true, helpRequestedAt: at, helpState: 'open' } });
     return true;
   }
 
-  /** The help request is handled (SPEC 5 resolve). */
-  resolveHelp(session: SessionRecord): void {
+  /**
+   * The help request is handled (SPEC 5 resolve). `changed` false when it already was; undefined
+   * when the session never had a help request or a takeover (nothing to resolve).
+   */
+  resolveHelp(session: SessionRecord): { changed: boolean } | undefined {
+    if (!session.helpState) return undefined;
+    if (session.helpState === 'resolved') return { changed: false };
     session.helpState = 'resolved';
     this.change(session.id, { set: { helpState: 'resolved' } });
+    return { changed: true };
   }
 
   /**
@@ -206,19 +235,21 @@ export class ConversationStore implements OnModuleInit {
     sessionId: string,
     admin: { adminId: string; adminName: string },
     at: Date,
-  ): Promise<SessionRecord | undefined> {
+  ): Promise<{ session: SessionRecord; started: boolean } | undefined> {
     return this.lanes.call(sessionId, async () => {
       const session = await this.findSession(sessionId);
       if (!session || session.endedAt) return undefined;
+      // Already marked (a racing request of the same admin, who also holds the lock): nothing to do.
+      if (session.assistingSince) return { session, started: false };
       const set = {
         assistingAdminId: admin.adminId,
         assistingAdminName: admin.adminName,
         assistingSince: at,
-        ...(session.helpRequested ? { helpState: 'assisted' } : {}),
+        helpState: 'assisted' as const,
       };
       await this.sessions.changeFields(sessionId, { set, unset: ['assistDeadline'] });
       Object.assign(session, set, { assistDeadline: undefined });
-      return session;
+      return { session, started: true };
     });
   }
 
@@ -239,6 +270,7 @@ export class ConversationStore implements OnModuleInit {
       };
       await this.sessions.closeAssist(sessionId, session.assistingSince, assist);
       session.adminAssisted = true;
+      session.helpState = 'resolved';
       session.assists = [...session.assists, assist];
       session.assistingSince = undefined;
       session.assistingAdminId = undefined;

@@ -39,8 +39,11 @@ export interface SessionRecord {
   /** When an assist whose admin has gone is released (stored, so any instance's sweep can do it). */
   assistDeadline?: Date;
   helpRequested: boolean;
-  helpState?: HelpState;
   helpRequestedAt?: Date;
+  /** Absent when nobody asked for or gave human help. */
+  helpState?: HelpState;
+  /** The owner deleted it from their list ([ext]); admins still see it. */
+  hiddenAt?: Date;
   totalTokens: number;
   promptTokens: number;
   completionTokens: number;
@@ -56,7 +59,9 @@ export interface SessionRecord {
   difyConversationId?: string;
 }
 
+/** The human-help queue of a session (SPEC 5, 8): waiting, being helped, done. */
 export type HelpState = 'open' | 'assisted' | 'resolved';
+export const HELP_STATES: readonly HelpState[] = ['open', 'assisted', 'resolved'];
 
 /** Counters a stored message adds to its session (written coalesced, see SessionWriteLanes). */
 export interface MessageCounters {
@@ -81,6 +86,11 @@ export interface SessionListFilter {
   status?: 'active' | 'ended';
   adminAssisted?: boolean;
   helpRequested?: boolean;
+  helpState?: HelpState;
+  /** Case-insensitive substring of the user id (the dashboard's search box). */
+  userIdContains?: string;
+  /** Leave out the sessions their owner deleted (the owner's own list). */
+  visibleToOwner?: boolean;
   startFrom?: Date;
   startTo?: Date;
 }

@@ -8,6 +8,7 @@ import { isDuplicateKeyError, MongoRetry } from './mongo-retry';
 import { LegacyMessageDocument, SESSION_INDEXES, SESSION_MODEL, SessionDocument } from './session.schema';
 import {
   Assist,
+  HELP_STATES,
   HelpState,
   SessionListFilter,
   SessionListQuery,
@@ -32,6 +33,29 @@ const SORT_FIELDS: Record<SessionSortField, string> = {
 export const SESSION_SORT_FIELDS = Object.keys(SORT_FIELDS) as SessionSortField[];
 
 const ACTIVE: QueryFilter<SessionDocument> = { endTs: { $exists: false } };
+const VISIBLE_TO_OWNER: QueryFilter<SessionDocument> = { hiddenAt: { $exists: false } };
+
+/**
+ * Documents written before `helpState` existed: the state follows from the older fields, and the
+ * list filter below matches exactly what `helpStateOf` derives.
+ */
+const LEGACY_HELP_STATE: Record<HelpState, QueryFilter<SessionDocument>> = {
+  open: { helpRequested: true, adminAssisted: { $ne: true }, assistingSince: { $exists: false } },
+  assisted: { assistingSince: { $exists: true } },
+  resolved: { helpRequested: true, adminAssisted: true, assistingSince: { $exists: false } },
+};
+
+function helpStateOf(document: SessionDocument): HelpState | undefined {
+  if (HELP_STATES.includes(document.helpState as HelpState)) return document.helpState as HelpState;
+  if (document.assistingSince) return 'assisted';
+  if (document.helpRequested !== true) return undefined;
+  return document.adminAssisted === true ? 'resolved' : 'open';
+}
+
+/** Regular-expression text matching `text` literally. */
+function literalPattern(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
 /** Session reads never load the array of earlier versions (it can be huge; it is migrated). */
 const WITHOUT_LEGACY_MESSAGES = { msgs: 0 } as const;
 
@@ -215,7 +239,8 @@ export class SessionRepository implements OnModuleInit {
       .updateOne(
         { _id: sessionId },
         {
-          $set: { adminAssisted: true },
+          // The human help given ends the help request (a new request opens it again).
+          $set: { adminAssisted: true, helpState: 'resolved' },
           $unset: { assistingSince: '', assistingAdminId: '', assistingAdminName: '', assistDeadline: '' },
           $push: { assists: assist },
         },
@@ -306,7 +331,13 @@ export class SessionRepository implements OnModuleInit {
   }
 
   async listByUser(userId: string, limit: number): Promise<{ sessions: SessionRecord[]; total: number }> {
-    return this.list({ filter: { userId }, sortBy: 'last_activity', sortOrder: 'desc', offset: 0, limit });
+    return this.list({
+      filter: { userId, visibleToOwner: true },
+      sortBy: 'last_activity',
+      sortOrder: 'desc',
+      offset: 0,
+      limit,
+    });
   }
 
   async list(query: SessionListQuery): Promise<{ sessions: SessionRecord[]; total: number }> {
@@ -414,6 +445,14 @@ export class SessionRepository implements OnModuleInit {
     if (filter.status === 'ended') query.endTs = { $exists: true };
     if (filter.adminAssisted !== undefined) query.adminAssisted = filter.adminAssisted ? true : { $ne: true };
     if (filter.helpRequested !== undefined) query.helpRequested = filter.helpRequested ? true : { $ne: true };
+    if (filter.helpState)
+      query.$or = [
+        { helpState: filter.helpState },
+        { helpState: { $exists: false }, ...LEGACY_HELP_STATE[filter.helpState] },
+      ];
+    if (filter.userIdContains && filter.userId === undefined)
+      query.uid = { $regex: literalPattern(filter.userIdContains), $options: 'i' };
+    if (filter.visibleToOwner) Object.assign(query, VISIBLE_TO_OWNER);
     if (filter.startFrom || filter.startTo)
       query.ts = {
         ...(filter.startFrom ? { $gte: filter.startFrom } : {}),
@@ -441,7 +480,8 @@ export class SessionRepository implements OnModuleInit {
       assistDeadline: document.assistDeadline ? new Date(document.assistDeadline) : undefined,
       helpRequested: document.helpRequested === true,
       helpRequestedAt: document.helpRequestedAt ? new Date(document.helpRequestedAt) : undefined,
-      helpState: document.helpState as HelpState | undefined,
+      helpState: helpStateOf(document),
+      hiddenAt: document.hiddenAt ? new Date(document.hiddenAt) : undefined,
       totalTokens: document.totalTokens ?? 0,
       promptTokens: document.promptTokens ?? 0,
       completionTokens: document.completionTokens ?? 0,

@@ -44,6 +44,8 @@ export interface SessionDocument {
   helpRequested?: boolean;
   helpRequestedAt?: Date;
   helpState?: string;
+  /** [ext] Set when the owner deleted the session: gone from their list, kept for admins. */
+  hiddenAt?: Date;
   totalTokens?: number;
   promptTokens?: number;
   completionTokens?: number;
@@ -85,6 +87,7 @@ export const SessionSchema = new Schema<SessionDocument>(
     helpRequested: Boolean,
     helpRequestedAt: Date,
     helpState: String,
+    hiddenAt: Date,
     totalTokens: Number,
     promptTokens: Number,
     completionTokens: Number,

@@ -13,6 +13,8 @@ import {
 export interface FakeOpenAi extends FakeLlmServer {
   /** Text returned by `/audio/transcriptions`. */
   transcript: string;
+  /** `/audio/transcriptions` answers once this settles (a test holds a transcription with it). */
+  transcriptionGate: Promise<void>;
   /** Bytes returned by `/audio/speech` (Content-Type audio/mpeg). */
   speechAudio: Buffer;
   /** Multipart fields of the transcription requests (file as {name, type, size, bytes}). */
@@ -89,6 +91,7 @@ export async function startFakeOpenAi(): Promise<FakeOpenAi> {
           bytes: Buffer.from(await file.arrayBuffer()),
         };
       fake.transcriptions.push(entry);
+      await fake.transcriptionGate;
       res
         .writeHead(200, { 'content-type': 'application/json' })
         .end(JSON.stringify({ text: fake.transcript }));
@@ -101,10 +104,14 @@ export async function startFakeOpenAi(): Promise<FakeOpenAi> {
   });
   const fake: FakeOpenAi = Object.assign(server, {
     transcript: 'fake transcription',
+    transcriptionGate: Promise.resolve(),
     speechAudio: Buffer.from('ID3fake-mpeg-audio-bytes'),
     transcriptions: [],
   });
-  fake.onReset(() => (fake.transcriptions.length = 0));
+  fake.onReset(() => {
+    fake.transcriptions.length = 0;
+    fake.transcriptionGate = Promise.resolve();
+  });
   await fake.listen();
   return fake;
 }

@@ -1,19 +1,36 @@
-/* Admin view: metrics, chart, session table with filters, live socket events, drill-down, takeover. */
+/* Admin view: help queue, metrics, chart, session table with filters, live socket events, takeover. */
 (function () {
   'use strict';
   const C = window.Chatbox;
   const $ = (id) => document.getElementById(id);
   const SVG = 'http://www.w3.org/2000/svg';
 
+  /**
+   * How often the dashboard reads. Live events patch the page in place at once; the reads they call
+   * for are coalesced: the lists at most every `listGapMs`, the numbers every `metricsGapMs`, plus a
+   * full refresh every `periodicMs` (auto-refresh). Reads have their own server budget
+   * (ADMIN_READ_RATE_LIMIT); this pace stays far below it even with events every second.
+   */
+  const PACE = { listGapMs: 10_000, metricsGapMs: 30_000, periodicMs: 60_000, searchDebounceMs: 400 };
+  const DEFAULT_RETRY_MS = 30_000;
+
   const ui = {
     status: $('status'),
+    notice: $('notice'),
+    announcer: $('announcer'),
     conn: $('conn'),
     connLabel: $('conn-label'),
     range: $('range'),
     auto: $('auto-refresh'),
     refresh: $('refresh'),
+    alerts: $('alerts-btn'),
+    alertsText: $('alerts-text'),
+    sound: $('sound-toggle'),
     cards: $('cards'),
     chart: $('chart'),
+    queue: $('queue'),
+    queueEmpty: $('queue-empty'),
+    queueCount: $('queue-count'),
     rows: $('rows'),
     filters: $('filters'),
     user: $('f-user'),
@@ -34,18 +51,30 @@
 
   const state = {
     token: null,
+    me: null,
     offset: 0,
     total: 0,
     drillUser: null,
+    /** Rows on screen by session id, patched in place by live events. */
+    rows: new Map(),
+    queue: new Map(),
+    metrics: null,
     flash: new Set(),
-    timer: null,
     socket: null,
     backoffMs: 1000,
-    refreshSoon: null,
+    fatal: false,
+    pausedUntil: 0,
+    reads: {},
+    periodic: null,
+    events: 0,
   };
   window.__chatboxAdmin = {
     get socket() {
       return state.socket;
+    },
+    /** Live events handled so far (tests wait on it). */
+    get events() {
+      return state.events;
     },
   };
 
@@ -62,10 +91,16 @@
     ['admin_assisted_count', 'Admin assisted'],
   ];
 
+  const HELP_TEXT = { open: 'Waiting for help', assisted: 'Being helped', resolved: 'Help resolved' };
+
   function setStatus(text, isError) {
     ui.status.hidden = !text;
     ui.status.textContent = text || '';
     ui.status.classList.toggle('error', Boolean(isError));
+  }
+
+  function announce(text) {
+    ui.announcer.textContent = text;
   }
 
   function range() {
@@ -82,38 +117,111 @@
     return Number.isInteger(number) ? number.toLocaleString() : number.toFixed(2);
   }
 
+  // ---------- reading without exhausting the budget ----------
+
+  /** A refused or failed read keeps what is on screen; fatal answers (401/403) stop the page. */
+  function readFailed(error, retry) {
+    if (error.status === 401 || error.status === 403) {
+      fatal(error.status === 401 ? C.TOKEN_TEXT[C.tokenRefusal(error)] : 'This page needs an admin account.');
+      return true;
+    }
+    if (error.status === 429 || error.status === 0 || error.status >= 500) {
+      const waitMs =
+        error.status === 429
+          ? Math.max(1000, Number(error.body && error.body.retry_after_ms) || DEFAULT_RETRY_MS)
+          : 10_000;
+      state.pausedUntil = Math.max(state.pausedUntil, Date.now() + waitMs);
+      const seconds = Math.ceil(waitMs / 1000);
+      ui.notice.textContent =
+        error.status === 429
+          ? `Updates paused for ${seconds} s: the server asked this dashboard to slow down. The figures shown stay as they were.`
+          : `The server cannot be reached; trying again in ${seconds} s. The figures shown stay as they were.`;
+      ui.notice.hidden = false;
+      setTimeout(retry, waitMs);
+      return true;
+    }
+    return false;
+  }
+
+  function readSucceeded() {
+    if (Date.now() >= state.pausedUntil) ui.notice.hidden = true;
+  }
+
+  /**
+   * Runs `load` (a named read) now, or — when `coalesce` — no sooner than `gapMs` after its last
+   * run; requests meanwhile are merged into one. While the server asked us to wait, everything waits.
+   */
+  function read(name, load, gapMs, coalesce) {
+    const entry = state.reads[name] || (state.reads[name] = { last: 0, timer: null });
+    const now = Date.now();
+    const earliest = Math.max(state.pausedUntil, coalesce ? entry.last + gapMs : 0);
+    if (entry.timer) {
+      if (coalesce) return;
+      clearTimeout(entry.timer);
+      entry.timer = null;
+    }
+    if (earliest > now) {
+      entry.timer = setTimeout(() => {
+        entry.timer = null;
+        read(name, load, gapMs, false);
+      }, earliest - now);
+      return;
+    }
+    entry.last = now;
+    void load();
+  }
+
+  const reload = {
+    list: (coalesce) => read('list', loadSessions, PACE.listGapMs, coalesce),
+    queue: (coalesce) => read('queue', loadQueue, PACE.listGapMs, coalesce),
+    metrics: (coalesce) => read('metrics', loadMetrics, PACE.metricsGapMs, coalesce),
+    chart: (coalesce) => read('chart', loadChart, PACE.metricsGapMs, coalesce),
+  };
+
+  function refreshAll() {
+    for (const load of Object.values(reload)) load(false);
+  }
+
   // ---------- metrics ----------
 
+  function renderCards() {
+    const data = state.metrics;
+    if (!data) return;
+    ui.cards.replaceChildren(
+      ...CARDS.map(([key, label, unit]) =>
+        C.el(
+          'div',
+          { class: 'card', 'data-metric': key },
+          C.el('span', { class: 'card-value', text: formatNumber(data[key], unit) }),
+          C.el('span', { class: 'card-label', text: label }),
+        ),
+      ),
+    );
+  }
+
   async function loadMetrics() {
+    if (state.fatal) return;
     const { start, end } = range();
     const query = new URLSearchParams({ start_time: start.toISOString(), end_time: end.toISOString() });
     try {
       const { data } = await C.api(`/admin/metrics?${query}`, { token: state.token });
-      ui.cards.replaceChildren(
-        ...CARDS.map(([key, label, unit]) =>
-          C.el(
-            'div',
-            { class: 'card', 'data-metric': key },
-            C.el('span', { class: 'card-value', text: formatNumber(data[key], unit) }),
-            C.el('span', { class: 'card-label', text: label }),
-          ),
-        ),
-      );
+      state.metrics = data;
+      renderCards();
+      readSucceeded();
     } catch (error) {
-      ui.cards.replaceChildren(
-        C.el('p', {
-          class: 'muted',
-          text:
-            error.status === 404
-              ? 'Metrics are not available on this server yet.'
-              : `Metrics: ${error.message}`,
-        }),
-      );
-      if (error.status === 401 || error.status === 403) throw error;
+      if (readFailed(error, () => reload.metrics(false))) return;
+      ui.cards.replaceChildren(C.el('p', { class: 'muted', text: `Metrics: ${error.message}` }));
     }
   }
 
-  /** Accepts the timeseries in a few reasonable shapes: an array, or {buckets|points|series|data:[...]}. */
+  /** Live events move the obvious numbers at once; the next metrics read corrects them. */
+  function bumpMetric(key, delta) {
+    if (!state.metrics || !Number.isFinite(Number(state.metrics[key]))) return;
+    state.metrics[key] = Math.max(0, Number(state.metrics[key]) + delta);
+    renderCards();
+  }
+
+  /** The timeseries: an array, or {buckets|points|series|data:[...]}. */
   function seriesOf(data) {
     const list = Array.isArray(data)
       ? data
@@ -189,6 +297,7 @@
           y: y(point.traffic),
           width: barWidth,
           height: Math.max(0, height - pad.bottom - y(point.traffic)),
+          rx: 2,
           class: 'chart-bar',
         }),
       );
@@ -209,22 +318,103 @@
   }
 
   async function loadChart() {
+    if (state.fatal) return;
     const { start, end } = range();
     // The server picks the bucket size for the range.
     const query = new URLSearchParams({ start_time: start.toISOString(), end_time: end.toISOString() });
     try {
       const { data } = await C.api(`/admin/metrics/timeseries?${query}`, { token: state.token });
       drawChart(seriesOf(data));
+      readSucceeded();
     } catch (error) {
-      ui.chart.replaceChildren(
-        C.el('p', {
-          class: 'muted',
-          text:
-            error.status === 404
-              ? 'The chart is not available on this server yet.'
-              : `Chart: ${error.message}`,
+      if (readFailed(error, () => reload.chart(false))) return;
+      ui.chart.replaceChildren(C.el('p', { class: 'muted', text: `Chart: ${error.message}` }));
+    }
+  }
+
+  // ---------- help queue ----------
+
+  function myName() {
+    return state.me ? state.me.name || state.me.user_id : '';
+  }
+
+  function queueItem(row) {
+    const id = row.session_id || row.id;
+    const assisted = row.help_state === 'assisted';
+    return C.el(
+      'li',
+      { class: `queue-item state-${row.help_state}`, 'data-session-id': id },
+      C.el(
+        'div',
+        { class: 'queue-top' },
+        C.el('span', { class: 'queue-user', text: row.user_id }),
+        C.el('span', {
+          class: `help-pill help-${row.help_state}`,
+          text: assisted ? `With ${row.assisting_admin_name || 'an admin'}` : 'Waiting',
         }),
-      );
+      ),
+      C.el('span', { class: 'queue-name', text: row.name || 'Untitled Chat' }),
+      C.el('span', {
+        class: 'queue-meta',
+        text: `Last activity ${C.relativeTime(row.last_activity)}`,
+      }),
+      C.el(
+        'div',
+        { class: 'queue-actions' },
+        !assisted || row.assisting_admin_name === myName()
+          ? C.el('button', {
+              type: 'button',
+              class: 'btn btn-small btn-primary',
+              text: assisted ? 'Open chat' : 'Take over',
+              'aria-label': `${assisted ? 'Open chat with' : 'Take over the chat of'} ${row.user_id}`,
+              onclick: () => void takeOver(id),
+            })
+          : null,
+        C.el('button', {
+          type: 'button',
+          class: 'btn btn-small',
+          text: 'Resolve',
+          'aria-label': `Resolve the help request of ${row.user_id}`,
+          onclick: () => void resolve(id),
+        }),
+      ),
+    );
+  }
+
+  function renderQueue() {
+    const entries = [...state.queue.values()].filter(
+      (row) => row.is_active && (row.help_state === 'open' || row.help_state === 'assisted'),
+    );
+    // Waiting first, then the oldest activity first.
+    entries.sort(
+      (a, b) =>
+        (a.help_state === 'open' ? 0 : 1) - (b.help_state === 'open' ? 0 : 1) ||
+        new Date(a.last_activity).getTime() - new Date(b.last_activity).getTime(),
+    );
+    ui.queue.replaceChildren(...entries.map(queueItem));
+    ui.queueEmpty.hidden = entries.length > 0;
+    const waiting = entries.filter((row) => row.help_state === 'open').length;
+    ui.queueCount.textContent = String(waiting);
+    ui.queueCount.classList.toggle('count-hot', waiting > 0);
+    document.title = waiting > 0 ? `(${waiting}) Chat admin` : 'Chat admin';
+  }
+
+  async function loadQueue() {
+    if (state.fatal) return;
+    const query = new URLSearchParams({
+      help_requested: 'true',
+      status: 'active',
+      sort_by: 'last_activity',
+      sort_order: 'asc',
+      limit: '100',
+    });
+    try {
+      const { data } = await C.api(`/admin/sessions?${query}`, { token: state.token });
+      state.queue = new Map((Array.isArray(data) ? data : []).map((row) => [row.session_id || row.id, row]));
+      renderQueue();
+      readSucceeded();
+    } catch (error) {
+      readFailed(error, () => reload.queue(false));
     }
   }
 
@@ -232,9 +422,11 @@
 
   function sessionsQuery() {
     const query = new URLSearchParams();
-    if (ui.user.value.trim()) query.set('user_id', ui.user.value.trim());
+    if (ui.user.value.trim()) query.set('user_id_contains', ui.user.value.trim());
     if (ui.statusFilter.value) query.set('status', ui.statusFilter.value);
-    if (ui.help.value) query.set('help_requested', ui.help.value);
+    if (['open', 'assisted', 'resolved'].includes(ui.help.value)) query.set('help_state', ui.help.value);
+    if (ui.help.value === 'requested') query.set('help_requested', 'true');
+    if (ui.help.value === 'none') query.set('help_requested', 'false');
     if (ui.assisted.value) query.set('admin_assisted', ui.assisted.value);
     query.set('sort_by', ui.sort.value);
     query.set('sort_order', ui.order.value);
@@ -243,17 +435,29 @@
     return query;
   }
 
-  function rowFor(row) {
-    const id = row.session_id || row.id;
+  function badgesOf(row) {
     const badges = C.el('span', { class: 'badges' });
-    if (row.help_requested)
-      badges.append(C.el('span', { class: 'badge badge-help', text: 'Help requested' }));
+    if (
+      row.help_state &&
+      HELP_TEXT[row.help_state] &&
+      !(row.help_state === 'assisted' && row.assisting_admin_name)
+    )
+      badges.append(
+        C.el('span', { class: `badge badge-help-${row.help_state}`, text: HELP_TEXT[row.help_state] }),
+      );
+    else if (!row.help_state && row.help_requested)
+      badges.append(C.el('span', { class: 'badge badge-help-open', text: 'Help requested' }));
     if (row.assisting_admin_name)
       badges.append(
         C.el('span', { class: 'badge badge-assisted', text: `Assisted by ${row.assisting_admin_name}` }),
       );
     else if (row.admin_assisted)
-      badges.append(C.el('span', { class: 'badge badge-assisted', text: 'Admin Assisted' }));
+      badges.append(C.el('span', { class: 'badge badge-muted', text: 'Admin assisted' }));
+    return badges;
+  }
+
+  function rowFor(row) {
+    const id = row.session_id || row.id;
     const userButton = C.el('button', {
       type: 'button',
       class: 'link-btn',
@@ -261,24 +465,37 @@
       title: `All sessions of ${row.user_id}`,
       onclick: () => drillDown(row.user_id),
     });
-    const takeover = row.is_active
-      ? C.el('button', {
+    const actions = C.el('div', { class: 'row-actions' });
+    if (row.is_active)
+      actions.append(
+        C.el('button', {
           type: 'button',
           class: 'btn btn-small btn-primary',
           text: 'Take over',
           'aria-label': `Take over ${row.name || 'Untitled Chat'} of ${row.user_id}`,
           onclick: () => void takeOver(id),
-        })
-      : null;
+        }),
+      );
+    if (row.help_state === 'open' || row.help_state === 'assisted')
+      actions.append(
+        C.el('button', {
+          type: 'button',
+          class: 'btn btn-small',
+          text: 'Resolve',
+          'aria-label': `Resolve the help request of ${row.user_id}`,
+          onclick: () => void resolve(id),
+        }),
+      );
+    const waiting = row.is_active && row.help_state === 'open';
     const tr = C.el(
       'tr',
-      { 'data-session-id': id, class: row.help_requested && row.is_active ? 'row-help' : '' },
+      { 'data-session-id': id, class: waiting ? 'row-help' : '' },
       C.el('td', { 'data-label': 'User' }, userButton),
       C.el(
         'td',
         { 'data-label': 'Conversation' },
-        C.el('span', { text: row.name || 'Untitled Chat' }),
-        badges,
+        C.el('span', { class: 'row-name', text: row.name || 'Untitled Chat' }),
+        badgesOf(row),
       ),
       C.el(
         'td',
@@ -297,7 +514,7 @@
         'data-label': 'Avg resp.',
         text: formatNumber(row.avg_response_time, 'ms'),
       }),
-      C.el('td', { class: 'actions' }, takeover),
+      C.el('td', { class: 'actions' }, actions),
     );
     if (state.flash.has(id)) flashRow(tr, id);
     return tr;
@@ -310,7 +527,30 @@
     state.flash.delete(id);
   }
 
+  /** Applies a live change to a row on screen and to the queue, without reading anything. */
+  function patch(id, changes) {
+    const apply = (target) => {
+      Object.assign(target, changes);
+      // An empty name means nobody assists any more: the key goes, as in the API's rows.
+      if ('assisting_admin_name' in changes && !changes.assisting_admin_name)
+        delete target.assisting_admin_name;
+    };
+    const row = state.rows.get(id);
+    if (row) {
+      apply(row);
+      const tr = ui.rows.querySelector(`tr[data-session-id="${CSS.escape(id)}"]`);
+      if (tr) tr.replaceWith(rowFor(row));
+    }
+    const queued = state.queue.get(id) || (row && { ...row });
+    if (queued) {
+      apply(queued);
+      state.queue.set(id, queued);
+      renderQueue();
+    }
+  }
+
   async function loadSessions() {
+    if (state.fatal) return;
     const path = state.drillUser
       ? `/admin/users/${encodeURIComponent(state.drillUser)}/sessions?${sessionsQuery()}`
       : `/admin/sessions?${sessionsQuery()}`;
@@ -320,10 +560,11 @@
       const total = Number(headers.get('X-Total-Count'));
       state.total =
         Number.isFinite(total) && headers.get('X-Total-Count') !== null ? total : state.offset + rows.length;
+      state.rows = new Map(rows.map((row) => [row.session_id || row.id, row]));
       ui.rows.replaceChildren(...rows.map(rowFor));
       if (rows.length === 0)
         ui.rows.append(
-          C.el('tr', {}, C.el('td', { colspan: '9', class: 'muted', text: 'No sessions match.' })),
+          C.el('tr', {}, C.el('td', { colspan: '9', class: 'muted empty-row', text: 'No sessions match.' })),
         );
       const limit = Number(ui.limit.value);
       const page = Math.floor(state.offset / limit) + 1;
@@ -331,25 +572,15 @@
       ui.pageInfo.textContent = `Page ${page} of ${pages} · ${state.total} session${state.total === 1 ? '' : 's'}`;
       ui.prev.disabled = state.offset === 0;
       ui.next.disabled = state.offset + limit >= state.total;
+      readSucceeded();
     } catch (error) {
+      if (readFailed(error, () => reload.list(false))) return;
       ui.rows.replaceChildren(
-        C.el(
-          'tr',
-          {},
-          C.el('td', {
-            colspan: '9',
-            class: 'muted',
-            text:
-              error.status === 404 && !state.drillUser
-                ? 'The admin sessions API is not available on this server yet.'
-                : error.message,
-          }),
-        ),
+        C.el('tr', {}, C.el('td', { colspan: '9', class: 'muted', text: error.message })),
       );
       ui.pageInfo.textContent = '';
       ui.prev.disabled = true;
       ui.next.disabled = true;
-      if (error.status === 401 || error.status === 403) throw error;
     }
   }
 
@@ -358,7 +589,7 @@
     state.offset = 0;
     ui.drill.hidden = false;
     ui.drillUser.textContent = userId;
-    void loadSessions();
+    reload.list(false);
   }
 
   async function takeOver(sessionId) {
@@ -366,78 +597,199 @@
       await C.api(`/admin/takeover/${encodeURIComponent(sessionId)}`, { token: state.token, method: 'POST' });
       window.location.href = C.pageUrl('chat', { admin: 'true', session_id: sessionId });
     } catch (error) {
-      toast(
-        error.status === 404 && (!error.body || error.body.code !== 'NOT_FOUND')
-          ? 'Takeover is not available on this server yet.'
-          : error.message,
-        'error',
-      );
+      toast(error.message, 'error');
     }
   }
 
-  async function refreshAll() {
+  async function resolve(sessionId) {
     try {
-      await Promise.all([loadMetrics(), loadChart(), loadSessions()]);
+      await C.api(`/admin/sessions/${encodeURIComponent(sessionId)}/resolve`, {
+        token: state.token,
+        method: 'POST',
+      });
+      patch(sessionId, { help_state: 'resolved' });
+      announce('Help request resolved.');
     } catch (error) {
-      if (error.status === 401) setStatus('Your sign-in has expired. Reopen the admin link.', true);
-      else if (error.status === 403) setStatus('This page needs an admin account.', true);
+      toast(error.message, 'error');
     }
-  }
-
-  function scheduleAuto() {
-    clearInterval(state.timer);
-    if (ui.auto.checked) state.timer = setInterval(() => void refreshAll(), 15000);
-  }
-
-  function refreshSoon() {
-    clearTimeout(state.refreshSoon);
-    state.refreshSoon = setTimeout(
-      () => void Promise.all([loadSessions(), loadMetrics()]).catch(() => undefined),
-      250,
-    );
   }
 
   function toast(text, kind) {
-    const node = C.el('div', { class: `toast${kind ? ` toast-${kind}` : ''}`, role: 'status', text });
+    const close = C.el(
+      'button',
+      { type: 'button', class: 'toast-close', 'aria-label': 'Dismiss' },
+      C.icon('close', 16),
+    );
+    const node = C.el(
+      'div',
+      { class: `toast${kind ? ` toast-${kind}` : ''}`, role: 'status' },
+      C.el('span', { text }),
+      close,
+    );
+    close.addEventListener('click', () => node.remove());
     ui.toasts.append(node);
-    setTimeout(() => node.remove(), 6000);
+    setTimeout(() => node.remove(), 8000);
+  }
+
+  // ---------- alerts: desktop notification and sound ----------
+
+  const ALERTS_KEY = 'chatbox_admin_alerts';
+  const SOUND_KEY = 'chatbox_admin_sound';
+
+  function stored(key) {
+    try {
+      return window.localStorage.getItem(key);
+    } catch {
+      return null;
+    }
+  }
+
+  function store(key, value) {
+    try {
+      window.localStorage.setItem(key, value);
+    } catch {
+      /* not kept */
+    }
+  }
+
+  function alertsOn() {
+    return 'Notification' in window && Notification.permission === 'granted' && stored(ALERTS_KEY) !== 'off';
+  }
+
+  function labelAlerts() {
+    const supported = 'Notification' in window;
+    ui.alerts.hidden = !supported;
+    if (!supported) return;
+    const on = alertsOn();
+    ui.alerts.setAttribute('aria-pressed', String(on));
+    ui.alertsText.textContent =
+      Notification.permission === 'denied' ? 'Alerts blocked' : on ? 'Alerts on' : 'Desktop alerts';
+    ui.alerts.disabled = Notification.permission === 'denied';
+  }
+
+  async function toggleAlerts() {
+    if (Notification.permission === 'granted') store(ALERTS_KEY, alertsOn() ? 'off' : 'on');
+    else if ((await Notification.requestPermission()) === 'granted') store(ALERTS_KEY, 'on');
+    labelAlerts();
+  }
+
+  let audio = null;
+  /** A short two-tone chime (Web Audio: no sound file to serve). */
+  function chime() {
+    try {
+      audio = audio || new (window.AudioContext || window.webkitAudioContext)();
+      const start = audio.currentTime;
+      for (const [offset, frequency] of [
+        [0, 880],
+        [0.16, 1175],
+      ]) {
+        const oscillator = audio.createOscillator();
+        const gain = audio.createGain();
+        oscillator.type = 'sine';
+        oscillator.frequency.value = frequency;
+        gain.gain.setValueAtTime(0.0001, start + offset);
+        gain.gain.exponentialRampToValueAtTime(0.2, start + offset + 0.02);
+        gain.gain.exponentialRampToValueAtTime(0.0001, start + offset + 0.3);
+        oscillator.connect(gain).connect(audio.destination);
+        oscillator.start(start + offset);
+        oscillator.stop(start + offset + 0.32);
+      }
+    } catch {
+      /* no audio: the visual alert remains */
+    }
+  }
+
+  function alertHelp(metadata, sessionId) {
+    const who = metadata.user_id || 'A user';
+    const what = metadata.session_name ? ` — “${metadata.session_name}”` : '';
+    announce(`Help requested by ${who}${what}`);
+    if (ui.sound.checked) chime();
+    if (!alertsOn()) return;
+    try {
+      const notification = new Notification('Help requested', {
+        body: `${who}${what}`,
+        tag: `help-${sessionId}`,
+      });
+      notification.addEventListener('click', () => {
+        window.focus();
+        document.querySelector(`.queue-item[data-session-id="${CSS.escape(sessionId)}"] button`)?.focus();
+      });
+    } catch {
+      /* some browsers allow notifications only from a service worker */
+    }
   }
 
   // ---------- live events ----------
 
-  const EVENT_TEXT = {
-    help_requested: (m) =>
-      `Help requested by ${m.user_id || 'a user'}${m.session_name ? ` — “${m.session_name}”` : ''}`,
-    session_started: (m) => `New session from ${m.user_id || 'a user'}`,
-    session_ended: () => 'A session ended',
-    takeover_started: (m) => `${m.admin_name || 'An admin'} took over a session`,
-    takeover_ended: (m) => `${m.admin_name || 'An admin'} left a session`,
-  };
-
   function onNotification(frame) {
     const metadata = frame.metadata || {};
     const event = metadata.event;
-    if (!event || !EVENT_TEXT[event]) return;
     const id = frame.session_id;
-    if (event === 'help_requested' && id) {
-      toast(EVENT_TEXT[event](metadata), 'help');
-      const tr = ui.rows.querySelector(`tr[data-session-id="${CSS.escape(id)}"]`);
-      if (tr) {
-        tr.classList.add('row-help');
-        flashRow(tr, id);
-      } else state.flash.add(id);
+    if (!event) return;
+    state.events += 1;
+    switch (event) {
+      case 'help_requested': {
+        const known = state.rows.get(id) || state.queue.get(id);
+        const isNew = !(known && known.help_state === 'open');
+        const base = known || {
+          session_id: id,
+          id,
+          user_id: metadata.user_id || '',
+          name: metadata.session_name || '',
+          is_active: true,
+          last_activity: new Date().toISOString(),
+        };
+        state.queue.set(id, { ...base, help_requested: true, help_state: 'open', is_active: true });
+        patch(id, { help_requested: true, help_state: 'open' });
+        const tr = ui.rows.querySelector(`tr[data-session-id="${CSS.escape(id)}"]`);
+        if (tr) flashRow(tr, id);
+        else state.flash.add(id);
+        alertHelp(metadata, id);
+        if (isNew && !(known && known.help_requested)) bumpMetric('help_requested_count', 1);
+        reload.queue(true);
+        break;
+      }
+      case 'takeover_started':
+        patch(id, {
+          help_state: 'assisted',
+          assisting_admin_name: metadata.admin_name || 'an admin',
+          admin_assisted: true,
+        });
+        break;
+      case 'takeover_ended':
+        patch(id, { help_state: 'resolved', assisting_admin_name: '', admin_assisted: true });
+        break;
+      case 'help_resolved':
+        patch(id, { help_state: 'resolved' });
+        break;
+      case 'session_started':
+        bumpMetric('active_sessions', 1);
+        bumpMetric('total_sessions', 1);
+        reload.list(true);
+        break;
+      case 'session_ended':
+        bumpMetric('active_sessions', -1);
+        patch(id, { is_active: false, assisting_admin_name: '' });
+        break;
+      default:
+        return; // operational alerts (LLM failing, database) are not about one session
     }
-    refreshSoon();
+    reload.metrics(true);
+  }
+
+  function setLive(stateName, label) {
+    ui.conn.dataset.state = stateName;
+    ui.connLabel.textContent = label;
   }
 
   function connectLive() {
+    if (state.fatal) return;
     const socket = new WebSocket(`${C.wsBase}?${new URLSearchParams({ token: state.token })}`);
     state.socket = socket;
-    ui.conn.dataset.state = 'connecting';
+    setLive('connecting', 'Live updates: connecting…');
     socket.addEventListener('open', () => {
       state.backoffMs = 1000;
-      ui.conn.dataset.state = 'connected';
-      ui.connLabel.textContent = 'Live';
+      if (!state.fatal) setLive('connected', 'Live');
     });
     socket.addEventListener('message', (event) => {
       try {
@@ -450,63 +802,99 @@
     socket.addEventListener('close', (event) => {
       if (state.socket !== socket) return;
       state.socket = null;
+      if (state.fatal) return;
       if (event.code === 4001 || event.code === 4003) {
-        ui.conn.dataset.state = 'offline';
-        ui.connLabel.textContent = 'Live updates off';
+        setLive('offline', 'Live updates off');
         return;
       }
       const delay = state.backoffMs;
       state.backoffMs = Math.min(state.backoffMs * 2, 30000);
-      ui.conn.dataset.state = 'reconnecting';
-      ui.connLabel.textContent = 'Live updates: reconnecting…';
+      setLive('reconnecting', 'Live updates: reconnecting…');
       setTimeout(connectLive, delay);
+      // Events may have been missed while the socket was down.
+      reload.list(true);
+      reload.queue(true);
     });
   }
 
-  async function main() {
-    state.token = await C.resolveToken();
-    if (!state.token) {
-      setStatus('Sign-in required: open this page with an admin token.', true);
-      ui.conn.dataset.state = 'offline';
-      ui.connLabel.textContent = 'Signed out';
-      return;
+  /** Signed out or not an admin: say so, stop live updates and every control. */
+  function fatal(text) {
+    state.fatal = true;
+    setStatus(text, true);
+    setLive('offline', 'Live updates off');
+    clearInterval(state.periodic);
+    if (state.socket) {
+      const socket = state.socket;
+      state.socket = null;
+      socket.close();
     }
-    if (!C.isAdminToken(state.token)) setStatus('This page needs an admin account.', true);
-    const reload = () => {
+    for (const control of document.querySelectorAll(
+      '.admin-controls button:not(.theme-toggle), .admin-controls input, .admin-controls select, #filters input, #filters select, .pager button',
+    ))
+      control.disabled = true;
+    ui.queueEmpty.textContent = '';
+    ui.cards.replaceChildren();
+  }
+
+  function schedulePeriodic() {
+    clearInterval(state.periodic);
+    if (ui.auto.checked) state.periodic = setInterval(() => refreshAll(), PACE.periodicMs);
+  }
+
+  function wire() {
+    const reloadList = () => {
       state.offset = 0;
-      void loadSessions();
+      reload.list(false);
     };
-    ui.filters.addEventListener('change', reload);
+    ui.filters.addEventListener('change', (event) => {
+      if (event.target !== ui.user) reloadList();
+    });
     ui.filters.addEventListener('submit', (event) => {
       event.preventDefault();
-      reload();
+      reloadList();
     });
     let userTimer = null;
     ui.user.addEventListener('input', () => {
       clearTimeout(userTimer);
-      userTimer = setTimeout(reload, 400);
+      userTimer = setTimeout(reloadList, PACE.searchDebounceMs);
     });
     ui.prev.addEventListener('click', () => {
       state.offset = Math.max(0, state.offset - Number(ui.limit.value));
-      void loadSessions();
+      reload.list(false);
     });
     ui.next.addEventListener('click', () => {
       state.offset += Number(ui.limit.value);
-      void loadSessions();
+      reload.list(false);
     });
     ui.drillBack.addEventListener('click', () => {
       state.drillUser = null;
       ui.drill.hidden = true;
-      reload();
+      reloadList();
     });
-    ui.range.addEventListener(
-      'change',
-      () => void Promise.all([loadMetrics(), loadChart()]).catch(() => undefined),
-    );
-    ui.refresh.addEventListener('click', () => void refreshAll());
-    ui.auto.addEventListener('change', scheduleAuto);
-    await refreshAll();
-    scheduleAuto();
+    ui.range.addEventListener('change', () => {
+      reload.metrics(false);
+      reload.chart(false);
+    });
+    ui.refresh.addEventListener('click', refreshAll);
+    ui.auto.addEventListener('change', schedulePeriodic);
+    ui.alerts.addEventListener('click', () => void toggleAlerts());
+    ui.sound.checked = stored(SOUND_KEY) === 'on';
+    ui.sound.addEventListener('change', () => {
+      store(SOUND_KEY, ui.sound.checked ? 'on' : 'off');
+      if (ui.sound.checked) chime();
+    });
+    labelAlerts();
+  }
+
+  async function main() {
+    state.token = await C.resolveToken();
+    const problem = state.token ? C.tokenProblem(state.token) : 'missing';
+    if (problem) return fatal(C.TOKEN_TEXT[problem]);
+    if (!C.isAdminToken(state.token)) return fatal('This page needs an admin account.');
+    state.me = C.claimsOf(state.token);
+    wire();
+    refreshAll();
+    schedulePeriodic();
     connectLive();
   }
 

@@ -1,10 +1,19 @@
-/* Chat view: streaming conversation over the WebSocket, history over REST, shares, uploads, takeover. */
+/* Chat view: streaming conversation over the WebSocket, history over REST, sidebar, shares, uploads, takeover. */
 (function () {
   'use strict';
   const C = window.Chatbox;
   const $ = (id) => document.getElementById(id);
 
   const ui = {
+    sidebar: $('sidebar'),
+    sidebarToggle: $('sidebar-toggle'),
+    sidebarClose: $('sidebar-close'),
+    sidebarBackdrop: $('sidebar-backdrop'),
+    newChat: $('new-chat'),
+    allChats: $('all-chats'),
+    convSearch: $('conv-search'),
+    convList: $('conv-list'),
+    convEmpty: $('conv-empty'),
     title: $('chat-title'),
     back: $('back-link'),
     conn: $('conn'),
@@ -15,11 +24,20 @@
     assistName: $('assist-name'),
     help: $('help-btn'),
     share: $('share-btn'),
+    panelToggle: $('panel-toggle'),
+    resolve: $('resolve-btn'),
     leave: $('leave-btn'),
+    embedClose: $('embed-close'),
     readonlyNote: $('readonly-note'),
     messages: $('messages'),
+    welcome: $('welcome'),
+    welcomeText: $('welcome-text'),
+    jump: $('jump-latest'),
     typing: $('typing'),
     typingLabel: $('typing-label'),
+    endedBar: $('ended-bar'),
+    continueLink: $('continue-link'),
+    endedNew: $('ended-new'),
     composer: $('composer'),
     form: $('composer-form'),
     input: $('input'),
@@ -30,33 +48,59 @@
     fileBtn: $('file-btn'),
     cameraBtn: $('camera-btn'),
     voiceBtn: $('voice-btn'),
+    cannedBtn: $('canned-btn'),
+    cannedMenu: $('canned-menu'),
     uploadBox: $('upload-progress'),
     uploadBar: $('upload-bar'),
     uploadLabel: $('upload-label'),
     shareDialog: $('share-dialog'),
+    shareIntro: $('share-intro'),
+    shareLinkBox: $('share-link-box'),
     shareUrl: $('share-url'),
     shareStatus: $('share-status'),
+    shareCreate: $('share-create'),
     shareCopy: $('share-copy'),
     shareRevoke: $('share-revoke'),
     shareClose: $('share-close'),
+    confirmDialog: $('confirm-dialog'),
+    confirmText: $('confirm-text'),
+    confirmOk: $('confirm-ok'),
+    confirmCancel: $('confirm-cancel'),
+    panel: $('admin-panel'),
+    panelClose: $('panel-close'),
+    panelUser: $('panel-user'),
+    panelSessions: $('panel-sessions'),
+    transcriptDialog: $('transcript-dialog'),
+    transcriptTitle: $('transcript-title'),
+    transcript: $('transcript'),
+    transcriptClose: $('transcript-close'),
   };
+
+  const NARROW = window.matchMedia('(max-width: 899px)');
+  const SIDEBAR_KEY = 'chatbox_sidebar';
 
   const state = {
     token: null,
     adminMode: C.params.get('admin') === 'true',
+    embedded: C.params.get('embed') === '1',
     sessionId: C.params.get('session_id') || null,
+    continueFrom: C.params.get('continue_from') || null,
     ended: false,
     named: false,
     readonly: false,
+    signedOut: false,
     models: [],
     assistedBy: null,
+    helpPending: false,
     socket: null,
     connectedOnce: false,
     backoffMs: 1000,
     reconnectTimer: null,
     closedByUs: false,
     outbox: [],
-    /** The reply being streamed: {messageId, lastSeq, text, done}. */
+    /** Bubbles of messages typed while offline: marked pending until the socket takes them. */
+    pending: [],
+    /** The reply being streamed: {messageId, lastSeq, done, error}. */
     streaming: null,
     /** message id → {el, body, text} for AI bubbles. */
     bubbles: new Map(),
@@ -65,6 +109,14 @@
     typingTimer: null,
     typingSent: false,
     recorder: null,
+    /** Follow new content at the bottom unless the reader scrolled up. */
+    pinned: true,
+    /** The last user text, for Regenerate and Retry. */
+    lastUserText: '',
+    sessions: [],
+    shareToken: null,
+    focusAfterStream: false,
+    sessionUser: null,
   };
 
   // Test and embedding hook: read-only view of the connection.
@@ -80,22 +132,45 @@
     },
   };
 
-  // ---------- rendering ----------
+  // ---------- scrolling ----------
 
   function nearBottom() {
     const m = ui.messages;
     return m.scrollHeight - m.scrollTop - m.clientHeight < 48;
   }
 
-  function scrollToBottom() {
-    ui.messages.scrollTop = ui.messages.scrollHeight;
+  function scrollToBottom(smooth) {
+    ui.messages.scrollTo({ top: ui.messages.scrollHeight, behavior: smooth ? 'smooth' : 'auto' });
+    state.pinned = true;
+    ui.jump.hidden = true;
+  }
+
+  /** After content grew: follow it when pinned, else offer the jump button. */
+  function contentGrew() {
+    if (state.pinned) scrollToBottom();
+    else ui.jump.hidden = false;
+  }
+
+  function followMedia(node) {
+    for (const media of node.querySelectorAll('img'))
+      if (!media.complete) media.addEventListener('load', contentGrew, { once: true });
+    for (const media of node.querySelectorAll('audio, video'))
+      media.addEventListener('loadedmetadata', contentGrew, { once: true });
   }
 
   function appendNode(node) {
-    const stick = nearBottom();
     ui.messages.append(node);
-    if (stick) scrollToBottom();
+    followMedia(node);
+    updateWelcome();
+    contentGrew();
   }
+
+  function updateWelcome() {
+    const empty = !ui.messages.querySelector('.msg, .system-note');
+    ui.welcome.hidden = !empty || state.readonly || state.adminMode;
+  }
+
+  // ---------- rendering ----------
 
   function senderLabel(sender, metadata) {
     if (sender === 'ai') return 'Assistant';
@@ -108,11 +183,13 @@
     return state.adminMode ? sender === 'admin' : sender === 'user';
   }
 
+  const AVATAR = { ai: 'spark', admin: 'support', user: 'user' };
+
   function bubble(sender, metadata, timestamp) {
     const body = C.el('div', { class: 'bubble-body' });
-    const node = C.el(
-      'article',
-      { class: `msg msg-${sender}${isMine(sender) ? ' msg-mine' : ''}` },
+    const main = C.el(
+      'div',
+      { class: 'msg-main' },
       C.el(
         'header',
         { class: 'msg-head' },
@@ -121,14 +198,20 @@
       ),
       body,
     );
-    return { node, body };
+    const node = C.el(
+      'article',
+      { class: `msg msg-${sender}${isMine(sender) ? ' msg-mine' : ''}` },
+      C.el('span', { class: 'msg-avatar' }, C.icon(AVATAR[sender] || 'user', 16)),
+      main,
+    );
+    return { node, body, main };
   }
 
   function addText(sender, content, { metadata, timestamp, markdown } = {}) {
     const { node, body } = bubble(sender, metadata, timestamp);
     if (markdown) {
       body.classList.add('markdown');
-      body.innerHTML = C.renderMarkdown(content);
+      C.renderMarkdownInto(body, content);
     } else {
       body.classList.add('plain');
       body.textContent = content;
@@ -141,6 +224,7 @@
     const node = C.el('div', { class: `system-note${kind ? ` system-${kind}` : ''}`, text });
     if (kind === 'error') node.setAttribute('role', 'alert');
     appendNode(node);
+    return node;
   }
 
   function attachment(frame) {
@@ -182,16 +266,17 @@
     const { node, body } = bubble(sender, frame.metadata, frame.timestamp);
     body.append(attachment(frame));
     appendNode(node);
+    return node;
   }
 
   /** The AI bubble for a message id, created on first use. */
   function aiBubble(messageId, timestamp) {
     let entry = state.bubbles.get(messageId);
     if (!entry) {
-      const { node, body } = bubble('ai', null, timestamp || new Date().toISOString());
+      const { node, body, main } = bubble('ai', null, timestamp || new Date().toISOString());
       body.classList.add('markdown');
       node.dataset.messageId = messageId;
-      entry = { el: node, body, text: '' };
+      entry = { el: node, body, main, text: '' };
       state.bubbles.set(messageId, entry);
       appendNode(node);
     }
@@ -206,39 +291,154 @@
       state.renderQueued.delete(messageId);
       const entry = state.bubbles.get(messageId);
       if (!entry) return;
-      const stick = nearBottom();
-      entry.body.innerHTML = C.renderMarkdown(entry.text);
+      C.renderMarkdownInto(entry.body, entry.text);
       state.renders += 1;
-      if (stick) scrollToBottom();
+      followMedia(entry.body);
+      contentGrew();
     });
   }
 
-  function renderHistory(messages) {
-    ui.messages.replaceChildren();
-    state.bubbles.clear();
+  /** Copy and (for the newest reply) Regenerate under an AI bubble; Retry when the reply failed. */
+  function finishAiBubble(entry, { error, stopped } = {}) {
+    entry.el.classList.toggle('msg-stopped', Boolean(stopped));
+    entry.el.classList.toggle('msg-error', Boolean(error));
+    for (const old of entry.main.querySelectorAll('.msg-actions, .msg-error-note')) old.remove();
+    if (error) {
+      entry.main.append(
+        C.el(
+          'div',
+          { class: 'msg-error-note', role: 'alert' },
+          C.el('span', { text: error }),
+          canRegenerate()
+            ? C.el(
+                'button',
+                {
+                  type: 'button',
+                  class: 'btn btn-small retry-btn',
+                  onclick: () => regenerate(entry.el.dataset.messageId),
+                },
+                C.icon('refresh', 16),
+                'Retry',
+              )
+            : null,
+        ),
+      );
+      return;
+    }
+    if (state.readonly) return;
+    const actions = C.el(
+      'div',
+      { class: 'msg-actions' },
+      C.copyButton(() => entry.text, 'Copy the reply'),
+    );
+    if (!state.adminMode)
+      actions.append(
+        C.el(
+          'button',
+          {
+            type: 'button',
+            class: 'copy-btn regenerate-btn',
+            'aria-label': 'Regenerate the reply',
+            title: 'Regenerate',
+            onclick: () => regenerate(entry.el.dataset.messageId),
+          },
+          C.icon('refresh', 16),
+          C.el('span', { text: 'Regenerate' }),
+        ),
+      );
+    entry.main.append(actions);
+    updateRegenerateButtons();
+  }
+
+  /** Only the newest reply can be regenerated, and only while the AI may answer. */
+  function updateRegenerateButtons() {
+    const replies = [...ui.messages.querySelectorAll('.msg-ai')];
+    replies.forEach((node, index) => {
+      const isLast = index === replies.length - 1 && !node.nextElementSibling?.classList.contains('msg');
+      for (const button of node.querySelectorAll('.regenerate-btn, .retry-btn'))
+        button.hidden = !isLast || !canRegenerate();
+    });
+  }
+
+  function canRegenerate() {
+    return (
+      !state.readonly &&
+      !state.adminMode &&
+      !state.ended &&
+      !state.assistedBy &&
+      !state.signedOut &&
+      Boolean(state.lastUserText) &&
+      !(state.streaming && !state.streaming.done)
+    );
+  }
+
+  function renderMessagesInto(messages, { live }) {
+    // A regenerated reply replaces the one it names: the old reply and the repeated question are hidden.
+    const replaced = new Set(
+      (messages || []).map((message) => message.metadata && message.metadata.regenerate_of).filter(Boolean),
+    );
+    let lastUser = '';
     for (const message of messages || []) {
+      const metadata = message.metadata || {};
       if (message.type === 'file_upload' || message.type === 'voice_message') {
         addAttachment(message, message.sender);
         continue;
       }
+      if (message.sender === 'user' && !message.type?.startsWith('file')) lastUser = message.content || '';
+      if (message.sender === 'user' && metadata.regenerate_of) continue;
       if (message.sender === 'ai') {
+        if (replaced.has(message.id)) continue;
         const entry = aiBubble(message.id || `h-${Math.random()}`, message.timestamp);
         entry.text = message.content || '';
-        entry.body.innerHTML = C.renderMarkdown(entry.text);
-        if (
-          message.metadata &&
-          (message.metadata.status === 'stopped' || message.metadata.status === 'interrupted')
-        )
+        C.renderMarkdownInto(entry.body, entry.text);
+        if (live)
+          finishAiBubble(entry, {
+            stopped: metadata.status === 'stopped' || metadata.status === 'interrupted',
+            error: metadata.status === 'error' ? 'The assistant could not answer this time.' : '',
+          });
+        else if (metadata.status === 'stopped' || metadata.status === 'interrupted')
           entry.el.classList.add('msg-stopped');
         continue;
       }
+      if (metadata.continued_from && live) noteContinuedFrom(metadata.continued_from);
       addText(message.sender, message.content || '', {
-        metadata: message.metadata,
+        metadata,
         timestamp: message.timestamp,
         markdown: message.sender === 'admin',
       });
     }
+    return lastUser;
+  }
+
+  function renderHistory(messages) {
+    for (const node of [...ui.messages.children]) if (node !== ui.welcome) node.remove();
+    state.bubbles.clear();
+    const lastUser = renderMessagesInto(messages, { live: !state.readonly });
+    if (lastUser) state.lastUserText = lastUser;
+    updateRegenerateButtons();
+    updateWelcome();
     scrollToBottom();
+  }
+
+  /** "Continued from …" at the top of a conversation that continues an ended one. */
+  function noteContinuedFrom(sessionId) {
+    if (ui.messages.querySelector('.continued-note')) return;
+    const link = C.el('a', {
+      href: C.pageUrl('chat', { session_id: sessionId }),
+      'data-session-id': sessionId,
+      text: 'an earlier conversation',
+    });
+    const note = C.el('div', { class: 'system-note continued-note' }, 'Continued from ', link);
+    ui.messages.insertBefore(note, ui.welcome.nextSibling);
+    nameContinuedFrom();
+  }
+
+  /** The earlier conversation's name, once the conversation list is known. */
+  function nameContinuedFrom() {
+    const link = ui.messages.querySelector('.continued-note a[data-session-id]');
+    if (!link) return;
+    const known = state.sessions.find((row) => (row.session_id || row.id) === link.dataset.sessionId);
+    if (known && known.name) link.textContent = `“${known.name}”`;
   }
 
   // ---------- connection status ----------
@@ -256,6 +456,11 @@
   function setStreaming(active) {
     ui.stop.hidden = !active;
     ui.send.hidden = active;
+    if (!active && (state.focusAfterStream || document.activeElement === document.body)) {
+      state.focusAfterStream = false;
+      if (!ui.input.disabled) ui.input.focus();
+    }
+    updateRegenerateButtons();
   }
 
   function updateModelSelector() {
@@ -263,19 +468,54 @@
     ui.modelWrap.hidden = !show;
   }
 
+  function updateHelpButton() {
+    ui.help.disabled = state.ended || state.signedOut || Boolean(state.assistedBy) || state.helpPending;
+    ui.help.title = state.assistedBy ? `${state.assistedBy} is already helping you` : '';
+  }
+
   function setAssisted(name) {
     state.assistedBy = name || null;
     ui.assistBanner.hidden = !name;
     ui.assistName.textContent = name || '';
     updateModelSelector();
+    updateHelpButton();
+    updateRegenerateButtons();
+  }
+
+  function modelName(id) {
+    const model = state.models.find((m) => m.id === id);
+    return (model && model.name) || id;
   }
 
   function adoptSession(id) {
     if (!id || id === state.sessionId) return;
     state.sessionId = id;
     C.setParam('session_id', id);
-    C.dropParams(['new']);
+    C.dropParams(['new', 'continue_from']);
     ui.share.disabled = state.adminMode;
+    state.shareToken = null;
+    void loadSidebar();
+  }
+
+  /** Controls that need a valid sign-in and a live conversation. */
+  function setComposerEnabled(enabled) {
+    for (const control of [ui.input, ui.send, ui.fileBtn, ui.cameraBtn, ui.voiceBtn])
+      control.disabled = !enabled;
+    if (enabled && (!navigator.mediaDevices || !window.MediaRecorder)) ui.voiceBtn.disabled = true;
+    updateHelpButton();
+  }
+
+  function signedOut(reason) {
+    state.signedOut = true;
+    state.closedByUs = true;
+    clearTimeout(state.reconnectTimer);
+    if (state.socket) state.socket.close();
+    setConn('offline', reason === 'expired' ? 'Sign-in expired' : 'Not signed in');
+    setComposerEnabled(false);
+    ui.share.disabled = true;
+    ui.input.placeholder = 'Sign in to chat';
+    addSystem(C.TOKEN_TEXT[reason] || C.TOKEN_TEXT.rejected, 'error');
+    setTyping(false);
   }
 
   // ---------- socket ----------
@@ -302,11 +542,14 @@
     );
     const socket = new WebSocket(`${C.wsBase}?${query}`);
     state.socket = socket;
+    let opened = false;
     socket.addEventListener('open', () => {
+      opened = true;
       const wasReconnect = state.connectedOnce;
       state.connectedOnce = true;
       state.backoffMs = 1000;
       setConn('connected', 'Connected');
+      if (!state.ended) setComposerEnabled(true);
       if (resuming) {
         socket.send(
           JSON.stringify({
@@ -315,11 +558,15 @@
             metadata: { message_id: resuming.messageId, last_seq: String(resuming.lastSeq) },
           }),
         );
-      } else if (wasReconnect && state.sessionId) {
+      } else if (wasReconnect && state.sessionId && state.pending.length === 0) {
         void refreshHistory();
       }
       const queued = state.outbox.splice(0);
       for (const frame of queued) send(frame);
+      for (const node of state.pending.splice(0)) {
+        node.classList.remove('msg-pending');
+        node.querySelector('.pending-note')?.remove();
+      }
     });
     socket.addEventListener('message', (event) => {
       let frame;
@@ -334,16 +581,49 @@
       if (state.socket !== socket) return;
       state.socket = null;
       if (state.closedByUs) return;
+      if (event.code === 4001 && state.embedded) return void renewToken();
       if (event.code === 4001 || event.code === 4003) {
-        setConn('offline', event.code === 4001 ? 'Signed out' : 'Not allowed');
-        addSystem('Your sign-in is no longer valid. Reopen the link you were given.', 'error');
+        signedOut(event.code === 4001 ? 'expired' : 'rejected');
         return;
       }
-      const delay = state.backoffMs;
-      state.backoffMs = Math.min(state.backoffMs * 2, 30000);
-      setConn('reconnecting', `Reconnecting in ${Math.round(delay / 1000)}s…`);
-      state.reconnectTimer = setTimeout(connect, delay);
+      if (!opened && !state.connectedOnce) return void checkRefusedToken();
+      scheduleReconnect();
     });
+  }
+
+  function scheduleReconnect() {
+    const delay = state.backoffMs;
+    state.backoffMs = Math.min(state.backoffMs * 2, 30000);
+    setConn('reconnecting', `Reconnecting in ${Math.round(delay / 1000)}s…`);
+    state.reconnectTimer = setTimeout(connect, delay);
+  }
+
+  /** The first socket never opened: a refused token (401 on the handshake) or a network problem? */
+  async function checkRefusedToken() {
+    try {
+      await C.api('/models', { token: state.token });
+    } catch (error) {
+      if (error.status === 401) return signedOut(C.tokenRefusal(error));
+    }
+    scheduleReconnect();
+  }
+
+  /** Embedded: an expired token is replaced by a fresh one from the host page, then we reconnect. */
+  async function renewToken() {
+    try {
+      window.sessionStorage.removeItem('jwt_token');
+    } catch {
+      /* ignore */
+    }
+    const fresh = await C.askParentForToken(3000);
+    if (!fresh || C.tokenProblem(fresh)) return signedOut('expired');
+    state.token = fresh;
+    try {
+      window.sessionStorage.setItem('jwt_token', fresh);
+    } catch {
+      /* ignore */
+    }
+    connect();
   }
 
   async function refreshHistory() {
@@ -367,25 +647,39 @@
         token: state.token,
       });
       if (data.name) applySessionInfo(data);
+      void loadSidebar();
     } catch {
       /* the title stays as it is */
     }
   }
 
+  function setTitle(name) {
+    ui.title.textContent = name || 'Untitled Chat';
+    document.title = `${name || 'Chat'} — Chat`;
+  }
+
   function applySessionInfo(data) {
     if (data.name) state.named = true;
-    ui.title.textContent = data.name || 'Untitled Chat';
-    document.title = `${data.name || 'Chat'} — Chat`;
+    setTitle(data.name);
     if (data.assisting_admin_name) setAssisted(data.assisting_admin_name);
     if (data.is_active === false) markEnded();
   }
 
   function markEnded() {
+    if (state.ended) return;
     state.ended = true;
     ui.input.disabled = true;
     ui.send.disabled = true;
-    ui.help.disabled = true;
-    ui.input.placeholder = 'This conversation has ended. Start a new chat from your chats.';
+    for (const button of [ui.fileBtn, ui.cameraBtn, ui.voiceBtn]) button.disabled = true;
+    updateHelpButton();
+    updateRegenerateButtons();
+    ui.input.placeholder = 'This conversation has ended.';
+    if (!state.adminMode && !state.readonly && !state.signedOut) {
+      ui.composer.hidden = true;
+      ui.endedBar.hidden = false;
+      ui.continueLink.href = C.pageUrl('chat', { new: 1, continue_from: state.sessionId });
+      ui.endedNew.href = C.pageUrl('chat', { new: 1 });
+    }
   }
 
   function handleFrame(frame) {
@@ -402,7 +696,10 @@
         }
         if (frame.model_id) ui.modelSelect.value = frame.model_id;
         // The greeting on connect carries the model list; later ones (model changed, help sent) are news.
-        if (frame.content && !Array.isArray(frame.models)) addSystem(frame.content);
+        if (frame.content && !Array.isArray(frame.models)) {
+          const changed = /^Model changed to /.test(frame.content) && frame.model_id;
+          addSystem(changed ? `Model changed to ${modelName(frame.model_id)}` : frame.content);
+        }
         return;
       case 'loading':
         state.streaming = { messageId: metadata.message_id, lastSeq: -1, done: false };
@@ -412,11 +709,17 @@
       case 'ai_response':
         return aiResponse(frame, metadata);
       case 'user_message':
+        if (frame.sender === 'user' && metadata.regenerate_of) {
+          state.bubbles.get(metadata.regenerate_of)?.el.remove();
+          return;
+        }
+        if (frame.sender === 'user') state.lastUserText = frame.content || '';
         addText(frame.sender || 'user', frame.content || '', {
           metadata,
           timestamp: frame.timestamp,
           markdown: frame.sender === 'admin',
         });
+        updateRegenerateButtons();
         return;
       case 'file_upload':
       case 'voice_message':
@@ -430,6 +733,7 @@
         return;
       }
       case 'admin_join':
+        state.helpPending = false;
         setAssisted(metadata.admin_name || 'Support');
         addSystem(frame.content || `${metadata.admin_name} has joined the conversation`);
         return;
@@ -474,43 +778,78 @@
     setTyping(false);
     queueRender(messageId);
     if (stream.done) {
+      const failed = metadata.error || metadata.status === 'error';
       setStreaming(false);
+      finishAiBubble(entry, {
+        stopped: metadata.stopped === 'true' || metadata.status === 'stopped',
+        error: failed ? stream.error || 'The assistant could not answer this time.' : '',
+      });
       if (!state.named) void refreshTitle();
-      if (metadata.stopped === 'true') entry.el.classList.add('msg-stopped');
-      if (metadata.error) entry.el.classList.add('msg-error');
     }
   }
 
   function handleError(frame) {
     const error = frame.error || {};
+    // A failed reply is shown on its own bubble (with Retry), not as a note above an empty one.
+    if (state.streaming && !state.streaming.done && error.code && error.code.startsWith('LLM')) {
+      state.streaming.error = error.message || 'The assistant could not answer this time.';
+      setTyping(false);
+      return;
+    }
     let text = error.message || 'Something went wrong';
     if (error.code === 'TOO_MANY_REQUESTS' && error.retry_after)
       text += ` (try again in ${Math.ceil(error.retry_after / 1000)}s)`;
     addSystem(text, 'error');
     if (error.code === 'SESSION_ENDED') markEnded();
-    if (state.streaming && !state.streaming.done && error.code && error.code.startsWith('LLM'))
-      setTyping(false);
   }
 
   // ---------- composing ----------
 
   function submitMessage() {
     const content = ui.input.value.trim();
-    if (!content || state.ended) return;
-    addText(state.adminMode ? 'admin' : 'user', content, {
+    if (!content || state.ended || state.signedOut) return;
+    const node = addText(state.adminMode ? 'admin' : 'user', content, {
       timestamp: new Date().toISOString(),
-      markdown: false,
+      markdown: state.adminMode,
     });
+    if (!state.adminMode) state.lastUserText = content;
     scrollToBottom();
-    send({ type: 'user_message', content });
+    const frame = { type: 'user_message', content };
+    if (state.continueFrom && !state.sessionId) frame.metadata = { continued_from: state.continueFrom };
+    if (!send(frame)) markPending(node);
     ui.input.value = '';
     autoGrow();
     stopTyping();
+    updateRegenerateButtons();
+  }
+
+  /** A message typed while offline is visibly waiting, not shown as sent. */
+  function markPending(node) {
+    node.classList.add('msg-pending');
+    node
+      .querySelector('.msg-main')
+      .append(C.el('span', { class: 'pending-note', text: 'Not sent yet — waiting for the connection…' }));
+    state.pending.push(node);
+  }
+
+  /** Asks again for the reply `messageId` answered: the last question is sent once more. */
+  function regenerate(messageId) {
+    if (!canRegenerate()) return;
+    const frame = { type: 'user_message', content: state.lastUserText };
+    if (messageId) frame.metadata = { regenerate_of: messageId };
+    const old = messageId ? state.bubbles.get(messageId) : null;
+    if (old) {
+      old.el.remove();
+      state.bubbles.delete(messageId);
+    }
+    send(frame);
+    scrollToBottom();
+    updateRegenerateButtons();
   }
 
   function autoGrow() {
     ui.input.style.height = 'auto';
-    ui.input.style.height = `${Math.min(ui.input.scrollHeight, 160)}px`;
+    ui.input.style.height = `${Math.min(ui.input.scrollHeight, 200)}px`;
   }
 
   function stopTyping() {
@@ -567,8 +906,11 @@
           size: String(body.size || ''),
         },
       };
-      addAttachment({ ...frame, timestamp: new Date().toISOString() }, state.adminMode ? 'admin' : 'user');
-      send(frame);
+      const node = addAttachment(
+        { ...frame, timestamp: new Date().toISOString() },
+        state.adminMode ? 'admin' : 'user',
+      );
+      if (!send(frame)) markPending(node);
     });
     xhr.addEventListener('error', () => {
       ui.uploadBox.hidden = true;
@@ -613,36 +955,60 @@
 
   // ---------- share ----------
 
-  async function openShare() {
+  function shareUrlOf(token) {
+    return `${window.location.origin}${C.pageUrl('chat', { share_token: token })}`;
+  }
+
+  function showShareLink(url) {
+    ui.shareIntro.hidden = true;
+    ui.shareLinkBox.hidden = !url;
+    ui.shareUrl.value = url || '';
+    ui.shareCreate.hidden = Boolean(url);
+    ui.shareCopy.hidden = !url;
+    ui.shareRevoke.hidden = !url;
+    if (url) ui.shareUrl.select();
+  }
+
+  /** Opens the dialog; a new public link is made only when the owner confirms with "Create link". */
+  function openShare() {
     if (!state.sessionId) return;
     ui.shareStatus.textContent = '';
-    ui.shareUrl.value = 'Creating link…';
+    ui.shareIntro.hidden = false;
+    if (state.shareToken) showShareLink(shareUrlOf(state.shareToken));
+    else {
+      ui.shareLinkBox.hidden = true;
+      ui.shareCreate.hidden = false;
+      ui.shareCopy.hidden = true;
+      ui.shareRevoke.hidden = true;
+    }
     if (typeof ui.shareDialog.showModal === 'function') ui.shareDialog.showModal();
     else ui.shareDialog.setAttribute('open', '');
+    (state.shareToken ? ui.shareCopy : ui.shareCreate).focus();
+  }
+
+  async function createShare() {
+    ui.shareCreate.disabled = true;
+    ui.shareStatus.textContent = 'Creating link…';
     try {
       const { data } = await C.api(`/sessions/${encodeURIComponent(state.sessionId)}/share`, {
         token: state.token,
         method: 'POST',
       });
-      ui.shareUrl.value = data.share_url;
-      ui.shareUrl.select();
+      state.shareToken = data.share_token;
+      ui.shareStatus.textContent = '';
+      showShareLink(data.share_url);
+      ui.shareCopy.focus();
     } catch (error) {
-      ui.shareUrl.value = '';
       ui.shareStatus.textContent = error.message;
+    } finally {
+      ui.shareCreate.disabled = false;
     }
   }
 
   async function copyShare() {
     const url = ui.shareUrl.value;
     if (!url) return;
-    try {
-      await navigator.clipboard.writeText(url);
-      ui.shareStatus.textContent = 'Link copied.';
-    } catch {
-      ui.shareUrl.select();
-      const ok = document.execCommand && document.execCommand('copy');
-      ui.shareStatus.textContent = ok ? 'Link copied.' : 'Select the link and copy it.';
-    }
+    ui.shareStatus.textContent = (await C.copyText(url)) ? 'Link copied.' : 'Select the link and copy it.';
   }
 
   async function revokeShare() {
@@ -651,11 +1017,245 @@
         token: state.token,
         method: 'DELETE',
       });
-      ui.shareUrl.value = '';
+      state.shareToken = null;
+      showShareLink('');
+      ui.shareIntro.hidden = false;
       ui.shareStatus.textContent = 'Sharing stopped: the old link no longer works.';
     } catch (error) {
       ui.shareStatus.textContent = error.message;
     }
+  }
+
+  // ---------- sidebar ----------
+
+  function isNarrow() {
+    return NARROW.matches || state.embedded;
+  }
+
+  function setSidebarOpen(open) {
+    if (isNarrow()) {
+      document.body.classList.toggle('sidebar-open', open);
+      ui.sidebarBackdrop.hidden = !open;
+      if (open) ui.convSearch.focus();
+    } else {
+      document.body.classList.toggle('sidebar-collapsed', !open);
+      try {
+        window.localStorage.setItem(SIDEBAR_KEY, open ? 'open' : 'closed');
+      } catch {
+        /* not kept */
+      }
+    }
+    ui.sidebarToggle.setAttribute('aria-expanded', String(open));
+    ui.sidebarToggle.setAttribute(
+      'aria-label',
+      open ? 'Hide the conversation list' : 'Show the conversation list',
+    );
+  }
+
+  function sidebarOpen() {
+    return isNarrow()
+      ? document.body.classList.contains('sidebar-open')
+      : !document.body.classList.contains('sidebar-collapsed');
+  }
+
+  function setupSidebar() {
+    ui.sidebar.hidden = false;
+    ui.sidebarToggle.hidden = false;
+    ui.back.hidden = true;
+    document.body.classList.add('with-sidebar');
+    ui.newChat.href = C.pageUrl('chat', { new: 1 });
+    ui.allChats.href = C.pageUrl('sessions');
+    let saved = null;
+    try {
+      saved = window.localStorage.getItem(SIDEBAR_KEY);
+    } catch {
+      saved = null;
+    }
+    if (!isNarrow() && saved === 'closed') document.body.classList.add('sidebar-collapsed');
+    setSidebarOpen(isNarrow() ? false : saved !== 'closed');
+    ui.sidebarToggle.addEventListener('click', () => setSidebarOpen(!sidebarOpen()));
+    ui.sidebarClose.addEventListener('click', () => {
+      setSidebarOpen(false);
+      ui.sidebarToggle.focus();
+    });
+    ui.sidebarBackdrop.addEventListener('click', () => setSidebarOpen(false));
+    ui.sidebar.addEventListener('keydown', (event) => {
+      if (event.key === 'Escape' && isNarrow()) {
+        setSidebarOpen(false);
+        ui.sidebarToggle.focus();
+      }
+    });
+    NARROW.addEventListener('change', () => {
+      document.body.classList.remove('sidebar-open', 'sidebar-collapsed');
+      ui.sidebarBackdrop.hidden = true;
+      setSidebarOpen(!isNarrow());
+    });
+    ui.convSearch.addEventListener('input', renderSidebar);
+  }
+
+  async function loadSidebar() {
+    if (state.adminMode || state.readonly || !state.token || state.signedOut) return;
+    try {
+      const { data } = await C.api('/sessions', { token: state.token });
+      state.sessions = (data.sessions || []).slice();
+      state.sessions.sort(
+        (a, b) => new Date(b.last_activity).getTime() - new Date(a.last_activity).getTime(),
+      );
+      const current = state.sessions.find((row) => (row.session_id || row.id) === state.sessionId);
+      if (current && current.share_token) state.shareToken = current.share_token;
+      renderSidebar();
+      nameContinuedFrom();
+    } catch {
+      /* the sidebar stays as it was */
+    }
+  }
+
+  function renderSidebar() {
+    const query = ui.convSearch.value.trim().toLowerCase();
+    const rows = state.sessions.filter((row) => (row.name || 'Untitled Chat').toLowerCase().includes(query));
+    ui.convList.replaceChildren(...rows.map(sidebarItem));
+    ui.convEmpty.hidden = rows.length > 0;
+    ui.convEmpty.textContent = query ? 'No conversation matches.' : 'No conversations yet.';
+  }
+
+  function sidebarItem(row) {
+    const id = row.session_id || row.id;
+    const name = row.name || 'Untitled Chat';
+    const current = id === state.sessionId;
+    const link = C.el(
+      'a',
+      {
+        class: 'conv-link',
+        href: C.pageUrl('chat', { session_id: id }),
+        'aria-current': current ? 'page' : null,
+      },
+      C.el('span', { class: 'conv-name', text: name }),
+      C.el(
+        'span',
+        { class: 'conv-meta' },
+        row.is_active ? C.el('span', { class: 'conv-live', title: 'Active', text: '●' }) : null,
+        C.el('time', { datetime: row.last_activity, text: C.relativeTime(row.last_activity) }),
+      ),
+    );
+    const item = C.el(
+      'li',
+      { class: `conv-item${current ? ' current' : ''}`, 'data-session-id': id },
+      link,
+      C.el(
+        'div',
+        { class: 'conv-actions' },
+        C.el(
+          'button',
+          {
+            type: 'button',
+            class: 'icon-btn conv-rename',
+            'aria-label': `Rename “${name}”`,
+            title: 'Rename',
+            onclick: () => startRename(item, row),
+          },
+          C.icon('pencil', 16),
+        ),
+        C.el(
+          'button',
+          {
+            type: 'button',
+            class: 'icon-btn conv-delete',
+            'aria-label': `Delete “${name}”`,
+            title: 'Delete',
+            onclick: () => void confirmDelete(row),
+          },
+          C.icon('trash', 16),
+        ),
+      ),
+    );
+    return item;
+  }
+
+  function startRename(item, row) {
+    const id = row.session_id || row.id;
+    const input = C.el('input', {
+      class: 'conv-rename-input',
+      type: 'text',
+      maxlength: '50',
+      'aria-label': 'New name',
+    });
+    input.value = row.name || '';
+    item.replaceChildren(input);
+    input.focus();
+    input.select();
+    let done = false;
+    const finish = async (save) => {
+      if (done) return;
+      done = true;
+      const name = input.value.trim();
+      if (save && name && name !== row.name) {
+        try {
+          await C.api(`/sessions/${encodeURIComponent(id)}`, {
+            token: state.token,
+            method: 'PATCH',
+            body: { name },
+          });
+          row.name = name;
+          if (id === state.sessionId) setTitle(name);
+        } catch (error) {
+          addSystem(`Renaming failed: ${error.message}`, 'error');
+        }
+      }
+      renderSidebar();
+      ui.convList.querySelector(`[data-session-id="${CSS.escape(id)}"] .conv-rename`)?.focus();
+    };
+    input.addEventListener('keydown', (event) => {
+      if (event.key === 'Enter') {
+        event.preventDefault();
+        void finish(true);
+      } else if (event.key === 'Escape') {
+        event.preventDefault();
+        event.stopPropagation();
+        void finish(false);
+      }
+    });
+    input.addEventListener('blur', () => void finish(true));
+  }
+
+  function confirm(text) {
+    return new Promise((resolve) => {
+      ui.confirmText.textContent = text;
+      const close = (answer) => {
+        ui.confirmOk.removeEventListener('click', yes);
+        ui.confirmCancel.removeEventListener('click', no);
+        ui.confirmDialog.removeEventListener('cancel', no);
+        if (ui.confirmDialog.open) ui.confirmDialog.close();
+        resolve(answer);
+      };
+      const yes = () => close(true);
+      const no = () => close(false);
+      ui.confirmOk.addEventListener('click', yes);
+      ui.confirmCancel.addEventListener('click', no);
+      ui.confirmDialog.addEventListener('cancel', no);
+      ui.confirmDialog.showModal();
+      ui.confirmCancel.focus();
+    });
+  }
+
+  async function confirmDelete(row) {
+    const id = row.session_id || row.id;
+    const ok = await confirm(
+      `“${row.name || 'Untitled Chat'}” will be removed from your conversations${row.is_active ? ' and ended' : ''}. Its share link stops working.`,
+    );
+    if (!ok) return;
+    try {
+      await C.api(`/sessions/${encodeURIComponent(id)}`, { token: state.token, method: 'DELETE' });
+    } catch (error) {
+      addSystem(`Deleting failed: ${error.message}`, 'error');
+      return;
+    }
+    state.sessions = state.sessions.filter((other) => (other.session_id || other.id) !== id);
+    if (id === state.sessionId) {
+      window.location.href = C.pageUrl('chat', { new: 1 });
+      return;
+    }
+    renderSidebar();
+    ui.convSearch.focus();
   }
 
   // ---------- modes ----------
@@ -669,6 +1269,7 @@
     ui.share.hidden = true;
     ui.conn.hidden = true;
     ui.back.hidden = true;
+    ui.welcome.hidden = true;
     try {
       const { data } = await C.api(`/shared/${encodeURIComponent(shareToken)}`);
       ui.title.textContent = data.name || 'Shared conversation';
@@ -726,7 +1327,152 @@
         addSystem('Takeover is not available on this server.', 'error');
       else if (error.status === 404) addSystem('Takeover is not available for this session.', 'error');
     }
+    void setupAdminTools();
     return true;
+  }
+
+  /** Canned replies next to the composer, the user's other sessions in the side panel, Resolve. */
+  async function setupAdminTools() {
+    ui.panelToggle.hidden = false;
+    ui.resolve.hidden = false;
+    ui.panel.hidden = false;
+    document.body.classList.add('with-panel');
+    const togglePanel = (open) => {
+      document.body.classList.toggle('panel-open', open);
+      ui.panelToggle.setAttribute('aria-expanded', String(open));
+    };
+    togglePanel(false);
+    ui.panelToggle.addEventListener('click', () =>
+      togglePanel(!document.body.classList.contains('panel-open')),
+    );
+    ui.panelClose.addEventListener('click', () => togglePanel(false));
+    ui.resolve.addEventListener('click', () => void resolveHelp());
+    ui.transcriptClose.addEventListener('click', () => ui.transcriptDialog.close());
+
+    const [canned, detail] = await Promise.all([
+      C.api('/admin/canned-replies', { token: state.token }).catch(() => null),
+      C.api(`/admin/sessions/${encodeURIComponent(state.sessionId)}`, { token: state.token }).catch(
+        () => null,
+      ),
+    ]);
+    const replies = (canned && canned.data && canned.data.replies) || [];
+    if (replies.length > 0) setupCannedReplies(replies);
+    if (!detail) return;
+    state.sessionUser = detail.data.user_id;
+    ui.panelUser.replaceChildren(C.icon('user', 16), C.el('span', { text: detail.data.user_id }));
+    try {
+      const { data } = await C.api(
+        `/admin/users/${encodeURIComponent(detail.data.user_id)}/sessions?sort_by=last_activity&limit=50`,
+        { token: state.token },
+      );
+      const others = (Array.isArray(data) ? data : []).filter(
+        (row) => (row.session_id || row.id) !== state.sessionId,
+      );
+      ui.panelSessions.replaceChildren(
+        ...(others.length
+          ? others.map(panelSessionItem)
+          : [C.el('li', { class: 'muted', text: 'No other conversations.' })]),
+      );
+    } catch {
+      ui.panelSessions.replaceChildren(C.el('li', { class: 'muted', text: 'Could not load them.' }));
+    }
+  }
+
+  function panelSessionItem(row) {
+    const id = row.session_id || row.id;
+    const count = Number(row.message_count) || 0;
+    return C.el(
+      'li',
+      {},
+      C.el(
+        'button',
+        { type: 'button', class: 'panel-session', onclick: () => void openTranscript(id, row.name) },
+        C.el('span', { class: 'conv-name', text: row.name || 'Untitled Chat' }),
+        C.el(
+          'span',
+          { class: 'conv-meta' },
+          `${C.relativeTime(row.last_activity)} · ${count} message${count === 1 ? '' : 's'}`,
+          row.is_active ? ' · active' : '',
+        ),
+      ),
+    );
+  }
+
+  async function openTranscript(id, name) {
+    ui.transcriptTitle.textContent = name || 'Untitled Chat';
+    ui.transcript.replaceChildren(C.el('p', { class: 'muted', text: 'Loading…' }));
+    ui.transcriptDialog.showModal();
+    try {
+      const { data } = await C.api(`/admin/sessions/${encodeURIComponent(id)}`, { token: state.token });
+      ui.transcript.replaceChildren(
+        ...(data.messages || []).map((message) => {
+          const { node, body } = bubble(message.sender, message.metadata, message.timestamp);
+          if (message.type === 'file_upload' || message.type === 'voice_message')
+            body.append(attachment(message));
+          else if (message.sender === 'ai' || message.sender === 'admin') {
+            body.classList.add('markdown');
+            C.renderMarkdownInto(body, message.content || '');
+          } else {
+            body.classList.add('plain');
+            body.textContent = message.content || '';
+          }
+          node.classList.remove('msg-mine');
+          return node;
+        }),
+      );
+    } catch (error) {
+      ui.transcript.replaceChildren(C.el('p', { class: 'error', text: error.message }));
+    }
+  }
+
+  function setupCannedReplies(replies) {
+    ui.cannedBtn.hidden = false;
+    ui.cannedMenu.replaceChildren(
+      ...replies.map((text) =>
+        C.el('button', {
+          type: 'button',
+          role: 'menuitem',
+          class: 'canned-item',
+          text,
+          onclick: () => {
+            ui.input.value = ui.input.value ? `${ui.input.value}\n${text}` : text;
+            autoGrow();
+            closeCanned();
+            ui.input.focus();
+          },
+        }),
+      ),
+    );
+    const closeCanned = () => {
+      ui.cannedMenu.hidden = true;
+      ui.cannedBtn.setAttribute('aria-expanded', 'false');
+    };
+    ui.cannedBtn.addEventListener('click', () => {
+      const open = ui.cannedMenu.hidden;
+      ui.cannedMenu.hidden = !open;
+      ui.cannedBtn.setAttribute('aria-expanded', String(open));
+      if (open) ui.cannedMenu.querySelector('button')?.focus();
+    });
+    ui.cannedMenu.addEventListener('keydown', (event) => {
+      if (event.key === 'Escape') {
+        closeCanned();
+        ui.cannedBtn.focus();
+      }
+    });
+  }
+
+  async function resolveHelp() {
+    ui.resolve.disabled = true;
+    try {
+      await C.api(`/admin/sessions/${encodeURIComponent(state.sessionId)}/resolve`, {
+        token: state.token,
+        method: 'POST',
+      });
+      addSystem('Help request marked as resolved.');
+    } catch (error) {
+      addSystem(error.status === 409 ? 'This session has no help request.' : error.message, 'error');
+      ui.resolve.disabled = false;
+    }
   }
 
   async function leave() {
@@ -763,16 +1509,24 @@
       autoGrow();
       noteTyping();
     });
-    ui.stop.addEventListener('click', () => send({ type: 'stop_generation' }));
+    ui.stop.addEventListener('click', () => {
+      state.focusAfterStream = true;
+      send({ type: 'stop_generation' });
+    });
     ui.help.addEventListener('click', () => {
       send({ type: 'help_request', content: 'The user asked for a human.' });
-      ui.help.disabled = true;
-      setTimeout(() => (ui.help.disabled = state.ended), 10000);
+      state.helpPending = true;
+      updateHelpButton();
+      setTimeout(() => {
+        state.helpPending = false;
+        updateHelpButton();
+      }, 10000);
     });
     ui.modelSelect.addEventListener('change', () =>
       send({ type: 'model_select', model_id: ui.modelSelect.value }),
     );
-    ui.share.addEventListener('click', () => void openShare());
+    ui.share.addEventListener('click', openShare);
+    ui.shareCreate.addEventListener('click', () => void createShare());
     ui.shareCopy.addEventListener('click', () => void copyShare());
     ui.shareRevoke.addEventListener('click', () => void revokeShare());
     ui.shareClose.addEventListener('click', () => ui.shareDialog.close());
@@ -788,29 +1542,60 @@
       ui.cameraInput.value = '';
     });
     ui.voiceBtn.addEventListener('click', () => void toggleRecording());
-    if (!navigator.mediaDevices || !window.MediaRecorder) ui.voiceBtn.disabled = true;
+    ui.messages.addEventListener('scroll', () => {
+      state.pinned = nearBottom();
+      if (state.pinned) ui.jump.hidden = true;
+    });
+    ui.jump.addEventListener('click', () => scrollToBottom(true));
     window.addEventListener('online', () => {
       if (!state.socket && !state.closedByUs) connect();
     });
   }
 
+  function setupEmbedded() {
+    document.body.classList.add('embedded');
+    ui.embedClose.hidden = false;
+    ui.embedClose.addEventListener('click', () =>
+      window.parent.postMessage({ type: 'chatbox_close' }, C.parentOrigin()),
+    );
+  }
+
+  /** Without a session id and without new=1, the user's active conversation is picked up again. */
+  async function resumeActiveSession() {
+    await loadSidebar();
+    const active = state.sessions.find((row) => row.is_active);
+    if (active) {
+      state.sessionId = active.session_id || active.id;
+      C.setParam('session_id', state.sessionId);
+      renderSidebar();
+    }
+  }
+
   async function main() {
     ui.back.href = C.pageUrl('sessions');
+    if (state.embedded) setupEmbedded();
     const shareToken = C.params.get('share_token');
     if (shareToken) return sharedView(shareToken);
 
     state.token = await C.resolveToken();
-    if (!state.token) {
-      setConn('offline', 'Signed out');
-      addSystem('Sign-in required: open this page with a token.', 'error');
-      ui.input.disabled = true;
+    const problem = state.token ? C.tokenProblem(state.token) : 'missing';
+    if (problem) {
+      updateWelcome();
+      signedOut(problem);
       return;
     }
     wireEvents();
     if (state.adminMode) {
       if (!(await enterAdminMode())) return;
-    } else if (C.params.get('new') === '1') {
-      await endActiveSessions();
+    } else {
+      setupSidebar();
+      if (C.params.get('new') === '1') await endActiveSessions();
+      else if (!state.sessionId) await resumeActiveSession();
+    }
+    if (state.continueFrom && !state.sessionId) {
+      ui.welcomeText.textContent =
+        'This new conversation continues an earlier one. Your first message starts it.';
+      noteContinuedFrom(state.continueFrom);
     }
     if (state.sessionId) {
       ui.share.disabled = state.adminMode;
@@ -821,6 +1606,7 @@
         renderHistory(data.messages);
         applySessionInfo(data);
       } catch (error) {
+        if (error.status === 401) return signedOut(C.tokenRefusal(error));
         addSystem(
           error.status === 404
             ? 'This conversation was not found. Your next message starts a new one.'
@@ -834,6 +1620,8 @@
         }
       }
     }
+    updateWelcome();
+    void loadSidebar();
     if (state.ended && !state.adminMode) return;
     connect();
     ui.input.focus();

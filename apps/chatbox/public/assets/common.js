@@ -14,8 +14,41 @@
     return parts.join('/');
   }
 
+  /**
+   * `api` (host:port of the API) is used only when it is this page's own host or one of the API
+   * origins the server lists (WEB_CLIENT_API_ORIGINS): the token is sent there. Otherwise it is
+   * ignored and the page says so.
+   */
+  function allowedApiHost(requested) {
+    if (!requested) return { host: '', refused: '' };
+    const meta = document.querySelector('meta[name="chatbox-api-origins"]');
+    const allowed = ((meta && meta.getAttribute('content')) || '').split(/\s+/).filter(Boolean);
+    let origin = '';
+    try {
+      origin = new URL(`${window.location.protocol}//${requested}`).origin;
+    } catch {
+      origin = '';
+    }
+    if (origin && (origin === window.location.origin || allowed.includes(origin)))
+      return { host: requested, refused: '' };
+    return { host: '', refused: requested };
+  }
+
+  function showApiNotice(refused) {
+    const notice = document.createElement('div');
+    notice.className = 'readonly-note api-notice';
+    notice.setAttribute('role', 'alert');
+    notice.textContent = `Ignored api=${refused}: not an allowed API server; using this site instead.`;
+    document.body.prepend(notice);
+  }
+
   const prefix = detectPrefix();
-  const apiHost = params.get('api') || '';
+  const apiChoice = allowedApiHost(params.get('api'));
+  const apiHost = apiChoice.host;
+  if (apiChoice.refused) {
+    if (document.body) showApiNotice(apiChoice.refused);
+    else document.addEventListener('DOMContentLoaded', () => showApiNotice(apiChoice.refused));
+  }
   const httpBase = apiHost
     ? `${window.location.protocol}//${apiHost}${prefix}`
     : `${window.location.origin}${prefix}`;
@@ -41,15 +74,25 @@
     window.history.replaceState(null, '', url.pathname + url.search + url.hash);
   }
 
+  /**
+   * The page embedding this one: its own origin, or the site framing it (the widget's host page,
+   * which the CSP frame-ancestors limits to ALLOWED_ORIGINS).
+   */
+  function parentOrigin() {
+    const ancestors = window.location.ancestorOrigins;
+    return ancestors && ancestors.length > 0 ? ancestors[0] : window.location.origin;
+  }
+
   function askParentForToken(timeoutMs) {
     return new Promise((resolve) => {
       if (window.parent === window) return resolve(null);
+      const origin = parentOrigin();
       const timer = setTimeout(() => {
         window.removeEventListener('message', onMessage);
         resolve(null);
       }, timeoutMs);
       function onMessage(event) {
-        if (event.origin !== window.location.origin) return;
+        if (event.source !== window.parent || event.origin !== origin) return;
         const data = event.data;
         if (!data || data.type !== 'token' || typeof data.token !== 'string' || !data.token) return;
         clearTimeout(timer);
@@ -57,7 +100,7 @@
         resolve(data.token);
       }
       window.addEventListener('message', onMessage);
-      window.parent.postMessage({ type: 'request_token' }, window.location.origin);
+      window.parent.postMessage({ type: 'request_token' }, origin);
     });
   }
 
@@ -259,6 +302,8 @@
     httpBase,
     wsBase,
     resolveToken,
+    askParentForToken,
+    parentOrigin,
     claimsOf,
     isAdminToken,
     api,

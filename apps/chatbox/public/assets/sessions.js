@@ -5,6 +5,7 @@
   const list = document.getElementById('session-list');
   const status = document.getElementById('status');
   const newChat = document.getElementById('new-chat');
+  const search = document.getElementById('search');
   let token = null;
   let rows = [];
 
@@ -16,15 +17,19 @@
 
   function render() {
     list.replaceChildren();
+    search.hidden = rows.length === 0;
     if (rows.length === 0) {
       setStatus('No conversations yet. Start one with “+ New Chat”.');
       return;
     }
-    setStatus('');
-    for (const row of rows) {
+    const query = search.value.trim().toLowerCase();
+    const shown = rows.filter((row) => (row.name || 'Untitled Chat').toLowerCase().includes(query));
+    setStatus(shown.length === 0 ? 'No conversation matches.' : '');
+    for (const row of shown) {
       const id = row.session_id || row.id;
       const badges = C.el('span', { class: 'badges' });
       if (row.is_active) badges.append(C.el('span', { class: 'badge badge-active', text: 'Active' }));
+      if (row.share_token) badges.append(C.el('span', { class: 'badge badge-muted', text: 'Shared' }));
       if (row.admin_assisted || row.assisting_admin_name)
         badges.append(C.el('span', { class: 'badge badge-assisted', text: 'Admin Assisted' }));
       const count = Number(row.message_count) || 0;
@@ -56,10 +61,7 @@
       render();
       if (data.truncated) setStatus(`Showing the latest ${rows.length} conversations.`);
     } catch (error) {
-      setStatus(
-        error.status === 401 ? 'Your sign-in has expired. Reopen the link you were given.' : error.message,
-        true,
-      );
+      setStatus(error.status === 401 ? C.TOKEN_TEXT[C.tokenRefusal(error)] : error.message, true);
     }
   }
 
@@ -79,11 +81,13 @@
 
   async function main() {
     token = await C.resolveToken();
-    if (!token) {
+    const problem = token ? C.tokenProblem(token) : 'missing';
+    if (problem) {
       newChat.disabled = true;
-      setStatus('Sign-in required: open this page with a token.', true);
+      setStatus(C.TOKEN_TEXT[problem], true);
       return;
     }
+    search.addEventListener('input', render);
     newChat.addEventListener('click', () => void startNewChat());
     await load();
     setInterval(() => {

@@ -1,5 +1,11 @@
 import { DomainError, ErrorCode } from '@chatbox/common';
-import { SESSION_SORT_FIELDS, SessionListFilter, SessionSortField } from '@chatbox/storage';
+import {
+  HELP_STATES,
+  HelpState,
+  SESSION_SORT_FIELDS,
+  SessionListFilter,
+  SessionSortField,
+} from '@chatbox/storage';
 
 export const SORT_FIELDS = SESSION_SORT_FIELDS;
 const LIST_PARAMS = [
@@ -7,6 +13,8 @@ const LIST_PARAMS = [
   'status',
   'admin_assisted',
   'help_requested',
+  'help_state',
+  'user_id_contains',
   'start_time',
   'end_time',
   'start_time_from',
@@ -17,10 +25,13 @@ const LIST_PARAMS = [
   'offset',
 ];
 const DEFAULT_LIMIT = 100;
+/** The dashboard's user search: longer text cannot match an id a person would type. */
+export const USER_SEARCH_MAX_CHARS = 128;
 const MAX_LIMIT = 1000;
 const DAY_MS = 86_400_000;
-const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/;
-const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/i;
+const DATE_ONLY = /^(\d{4})-(\d{2})-(\d{2})$/;
+const RFC3339 =
+  /^(\d{4})-(\d{2})-(\d{2})T([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,9})?)?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)$/i;
 
 export type Query = Record<string, unknown>;
 
@@ -41,17 +52,30 @@ export function rejectUnknown(query: Query, allowed: string[]): void {
     if (!allowed.includes(key)) throw bad(`unknown query parameter ${key.slice(0, 64)}`);
 }
 
-/** RFC 3339 or `YYYY-MM-DD`; a date-only upper bound means the end of that day. */
+/** Whether year-month-day names a real day (Date would roll 2026-02-31 over into March). */
+function isCalendarDate(year: string, month: string, day: string): boolean {
+  const date = new Date(Date.UTC(Number(year), Number(month) - 1, Number(day)));
+  return (
+    date.getUTCFullYear() === Number(year) &&
+    date.getUTCMonth() === Number(month) - 1 &&
+    date.getUTCDate() === Number(day)
+  );
+}
+
+/** RFC 3339 or `YYYY-MM-DD` naming a real calendar day; a date-only upper bound means the end of that day. */
 export function parseTime(name: string, value: string | undefined, endOfDay = false): Date | undefined {
   if (value === undefined || value === '') return undefined;
-  if (DATE_ONLY.test(value)) {
+  const dateOnly = DATE_ONLY.exec(value);
+  const full = dateOnly ? undefined : RFC3339.exec(value);
+  const [, year, month, day] = dateOnly ?? full ?? [];
+  if (year === undefined || !isCalendarDate(year, month, day))
+    throw bad(`${name} must be RFC 3339 or YYYY-MM-DD`);
+  if (dateOnly) {
     const start = new Date(`${value}T00:00:00.000Z`);
-    if (Number.isNaN(start.getTime())) throw bad(`${name} must be RFC 3339 or YYYY-MM-DD`);
     return endOfDay ? new Date(start.getTime() + DAY_MS - 1) : start;
   }
   const parsed = new Date(value);
-  if (!RFC3339.test(value) || Number.isNaN(parsed.getTime()))
-    throw bad(`${name} must be RFC 3339 or YYYY-MM-DD`);
+  if (Number.isNaN(parsed.getTime())) throw bad(`${name} must be RFC 3339 or YYYY-MM-DD`);
   return parsed;
 }
 
@@ -93,6 +117,12 @@ export function parseListQuery(query: Query, fixedUserId?: string): ListQuery {
   const sortOrder = single(query, 'sort_order') ?? 'desc';
   if (sortOrder !== 'asc' && sortOrder !== 'desc') throw bad('sort_order must be asc or desc');
   const userId = fixedUserId ?? single(query, 'user_id');
+  const helpState = single(query, 'help_state');
+  if (helpState !== undefined && !HELP_STATES.includes(helpState as HelpState))
+    throw bad(`help_state must be one of ${HELP_STATES.join(', ')}`);
+  const userIdContains = single(query, 'user_id_contains')?.trim();
+  if (userIdContains !== undefined && userIdContains.length > USER_SEARCH_MAX_CHARS)
+    throw bad(`user_id_contains must be at most ${USER_SEARCH_MAX_CHARS} characters`);
   const startFrom = parseTime('start_time', single(query, 'start_time_from') ?? single(query, 'start_time'));
   const startTo = parseTime('end_time', single(query, 'start_time_to') ?? single(query, 'end_time'), true);
   if (startFrom && startTo && startTo < startFrom) throw bad('end_time must not be before start_time');
@@ -106,6 +136,8 @@ export function parseListQuery(query: Query, fixedUserId?: string): ListQuery {
       ...(parseBool('help_requested', single(query, 'help_requested')) !== undefined
         ? { helpRequested: parseBool('help_requested', single(query, 'help_requested')) }
         : {}),
+      ...(helpState ? { helpState: helpState as HelpState } : {}),
+      ...(userIdContains ? { userIdContains } : {}),
       ...(startFrom ? { startFrom } : {}),
       ...(startTo ? { startTo } : {}),
     },
@@ -142,7 +174,8 @@ export function parseRangeQuery(query: Query, withBucket = false, now = new Date
     const span = Math.max(1, end.getTime() - start.getTime());
     bucketMs = Object.values(BUCKETS).find((size) => span / size <= MAX_BUCKETS / 5) ?? DAY_MS;
   } else {
-    if (!(bucket in BUCKETS)) throw bad(`bucket must be one of ${Object.keys(BUCKETS).join(', ')}`);
+    if (!Object.hasOwn(BUCKETS, bucket))
+      throw bad(`bucket must be one of ${Object.keys(BUCKETS).join(', ')}`);
     bucketMs = BUCKETS[bucket];
   }
   if ((end.getTime() - start.getTime()) / bucketMs > MAX_BUCKETS)

@@ -55,6 +55,10 @@ export interface ProtocolLimits {
   metadataKeys: number;
   metadataKeyChars: number;
   metadataValueChars: number;
+  /** `id` and `user_id` that old clients echo back: accepted up to this length, never used. */
+  echoedIdChars: number;
+  /** Entries of a `models` list an old client echoes back: accepted up to this count, never used. */
+  echoedModels: number;
   queuedRepliesPerSession: number;
   messagesPerSession: number;
   sessionNameChars: number;
@@ -110,16 +114,23 @@ export interface AppConfig {
   redisKeyPrefix: string;
   allowedOrigins: string[];
   corsAllowedOrigins: string[];
+  /** Origins the served web client may use as `?api=` (it sends the user's token there). */
+  webClientApiOrigins: string[];
   trustedProxies: string[];
   metricsAllowedNetworks: string[];
   limits: {
     maxMessageSize: number;
+    /** Bytes of received frames waiting to be handled per socket; reading pauses beyond it. */
+    maxPendingBytes: number;
     maxConnections: number;
     maxConnectionsPerUser: number;
     rateLimit: number;
     rateWindowMs: number;
+    /** Admin actions (POST, DELETE, …) per window per admin. */
     adminRateLimit: number;
     adminRateWindowMs: number;
+    /** Admin reads (GET) per window per admin: an open dashboard must not use up the action budget. */
+    adminReadRateLimit: number;
     publicRateLimit: number;
     publicRateWindowMs: number;
   };
@@ -148,11 +159,21 @@ export interface AppConfig {
     rateLimit: number;
     rateWindowMs: number;
   };
+  /** Texts an admin can insert while assisting a user (ADMIN_CANNED_REPLIES). */
+  admin: { cannedReplies: string[] };
   storage: {
     driver: StorageDriver;
     dataDir: string;
     s3: S3Config;
     uploadMaxSize: number;
+    /** Uploads per user per `uploadRateWindowMs`. */
+    uploadRateLimit: number;
+    uploadRateWindowMs: number;
+    /** Bytes of uploads one user may keep stored; 0 = no quota. */
+    uploadQuotaBytes: number;
+    /** An upload no message references is removed this long after it was made; 0 = never. */
+    uploadOrphanGraceMs: number;
+    uploadCleanupIntervalMs: number;
     fileUrlTtlMs: number;
     shareLinkTtlMs: number;
   };

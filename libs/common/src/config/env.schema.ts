@@ -22,6 +22,12 @@ function rule(
 
 const IsDuration = () =>
   rule('isDuration', (v) => parseDuration(v) !== undefined, 'must be a duration like 150ms, 30s, 15m or 2h');
+const IsDurationOrNever = () =>
+  rule(
+    'isDurationOrNever',
+    (v) => v.trim() === '0' || parseDuration(v) !== undefined,
+    'must be 0 (never) or a duration like 30s, 15m or 2h',
+  );
 const IsByteSize = () =>
   rule('isByteSize', (v) => parseByteSize(v) !== undefined, 'must be a size like 1048576, 512KB or 25MB');
 const IsWholeNumber = (min: number, max = Number.MAX_SAFE_INTEGER) =>
@@ -89,14 +95,21 @@ export class EnvironmentVariables {
   @IsOptional() ALLOWED_ORIGINS?: string;
   @IsOptional() WS_ALLOWED_ORIGINS?: string;
   @IsOptional() CORS_ALLOWED_ORIGINS?: string;
+  /** [ext] Origins the served web client may use as its `api` parameter. */
+  @IsOptional() WEB_CLIENT_API_ORIGINS?: string;
   @IsOptional() @IsCidrList() TRUSTED_PROXIES?: string;
   @IsOptional() @IsCidrList() METRICS_ALLOWED_NETWORKS?: string;
   @IsOptional() @IsWholeNumber(1024) MAX_MESSAGE_SIZE?: string;
+  @IsOptional() @IsByteSize() MAX_PENDING_BYTES?: string;
   @IsOptional() @IsWholeNumber(1) MAX_CONNECTIONS?: string;
   @IsOptional() @IsWholeNumber(1) MAX_CONNECTIONS_PER_USER?: string;
   @IsOptional() @IsWholeNumber(1) RATE_LIMIT?: string;
   @IsOptional() @IsWholeNumber(1) ADMIN_RATE_LIMIT?: string;
   @IsOptional() @IsDuration() ADMIN_RATE_WINDOW?: string;
+  /** [ext] Budget for admin reads (GET), separate from ADMIN_RATE_LIMIT, which counts actions. */
+  @IsOptional() @IsWholeNumber(1) ADMIN_READ_RATE_LIMIT?: string;
+  /** [ext] JSON array of reply texts offered to admins in a takeover (checked in loadConfig). */
+  @IsOptional() ADMIN_CANNED_REPLIES?: string;
   @IsOptional() @IsWholeNumber(1) PUBLIC_RATE_LIMIT?: string;
   @IsOptional() @IsDuration() RECONNECT_TIMEOUT?: string;
   @IsOptional() @IsDuration() SESSION_CLEANUP_INTERVAL?: string;
@@ -136,12 +149,13 @@ export class EnvironmentVariables {
   @IsOptional() S3_SECRET_ACCESS_KEY?: string;
   @IsOptional() @IsBooleanText() S3_FORCE_PATH_STYLE?: string;
   @IsOptional() @IsByteSize() UPLOAD_MAX_SIZE?: string;
+  @IsOptional() @IsWholeNumber(1) UPLOAD_RATE_LIMIT?: string;
+  @IsOptional() @IsDuration() UPLOAD_RATE_WINDOW?: string;
+  @IsOptional() @IsByteSize() UPLOAD_QUOTA?: string;
+  @IsOptional() @IsDurationOrNever() UPLOAD_ORPHAN_TTL?: string;
+  @IsOptional() @IsDuration() UPLOAD_CLEANUP_INTERVAL?: string;
   @IsOptional() @IsDuration() FILE_URL_TTL?: string;
-  @IsOptional()
-  @Matches(/^(0|\d+(ms|s|m|h))$/, {
-    message: 'SHARE_LINK_TTL must be 0 (never) or a duration like 30s, 15m or 2h',
-  })
-  SHARE_LINK_TTL?: string;
+  @IsOptional() @IsDurationOrNever() SHARE_LINK_TTL?: string;
   @IsOptional() @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) LOG_LEVEL?: string;
   /** [ext] Where the embedded FerretDB binary lives (default `.tools/bin/ferretdb`). */
   @IsOptional() FERRETDB_BIN?: string;

@@ -35,8 +35,10 @@ describe('loadConfig', () => {
         rateLimit: 100,
         adminRateLimit: 20,
         adminRateWindowMs: 60_000,
+        adminReadRateLimit: 300,
         publicRateLimit: 60,
       },
+      admin: { cannedReplies: [] },
       session: { reconnectTimeoutMs: 900_000, cleanupIntervalMs: 60_000 },
       llm: {
         streamTimeoutMs: 120_000,
@@ -59,10 +61,65 @@ describe('loadConfig', () => {
     expect(config.mongo.uri).toBeUndefined();
   });
 
+  it('reads the limits of issue 13 (pending bytes, uploads, web client API origins) with their defaults', () => {
+    const defaults = loadConfig({});
+    expect(defaults.limits.maxPendingBytes).toBe(2 * 1024 * 1024);
+    expect(defaults.storage).toMatchObject({
+      uploadRateLimit: 20,
+      uploadRateWindowMs: 60_000,
+      uploadQuotaBytes: 1024 ** 3,
+      uploadOrphanGraceMs: 24 * 3_600_000,
+      uploadCleanupIntervalMs: 3_600_000,
+    });
+    expect(defaults.webClientApiOrigins).toEqual([]);
+    const set = loadConfig({
+      MAX_PENDING_BYTES: '512KB',
+      UPLOAD_RATE_LIMIT: '3',
+      UPLOAD_RATE_WINDOW: '30s',
+      UPLOAD_QUOTA: '0',
+      UPLOAD_ORPHAN_TTL: '0',
+      UPLOAD_CLEANUP_INTERVAL: '5m',
+      WEB_CLIENT_API_ORIGINS: 'https://api.example.org, http://localhost:8081',
+    });
+    expect(set.limits.maxPendingBytes).toBe(512 * 1024);
+    expect(set.storage).toMatchObject({
+      uploadRateLimit: 3,
+      uploadRateWindowMs: 30_000,
+      uploadQuotaBytes: 0,
+      uploadOrphanGraceMs: 0,
+      uploadCleanupIntervalMs: 300_000,
+    });
+    expect(set.webClientApiOrigins).toEqual(['https://api.example.org', 'http://localhost:8081']);
+    expect(
+      problemsOf({
+        MAX_PENDING_BYTES: 'lots',
+        UPLOAD_RATE_LIMIT: '0',
+        UPLOAD_ORPHAN_TTL: 'soon',
+        WEB_CLIENT_API_ORIGINS: 'api.example.org',
+      }),
+    ).toEqual([
+      expect.stringContaining('MAX_PENDING_BYTES'),
+      expect.stringContaining('UPLOAD_RATE_LIMIT'),
+      expect.stringContaining('UPLOAD_ORPHAN_TTL'),
+      expect.stringContaining('WEB_CLIENT_API_ORIGINS entry "api.example.org"'),
+    ]);
+  });
+
   it('accepts the aliases SERVER_PORT and WS_ALLOWED_ORIGINS', () => {
     const config = loadConfig({ SERVER_PORT: '9000', WS_ALLOWED_ORIGINS: 'https://a.example.org' });
     expect(config.port).toBe(9000);
     expect(config.allowedOrigins).toEqual(['https://a.example.org']);
+  });
+
+  it('reads ADMIN_CANNED_REPLIES as a JSON array of texts and names the variable when it is not one', () => {
+    const config = loadConfig({ ADMIN_CANNED_REPLIES: '["Hello, how can I help?", " Thanks, bye. "]' });
+    expect(config.admin.cannedReplies).toEqual(['Hello, how can I help?', 'Thanks, bye.']);
+    for (const bad of ['Hello, world', '{"a":1}', '["ok", ""]', '[1]', JSON.stringify(['x'.repeat(10_001)])])
+      expect(problemsOf({ ADMIN_CANNED_REPLIES: bad }).join('\n')).toContain(
+        'ADMIN_CANNED_REPLIES must be a JSON array',
+      );
+    expect(problemsOf({ ADMIN_CANNED_REPLIES: JSON.stringify(Array(51).fill('x')) })).toHaveLength(1);
+    expect(problemsOf({ ADMIN_READ_RATE_LIMIT: '0' }).join('\n')).toContain('ADMIN_READ_RATE_LIMIT');
   });
 
   it('trims comma lists and drops empties', () => {

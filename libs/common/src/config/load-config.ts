@@ -49,7 +49,12 @@ const SECRET_VARIABLES = [
   'MONGO_URI',
   'REDIS_URL',
 ];
-const ORIGIN_VARIABLES = ['ALLOWED_ORIGINS', 'WS_ALLOWED_ORIGINS', 'CORS_ALLOWED_ORIGINS'];
+const ORIGIN_VARIABLES = [
+  'ALLOWED_ORIGINS',
+  'WS_ALLOWED_ORIGINS',
+  'CORS_ALLOWED_ORIGINS',
+  'WEB_CLIENT_API_ORIGINS',
+];
 const PROVIDER_TYPES: LlmProviderType[] = ['openai', 'anthropic', 'dify', 'demo'];
 const MIN_PRODUCTION_SECRET_CHARS = 32;
 const ENCRYPTION_KEY_BYTES = 32;
@@ -66,6 +71,8 @@ export const DEFAULT_PROTOCOL_LIMITS: ProtocolLimits = {
   metadataKeys: 20,
   metadataKeyChars: 64,
   metadataValueChars: 1000,
+  echoedIdChars: 128,
+  echoedModels: 20,
   queuedRepliesPerSession: 3,
   messagesPerSession: 2000,
   sessionNameChars: 50,
@@ -92,6 +99,9 @@ export const DEFAULT_PROTOCOL_LIMITS: ProtocolLimits = {
 };
 
 const RATE_WINDOW_MS = 60_000;
+/** Reads of an open dashboard (push updates, debounced re-reads) stay far below this per window. */
+const DEFAULT_ADMIN_READ_RATE_LIMIT = 300;
+const MAX_CANNED_REPLIES = 50;
 
 function isBlank(value: string | undefined): value is undefined {
   return value === undefined || value.trim() === '';
@@ -104,6 +114,12 @@ function withoutBlanks(env: Environment): Environment {
 
 function durationOf(value: string | undefined, fallback: string): number {
   return parseDuration(value ?? fallback) as number;
+}
+
+/** `0` or unset means "never" (0 ms). */
+function optionalDurationOf(value: string | undefined, fallback = '0'): number {
+  const text = value ?? fallback;
+  return text.trim() === '0' ? 0 : (parseDuration(text) as number);
 }
 
 function intOf(value: string | undefined, fallback: number): number {
@@ -220,6 +236,28 @@ function keyProblems(env: Environment): string[] {
   return problems;
 }
 
+/** ADMIN_CANNED_REPLIES: a JSON array of non-empty texts, each within the message content limit. */
+function cannedRepliesOf(value: string | undefined): { problems: string[]; replies: string[] } {
+  if (value === undefined) return { problems: [], replies: [] };
+  const rule = `ADMIN_CANNED_REPLIES must be a JSON array of at most ${MAX_CANNED_REPLIES} non-empty strings of at most ${DEFAULT_PROTOCOL_LIMITS.contentChars} characters, like ["Hello, I am looking into it."]`;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    return { problems: [rule], replies: [] };
+  }
+  const valid =
+    Array.isArray(parsed) &&
+    parsed.length <= MAX_CANNED_REPLIES &&
+    parsed.every(
+      (item) =>
+        typeof item === 'string' && item.trim() !== '' && item.length <= DEFAULT_PROTOCOL_LIMITS.contentChars,
+    );
+  return valid
+    ? { problems: [], replies: (parsed as string[]).map((item) => item.trim()) }
+    : { problems: [rule], replies: [] };
+}
+
 function originProblems(name: string, origins: string[], allowWildcard: boolean): string[] {
   return origins
     .filter((origin) => {
@@ -244,15 +282,19 @@ export function loadConfig(rawEnv: Environment, overrides: Partial<ProtocolLimit
   const isProduction = nodeEnv === 'production';
   const allowedOrigins = parseList(env.ALLOWED_ORIGINS ?? env.WS_ALLOWED_ORIGINS);
   const corsAllowedOrigins = parseList(env.CORS_ALLOWED_ORIGINS);
+  const webClientApiOrigins = parseList(env.WEB_CLIENT_API_ORIGINS);
   const { problems: providerProblems, providers } = providerProblemsAndList(env);
+  const canned = cannedRepliesOf(env.ADMIN_CANNED_REPLIES);
 
   const problems = [
     ...schemaProblems(env),
     ...placeholderProblems(env),
     ...keyProblems(env),
     ...providerProblems,
+    ...canned.problems,
     ...originProblems('ALLOWED_ORIGINS', allowedOrigins, false),
     ...originProblems('CORS_ALLOWED_ORIGINS', corsAllowedOrigins, true),
+    ...originProblems('WEB_CLIENT_API_ORIGINS', webClientApiOrigins, false),
     ...(isProduction ? productionProblems(env, allowedOrigins, corsAllowedOrigins) : []),
   ];
 
@@ -292,10 +334,7 @@ export function loadConfig(rawEnv: Environment, overrides: Partial<ProtocolLimit
         }
       : undefined;
   const dataDir = resolve(env.DATA_DIR ?? './data');
-  const shareTtl =
-    env.SHARE_LINK_TTL === undefined || env.SHARE_LINK_TTL === '0'
-      ? 0
-      : durationOf(env.SHARE_LINK_TTL, '0ms');
+  const shareTtl = optionalDurationOf(env.SHARE_LINK_TTL);
 
   return {
     env: nodeEnv,
@@ -325,18 +364,21 @@ export function loadConfig(rawEnv: Environment, overrides: Partial<ProtocolLimit
     redisKeyPrefix: env.REDIS_KEY_PREFIX ?? 'chatbox:',
     allowedOrigins,
     corsAllowedOrigins,
+    webClientApiOrigins,
     trustedProxies: parseList(env.TRUSTED_PROXIES ?? '10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,127.0.0.0/8'),
     metricsAllowedNetworks: parseList(
       env.METRICS_ALLOWED_NETWORKS ?? '10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,127.0.0.0/8,::1/128',
     ),
     limits: {
       maxMessageSize: intOf(env.MAX_MESSAGE_SIZE, 1_048_576),
+      maxPendingBytes: parseByteSize(env.MAX_PENDING_BYTES ?? '2MB') as number,
       maxConnections: intOf(env.MAX_CONNECTIONS, 10_000),
       maxConnectionsPerUser: intOf(env.MAX_CONNECTIONS_PER_USER, 10),
       rateLimit: intOf(env.RATE_LIMIT, 100),
       rateWindowMs: RATE_WINDOW_MS,
       adminRateLimit: intOf(env.ADMIN_RATE_LIMIT, 20),
       adminRateWindowMs: durationOf(env.ADMIN_RATE_WINDOW, '1m'),
+      adminReadRateLimit: intOf(env.ADMIN_READ_RATE_LIMIT, DEFAULT_ADMIN_READ_RATE_LIMIT),
       publicRateLimit: intOf(env.PUBLIC_RATE_LIMIT, 60),
       publicRateWindowMs: RATE_WINDOW_MS,
     },
@@ -367,6 +409,7 @@ export function loadConfig(rawEnv: Environment, overrides: Partial<ProtocolLimit
       rateLimit: intOf(env.NOTIFY_RATE_LIMIT, 5),
       rateWindowMs: durationOf(env.NOTIFY_RATE_WINDOW, '5m'),
     },
+    admin: { cannedReplies: canned.replies },
     storage: {
       driver: (env.STORAGE_DRIVER ?? 'local') as StorageDriver,
       dataDir,
@@ -379,6 +422,11 @@ export function loadConfig(rawEnv: Environment, overrides: Partial<ProtocolLimit
         forcePathStyle: parseBoolean(env.S3_FORCE_PATH_STYLE, false),
       },
       uploadMaxSize: parseByteSize(env.UPLOAD_MAX_SIZE ?? '25MB') as number,
+      uploadRateLimit: intOf(env.UPLOAD_RATE_LIMIT, 20),
+      uploadRateWindowMs: durationOf(env.UPLOAD_RATE_WINDOW, '1m'),
+      uploadQuotaBytes: parseByteSize(env.UPLOAD_QUOTA ?? '1GB') as number,
+      uploadOrphanGraceMs: optionalDurationOf(env.UPLOAD_ORPHAN_TTL, '24h'),
+      uploadCleanupIntervalMs: durationOf(env.UPLOAD_CLEANUP_INTERVAL, '1h'),
       fileUrlTtlMs: durationOf(env.FILE_URL_TTL, '1h'),
       shareLinkTtlMs: shareTtl,
     },

@@ -1,5 +1,6 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
 import type { Request, Response } from 'express';
+import { redactUrl } from '../redact-url';
 import { DomainError, ErrorCode } from './error-codes';
 
 const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
@@ -82,7 +83,7 @@ export class HttpExceptionFilter implements ExceptionFilter {
 
     if (status >= 500) {
       this.logger.error(
-        { err: exception, correlationId: request.headers['x-request-id'], path: request.path },
+        { err: exception, correlationId: request.headers['x-request-id'], path: redactUrl(request.path) },
         'request failed',
       );
     }

@@ -1,4 +1,6 @@
 import {
+  ArrayMaxSize,
+  IsArray,
   IsDefined,
   IsIn,
   IsISO8601,
@@ -14,7 +16,11 @@ import { INBOUND_TYPES } from '@chatbox/session';
 
 const SENDERS = ['user', 'ai', 'admin', 'system'];
 
-/** The envelope every client frame shares (SPEC 4.2). Lengths are characters, not bytes. */
+/**
+ * The envelope every client frame shares (SPEC 4.2). Lengths are characters, not bytes. The parser
+ * (frame-parser.ts) builds these objects from the known keys only, after checking the keys, their
+ * JSON types and the metadata; class-validator then checks what is left (lengths, enums, dates).
+ */
 export class EnvelopeDto {
   @IsString() @IsNotEmpty() type!: string;
   @IsOptional() @IsString() @MaxLength(LIMITS.sessionIdChars) session_id?: string;
@@ -22,10 +28,15 @@ export class EnvelopeDto {
   @IsOptional() @IsString() @MaxLength(LIMITS.fileIdChars) file_id?: string;
   @IsOptional() @IsString() @MaxLength(LIMITS.fileUrlChars) file_url?: string;
   @IsOptional() @IsString() @MaxLength(LIMITS.modelIdChars) model_id?: string;
-  @IsOptional() @IsObject() metadata?: Record<string, unknown>;
+  @IsOptional() @IsObject() metadata?: Record<string, string>;
   // Accepted for old clients but never trusted: the server decides the stored sender.
   @IsOptional() @IsIn(SENDERS) sender?: string;
   @IsOptional() @IsISO8601({ strict: false }) timestamp?: string;
+  // Server fields that old clients echo back: accepted, never used.
+  @IsOptional() @IsString() @MaxLength(LIMITS.echoedIdChars) id?: string;
+  @IsOptional() @IsString() @MaxLength(LIMITS.echoedIdChars) user_id?: string;
+  @IsOptional() @IsArray() @ArrayMaxSize(LIMITS.echoedModels) models?: unknown[];
+  @IsOptional() @IsObject() error?: Record<string, unknown>;
 }
 
 export class UserMessageDto extends EnvelopeDto {
@@ -54,15 +65,16 @@ export class FileMessageDto extends EnvelopeDto {
   declare file_id: string;
 }
 
+/** `metadata.message_id` and `metadata.last_seq` are checked by the parser (frame-parser.ts). */
 export class StreamResumeDto extends EnvelopeDto {
   @IsDefined({ message: 'metadata.message_id and metadata.last_seq are required for stream_resume' })
-  declare metadata: Record<string, unknown>;
+  declare metadata: Record<string, string>;
 }
 
 export class TypingDto extends EnvelopeDto {
   @ValidateIf((frame: TypingDto) => frame.metadata !== undefined)
   @IsObject()
-  declare metadata?: Record<string, unknown>;
+  declare metadata?: Record<string, string>;
 }
 
 /** The DTO that validates each client message type. */

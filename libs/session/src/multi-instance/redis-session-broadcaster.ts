@@ -28,6 +28,7 @@ const SUBSCRIBE_WAIT_MS = 2_000;
 
 /** What this instance heard of a reply streaming elsewhere: enough for a catch-up frame. */
 interface RemoteReply {
+  sessionId: string;
   text: string;
   nextSeq: number;
   /** False when this instance joined mid-reply (the text is incomplete: no catch-up from it). */
@@ -121,8 +122,10 @@ export class RedisSessionBroadcaster extends SessionBroadcaster implements OnMod
       );
   }
 
-  override requestStop(sessionId: string): void {
+  /** Published in any case; true when this instance has heard frames of a reply of the session. */
+  override requestStop(sessionId: string): boolean {
     this.publish({ origin: this.link.instanceId, kind: 'stop', sessionId });
+    return [...this.remoteReplies.values()].some((reply) => reply.sessionId === sessionId);
   }
 
   override onStopRequest(stopLocalReply: (sessionId: string) => void): void {
@@ -201,7 +204,12 @@ export class RedisSessionBroadcaster extends SessionBroadcaster implements OnMod
    */
   private receiveReplyFrame(envelope: Extract<Envelope, { kind: 'reply' }>): void {
     const { sessionId, messageId, seq, event } = envelope;
-    const reply = this.remoteReplies.get(messageId) ?? { text: '', nextSeq: seq, whole: seq === 0 };
+    const reply = this.remoteReplies.get(messageId) ?? {
+      sessionId,
+      text: '',
+      nextSeq: seq,
+      whole: seq === 0,
+    };
     for (const connection of this.registry.connectionsOf(sessionId)) {
       const buffer = this.resuming.get(connection);
       if (buffer?.messageId === messageId) {

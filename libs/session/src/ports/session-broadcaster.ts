@@ -24,10 +24,11 @@ export abstract class SessionBroadcaster {
 
   /**
    * `stop_generation` for a reply that is not streaming here: asks the instance that streams it.
+   * Returns whether a reply of the session is known to stream elsewhere (its done frame will answer).
    * Single instance: there is no other instance to ask.
    */
-  requestStop(_sessionId: string): void {
-    // Single instance: nothing to relay.
+  requestStop(_sessionId: string): boolean {
+    return false;
   }
 
   /** The reply runner registers how a stop requested by another instance reaches a local reply. */
@@ -61,15 +62,28 @@ export function deliverReplyFrameOnce(
   connection.send(frame);
 }
 
+function isLeavingAdmin(connection: ClientConnection, event: ChatEvent): boolean {
+  return (
+    event.type === 'admin_leave' &&
+    connection.principal.isAdmin &&
+    connection.principal.userId === event.metadata?.admin_id
+  );
+}
+
 @Injectable()
 export class InProcessSessionBroadcaster extends SessionBroadcaster {
   constructor(private readonly registry: ConnectionRegistry) {
     super();
   }
 
+  /**
+   * Also where a takeover ends for the admin's sockets, on every instance: a socket of the admin
+   * named by an `admin_leave` gets that frame, then is unbound and hears nothing more of the session.
+   */
   toSession(sessionId: string, event: ChatEvent, exceptConnectionId?: string): void {
     for (const connection of this.registry.connectionsOf(sessionId)) {
       if (connection.id !== exceptConnectionId) connection.send(event);
+      if (isLeavingAdmin(connection, event)) this.registry.bind(connection, undefined);
     }
   }
 

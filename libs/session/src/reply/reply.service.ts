@@ -138,12 +138,14 @@ export class ReplyService {
     return this.active.size;
   }
 
-  /** Stops the reply streaming in the session (the upstream request is cancelled). */
+  /**
+   * Stops the reply streaming in the session (the upstream request is cancelled). False when no
+   * reply of the session is streaming, here or (as far as this instance knows) on another instance.
+   */
   stop(sessionId: string): boolean {
     if (this.stopLocal(sessionId)) return true;
     // In multi-instance mode the reply may be streaming on another instance.
-    this.broadcaster.requestStop(sessionId);
-    return false;
+    return this.broadcaster.requestStop(sessionId);
   }
 
   private stopLocal(sessionId: string): boolean {

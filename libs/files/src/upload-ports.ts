@@ -1,0 +1,33 @@
+import { Injectable } from '@nestjs/common';
+import type { WindowDecision } from '@chatbox/common';
+import { MessageRepository } from '@chatbox/storage';
+
+/**
+ * Counts uploads per user (UPLOAD_RATE_LIMIT per UPLOAD_RATE_WINDOW). The session module binds it
+ * to its shared rate limiter (Redis in multi-instance mode), so the limit holds across instances.
+ */
+export abstract class UploadRateLimiter {
+  abstract hit(key: string, limit: number, windowMs: number): WindowDecision | Promise<WindowDecision>;
+}
+
+/** Whether stored messages still point at uploads: the clean-up removes only those none references. */
+export abstract class UploadReferenceChecker {
+  /** The subset of `fileIds` some stored message references. */
+  abstract referencedAmong(fileIds: string[]): Promise<Set<string>>;
+
+  async isReferenced(fileId: string): Promise<boolean> {
+    return (await this.referencedAmong([fileId])).has(fileId);
+  }
+}
+
+/** References as stored: `fileId` of the documents of the `messages` collection (SPEC 8). */
+@Injectable()
+export class SessionMessageReferences extends UploadReferenceChecker {
+  constructor(private readonly messages: MessageRepository) {
+    super();
+  }
+
+  referencedAmong(fileIds: string[]): Promise<Set<string>> {
+    return this.messages.referencedFileIds(fileIds);
+  }
+}

@@ -1,0 +1,187 @@
+/**
+ * Issue 13's resource attacks: one frame must not stall the server, frames must not pin memory, and
+ * a socket's waiting frames are bounded in bytes with the socket read no further while full.
+ */
+import { runInNewContext } from 'node:vm';
+import { setFlagsFromString } from 'node:v8';
+import { startFakeOpenAi, FakeOpenAi } from '../support/fake-llm';
+import { startTestApp, TestApp } from '../support/app';
+import { uploadFile, wavFile } from '../support/files-suite';
+import { userToken } from '../support/tokens';
+import { Frame, TestClient } from '../support/ws-client';
+
+/** The bound of the issue: the health check answers within this while a hostile frame is handled. */
+const HEALTHZ_BOUND_MS = 1_000;
+/** The bound of the issue: 300 `constructor` frames leave the heap within this of where it started. */
+const HEAP_GROWTH_BOUND = 20 * 1024 * 1024;
+const MIB = 1024 * 1024;
+
+/** A garbage collection on demand in this process (where the app under test runs). */
+function collector(): () => void {
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
+}
+
+function heapAfterCollection(gc: () => void): number {
+  for (let round = 0; round < 3; round++) gc();
+  return process.memoryUsage().heapUsed;
+}
+
+/** `{"k0":0,"k1":1,…}`: 90,000 keys, about 0.93 MB. */
+function manyKeys(count = 90_000): string {
+  return `{${Array.from({ length: count }, (_, index) => `"k${index}":${index % 10}`).join(',')}}`;
+}
+
+describe('chat: frames cannot stall the server or pin memory', () => {
+  let t: TestApp;
+  const clients: TestClient[] = [];
+
+  beforeAll(async () => {
+    t = await startTestApp();
+  });
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((client) => client.close()));
+  });
+  afterAll(async () => t?.close());
+
+  async function connect(userId: string): Promise<TestClient> {
+    const client = await TestClient.connect(t.wsUrl, { token: userToken(userId) });
+    clients.push(client);
+    await client.waitForType('connection_status');
+    return client;
+  }
+
+  it('frames of 90,000 keys are refused while the health check keeps answering within 1 s', async () => {
+    const client = await connect('many-keys');
+    const keys = manyKeys();
+    const frames = [
+      `{"type":"ping","x":${keys}}`,
+      `{"type":"ping","metadata":${keys}}`,
+      `{"type":"ping","error":${keys}}`,
+      `{"type":"ping",${keys.slice(1, -1)}}`,
+    ];
+    for (const frame of frames) expect(Buffer.byteLength(frame)).toBeLessThan(t.config.limits.maxMessageSize);
+    const from = client.frames.length;
+    for (const frame of frames) client.send(frame);
+    const answered = () =>
+      client.frames.slice(from).filter((frame) => frame.type === 'error' || frame.type === 'pong').length;
+    const roundTrips: number[] = [];
+    // Health checks one after the other for as long as the frames are being handled.
+    while (answered() < frames.length) {
+      const started = performance.now();
+      expect((await fetch(`${t.baseUrl}/healthz`)).status).toBe(200);
+      roundTrips.push(performance.now() - started);
+      if (roundTrips.length > 200) break;
+    }
+    expect(roundTrips.length).toBeGreaterThan(0);
+    expect(Math.max(...roundTrips)).toBeLessThan(HEALTHZ_BOUND_MS);
+    const answers = client.frames
+      .slice(from)
+      .filter((frame) => frame.type === 'error' || frame.type === 'pong');
+    expect(answers.map((frame) => frame.error?.code ?? frame.type)).toEqual([
+      'INVALID_FORMAT',
+      'INVALID_FORMAT',
+      'pong', // `error` is echoed by old clients: accepted, never walked
+      'INVALID_FORMAT',
+    ]);
+    expect(answers[0].error!.message).toBe('unknown field "x"');
+  });
+
+  it('300 frames with a nested `constructor` leave the heap within 20 MB of where it started', async () => {
+    const gc = collector();
+    const client = await connect('constructor');
+    const pad = 'p'.repeat(1_000_000);
+    const frames = [
+      `{"type":"ping","x":{"constructor":{"prototype":{},"pad":"${pad}"}}}`,
+      `{"type":"ping","metadata":{"constructor":{"prototype":{},"pad":"${pad}"}}}`,
+    ];
+    for (const frame of frames) expect(Buffer.byteLength(frame)).toBeLessThan(t.config.limits.maxMessageSize);
+    const sendAndWait = async (count: number) => {
+      const from = client.frames.length;
+      for (let index = 0; index < count; index++) {
+        client.send(frames[index % frames.length]);
+        // A few at a time: the test measures what the server keeps, not what is in flight.
+        if (index % 10 === 9)
+          await client.waitFor(() => answersSince(client, from) >= index + 1, 30_000, from);
+      }
+      await client.waitFor(() => answersSince(client, from) >= count, 30_000, from);
+      return client.frames.slice(from);
+    };
+    await sendAndWait(10); // warm-up: code paths compiled, pools allocated
+    const before = heapAfterCollection(gc);
+    const answers = await sendAndWait(300);
+    const after = heapAfterCollection(gc);
+    expect(answers.filter((frame) => frame.error?.code === 'INTERNAL_ERROR')).toEqual([]);
+    expect(answers.filter((frame) => frame.type === 'pong')).toHaveLength(150);
+    expect(after - before).toBeLessThan(HEAP_GROWTH_BOUND);
+  });
+});
+
+function answersSince(client: TestClient, from: number): number {
+  return client.frames.slice(from).filter((frame: Frame) => frame.type === 'error' || frame.type === 'pong')
+    .length;
+}
+
+describe('chat: the frames waiting on a socket are bounded in bytes (backpressure)', () => {
+  let t: TestApp;
+  let fake: FakeOpenAi;
+  let client: TestClient | undefined;
+
+  beforeAll(async () => {
+    fake = await startFakeOpenAi();
+    t = await startTestApp({
+      MAX_PENDING_BYTES: '1MB',
+      LLM_PROVIDER_1_ID: 'gpt',
+      LLM_PROVIDER_1_TYPE: 'openai',
+      LLM_PROVIDER_1_ENDPOINT: `${fake.url}/v1`,
+      LLM_PROVIDER_1_MODEL: 'gpt-test',
+      STT_PROVIDER_ID: 'gpt',
+    });
+  });
+  afterAll(async () => {
+    await client?.close();
+    await t?.close();
+    await fake?.close();
+  });
+
+  it('stops reading a socket whose waiting frames pass MAX_PENDING_BYTES, and loses none of them', async () => {
+    const token = userToken('flooder');
+    const { body } = await uploadFile(t, token, { bytes: wavFile(2_000), name: 'v.wav', type: 'audio/wav' });
+    client = await TestClient.connect(t.wsUrl, { token });
+    await client.waitForType('connection_status');
+    // The voice note's transcription is held: every later frame of this socket waits behind it.
+    let release = () => {};
+    fake.transcriptionGate = new Promise<void>((resolve) => (release = resolve));
+    fake.script({ chunks: ['ok'] });
+    client.send({ type: 'voice_message', file_id: body.file_id });
+
+    const frameCount = 64;
+    const frame = JSON.stringify({ type: 'ping', pad: 'x'.repeat(MIB - 100) });
+    const from = client.frames.length;
+    for (let index = 0; index < frameCount; index++) client.send(frame);
+    // Wait until the client's send buffer stops draining: the server reads no more.
+    let previous = -1;
+    let stableRounds = 0;
+    for (let round = 0; round < 200 && stableRounds < 5; round++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const buffered = client.socket.bufferedAmount;
+      stableRounds = buffered === previous ? stableRounds + 1 : 0;
+      previous = buffered;
+    }
+    // 64 MB sent: the server holds about 1 MB, the kernel's socket buffers a few more; the rest waits
+    // in the client. Without backpressure the server would have read all of it.
+    expect(client.socket.bufferedAmount).toBeGreaterThan(16 * MIB);
+
+    release();
+    await client.waitFor(
+      () => client!.frames.slice(from).filter((answer) => answer.type === 'error').length >= frameCount,
+      60_000,
+      from,
+    );
+    const errors = client.frames.slice(from).filter((answer) => answer.type === 'error');
+    expect(errors).toHaveLength(frameCount);
+    expect(new Set(errors.map((answer) => answer.error!.message))).toEqual(new Set(['unknown field "pad"']));
+    client.send({ type: 'ping' });
+    await client.waitFor((answer) => answer.type === 'pong', 10_000, from);
+  });
+});
