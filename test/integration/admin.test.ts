@@ -119,7 +119,7 @@ describe('admin: help requests, takeover, admin API', () => {
       `Help Request - User needy needs assistance. Session: ${done.session_id}`,
       `Help Request - User needy needs assistance. Session: ${done.session_id}`,
     ]);
-    const raw = await t.db.collection('sessions').findOne({ _id: done.session_id as never });
+    const raw = await t.stored(done.session_id);
     expect(raw).toMatchObject({ helpRequested: true, helpRequestedAt: expect.any(Date) });
 
     user.send({ type: 'help_request', session_id: done.session_id });

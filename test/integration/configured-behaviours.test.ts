@@ -131,7 +131,7 @@ describe('configured behaviours', () => {
     const token = userToken('named');
     const client = await connect(token);
     const done = await ask(client, 'Where is my parcel? It was due on Monday.');
-    const raw = await t.db.collection('sessions').findOne({ _id: done.session_id as never });
+    const raw = await t.stored(done.session_id);
     expect(raw!.nmEnc).toBe(true);
     expect(raw!.nm).not.toContain('parcel');
     expect(decryptDocumented(raw!.nm, ENCRYPTION_KEY)).toBe('Where is my parcel?');

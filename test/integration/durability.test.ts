@@ -354,7 +354,7 @@ describe('takeover state survives a restart', () => {
       expect(after).toMatchObject({ adminAssisted: true });
     } finally {
       await Promise.all(clients.splice(0).map((client) => client.close().catch(() => undefined)));
-      await second.close();
+      await second.close({ keepDatabase: true });
       await first.close();
     }
   });

@@ -97,7 +97,7 @@ describe('help queue, rename, delete, canned replies, admin budgets (REST)', () 
       user.frames.length,
     );
     expect((await rowOf(sessionId, 'queue-user')).help_state).toBe('open');
-    const stored = await t.db.collection('sessions').findOne({ _id: sessionId as never });
+    const stored = await t.stored(sessionId);
     expect(stored).toMatchObject({ helpState: 'open', helpRequested: true });
   });
 
@@ -208,7 +208,7 @@ describe('help queue, rename, delete, canned replies, admin budgets (REST)', () 
     expect(((await (await call(`/sessions/${sessionId}`, owner)).json()) as any).name).toBe(
       'Billing question',
     );
-    const stored = await t.db.collection('sessions').findOne({ _id: sessionId as never });
+    const stored = await t.stored(sessionId);
     expect(stored!.nmEnc).toBe(true);
     expect(stored!.nm).not.toContain('Billing');
 

@@ -24,7 +24,8 @@ export interface TestApp {
    * (`id` = `_id`), after every write this app had queued reached the database.
    */
   stored(sessionId: string | undefined): Promise<StoredView | null>;
-  close(): Promise<void>;
+  /** Stops the app; drops its database unless `keepDatabase` (another app of the test goes on with it). */
+  close(options?: { keepDatabase?: boolean }): Promise<void>;
 }
 
 export type StoredView = Record<string, any> & { msgs: any[] };
@@ -86,9 +87,9 @@ export async function startTestApp(
       await app.get(ConversationStore).settle();
       return storedView(db, sessionId);
     },
-    close: async () => {
+    close: async (options = {}) => {
       await app.close();
-      await db.dropDatabase().catch(() => undefined);
+      if (!options.keepDatabase) await db.dropDatabase().catch(() => undefined);
       await client.close();
       rmSync(dataDir, { recursive: true, force: true });
     },

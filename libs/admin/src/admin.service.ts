@@ -9,7 +9,7 @@ import {
   toSessionDetail,
   toSessionRow,
 } from '@chatbox/session';
-import { SessionRecord, SessionRepository } from '@chatbox/storage';
+import { ConversationStore, SessionRecord, SessionRepository } from '@chatbox/storage';
 import { concurrency } from './concurrency';
 import { ListQuery, RangeQuery } from './dto/admin-query';
 
@@ -52,6 +52,7 @@ export interface AdminSessionDetail extends SessionDetail {
 export class AdminService {
   constructor(
     private readonly repository: SessionRepository,
+    private readonly store: ConversationStore,
     private readonly sessions: SessionService,
     private readonly takeovers: TakeoverService,
     private readonly helpQueue: HelpQueueService,
@@ -60,7 +61,12 @@ export class AdminService {
 
   async list(query: ListQuery): Promise<{ rows: SessionRow[]; total: number }> {
     const { sessions, total } = await this.repository.list(query);
-    return { rows: sessions.map((session) => toSessionRow(session, { includeShareToken: false })), total };
+    return {
+      rows: this.store
+        .withLocalState(sessions)
+        .map((session) => toSessionRow(session, { includeShareToken: false })),
+      total,
+    };
   }
 
   async detail(principal: Principal, sessionId: string): Promise<AdminSessionDetail> {

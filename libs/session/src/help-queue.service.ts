@@ -20,7 +20,7 @@ export class HelpQueueService {
   async resolve(admin: Principal, sessionId: string): Promise<void> {
     const session = await this.store.findSession(sessionId);
     if (!session) throw new DomainError(ErrorCode.NOT_FOUND, 'Session not found');
-    const result = this.store.resolveHelp(session);
+    const result = await this.store.resolveHelp(session);
     if (!result) throw new DomainError(ErrorCode.CONFLICT, 'This session has no help request to resolve');
     if (!result.changed) return;
     this.broadcaster.toDashboards(

@@ -53,6 +53,7 @@ export class SessionService {
     this.store.onEndedElsewhere((sessionIds, userId) => {
       for (const sessionId of sessionIds) this.announceEnd(sessionId, userId, 'new_session');
     });
+    this.broadcaster.onRemoteChange((sessionId) => this.store.invalidate(sessionId));
   }
 
   /**
@@ -87,7 +88,7 @@ export class SessionService {
 
   /** The owner names the session (validated by the caller); stored encrypted like the automatic name. */
   async rename(principal: Principal, sessionId: string, name: string): Promise<void> {
-    this.store.rename(await this.owned(principal, sessionId), name);
+    await this.store.rename(await this.owned(principal, sessionId), name);
   }
 
   /**
@@ -101,7 +102,7 @@ export class SessionService {
       throw new DomainError(ErrorCode.NOT_FOUND, 'Session not found');
     if (session.hiddenAt) return;
     if (!session.endedAt) await this.end(sessionId, 'user');
-    this.store.hideFromOwner(session);
+    await this.store.hideFromOwner(session);
   }
 
   /**
@@ -222,7 +223,8 @@ export class SessionService {
   async listForUser(userId: string): Promise<{ sessions: SessionRecord[]; total: number; limit: number }> {
     const limit = this.config.protocol.sessionListLimit;
     const { sessions, total } = await this.repository.listByUser(userId, limit);
-    return { sessions, total, limit };
+    const current = this.store.withLocalState(sessions).filter((session) => !session.hiddenAt);
+    return { sessions: current, total: total - (sessions.length - current.length), limit };
   }
 
   /** The session's fields and counters (memory first). */

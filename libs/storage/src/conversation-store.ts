@@ -163,20 +163,20 @@ export class ConversationStore implements OnModuleInit {
   }
 
   /** The owner's name for the session (encrypted like the automatic one). */
-  rename(session: SessionRecord, name: string): void {
+  rename(session: SessionRecord, name: string): Promise<void> {
     session.name = name;
-    this.change(session.id, {
+    return this.change(session.id, {
       set: this.sessions.nameFields(name),
       ...(this.cipher.enabled ? {} : { unset: ['nmEnc'] }),
     });
   }
 
   /** Takes the session off its owner's list and revokes its share link; admins still see it. */
-  hideFromOwner(session: SessionRecord, at = new Date()): void {
+  hideFromOwner(session: SessionRecord, at = new Date()): Promise<void> {
     session.hiddenAt = at;
     session.shareToken = undefined;
     session.shareExpiresAt = undefined;
-    this.change(session.id, { set: { hiddenAt: at }, unset: ['shareToken', 'shareExpiresAt'] });
+    return this.change(session.id, { set: { hiddenAt: at }, unset: ['shareToken', 'shareExpiresAt'] });
   }
 
   /** Names a session once, from its first user message. */
@@ -219,11 +219,11 @@ export class ConversationStore implements OnModuleInit {
    * The help request is handled (SPEC 5 resolve). `changed` false when it already was; undefined
    * when the session never had a help request or a takeover (nothing to resolve).
    */
-  resolveHelp(session: SessionRecord): { changed: boolean } | undefined {
+  async resolveHelp(session: SessionRecord): Promise<{ changed: boolean } | undefined> {
     if (!session.helpState) return undefined;
     if (session.helpState === 'resolved') return { changed: false };
     session.helpState = 'resolved';
-    this.change(session.id, { set: { helpState: 'resolved' } });
+    await this.change(session.id, { set: { helpState: 'resolved' } });
     return { changed: true };
   }
 
@@ -309,6 +309,14 @@ export class ConversationStore implements OnModuleInit {
       cached.shareToken = undefined;
       cached.shareExpiresAt = undefined;
     }
+  }
+
+  /**
+   * Rows read from the database, with what this process holds of them (its writes may not have
+   * landed yet: counters wait for the exchange's end, field changes are in flight).
+   */
+  withLocalState(sessions: SessionRecord[]): SessionRecord[] {
+    return sessions.map((session) => this.cache.get(session.id)?.record ?? session);
   }
 
   async findByShareToken(token: string): Promise<SessionRecord | undefined> {
@@ -457,8 +465,17 @@ export class ConversationStore implements OnModuleInit {
 
   // ---- internals --------------------------------------------------------------------------
 
-  private change(sessionId: string, change: { set?: Record<string, unknown>; unset?: string[] }): void {
-    void this.lanes.enqueue(sessionId, { kind: 'fields', change: change as never }).catch(() => undefined);
+  /**
+   * Queues a field change (in memory it is already done); the promise settles when it is in the
+   * database: REST actions wait for it, the chat does not.
+   */
+  private change(
+    sessionId: string,
+    change: { set?: Record<string, unknown>; unset?: string[] },
+  ): Promise<void> {
+    const written = this.lanes.enqueue(sessionId, { kind: 'fields', change: change as never });
+    written.catch(() => undefined);
+    return written;
   }
 
   private async withWindow(sessionId: string): Promise<CachedSession> {

@@ -91,6 +91,11 @@ export interface ProtocolLimits {
   legacyMigrationBatch: number;
   /** A streaming reply's text so far is saved this often (never per chunk). */
   replyCheckpointIntervalMs: number;
+  /**
+   * Several instances: the next reply of a session (maybe elsewhere) reads its context from the
+   * database, so a finished reply's write is awaited this long before the session's lock is released.
+   */
+  replyWriteWaitMs: number;
 }
 
 export interface AppConfig {

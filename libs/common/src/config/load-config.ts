@@ -96,6 +96,7 @@ export const DEFAULT_PROTOCOL_LIMITS: ProtocolLimits = {
   sessionCacheEntries: 10_000,
   legacyMigrationBatch: 50,
   replyCheckpointIntervalMs: 2_000,
+  replyWriteWaitMs: 5_000,
 };
 
 const RATE_WINDOW_MS = 60_000;

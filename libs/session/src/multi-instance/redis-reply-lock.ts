@@ -37,6 +37,10 @@ return 0
 export class RedisReplyLock extends ReplyLock {
   private readonly logger = new Logger(RedisReplyLock.name);
 
+  override get sharedAcrossInstances(): boolean {
+    return true;
+  }
+
   constructor(private readonly link: RedisLink) {
     super();
   }

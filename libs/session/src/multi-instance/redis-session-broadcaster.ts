@@ -55,6 +55,7 @@ export class RedisSessionBroadcaster extends SessionBroadcaster implements OnMod
   /** Replies streaming on other instances, by message id (dropped at their done frame). */
   private readonly remoteReplies = new Map<string, RemoteReply>();
   private stopLocalReply?: (sessionId: string) => void;
+  private remoteChange?: (sessionId: string) => void;
 
   constructor(
     private readonly registry: ConnectionRegistry,
@@ -128,6 +129,10 @@ export class RedisSessionBroadcaster extends SessionBroadcaster implements OnMod
     return [...this.remoteReplies.values()].some((reply) => reply.sessionId === sessionId);
   }
 
+  override onRemoteChange(changed: (sessionId: string) => void): void {
+    this.remoteChange = changed;
+  }
+
   override onStopRequest(stopLocalReply: (sessionId: string) => void): void {
     this.stopLocalReply = stopLocalReply;
   }
@@ -145,8 +150,15 @@ export class RedisSessionBroadcaster extends SessionBroadcaster implements OnMod
     try {
       const entries = await this.redis.xrange(this.streamKey(sessionId, messageId), '-', '+');
       const frames = entries.map(([, fields]) => JSON.parse(fields[1]) as ChatEvent);
-      // Nothing buffered, or the reply is over: the stored message answers (SPEC 4.6).
-      if (frames.length === 0 || frames.some((frame) => frame.metadata?.done === 'true')) return false;
+      // Nothing buffered: the stored message answers (SPEC 4.6).
+      if (frames.length === 0) return false;
+      const done = frames.find((frame) => frame.metadata?.done === 'true');
+      // Over: the complete message once, from the buffer (its write to the database may still be on
+      // its way: the done frame does not wait for it).
+      if (done) {
+        connection.send(completedReply(frames, done));
+        return true;
+      }
       const delivered = Math.max(lastSeq, connection.deliveredSeq.get(messageId) ?? -1);
       connection.deliveredSeq.set(messageId, delivered);
       for (const frame of frames)
@@ -183,12 +195,14 @@ export class RedisSessionBroadcaster extends SessionBroadcaster implements OnMod
     if (envelope.origin === this.link.instanceId) return;
     switch (envelope.kind) {
       case 'session':
+        this.remoteChange?.(envelope.sessionId);
         this.local.toSession(envelope.sessionId, envelope.event, envelope.exceptConnectionId);
         return;
       case 'dashboard':
         this.local.toDashboards(envelope.event);
         return;
       case 'reply':
+        if (envelope.event.metadata?.done === 'true') this.remoteChange?.(envelope.sessionId);
         this.receiveReplyFrame(envelope);
         return;
       case 'stop':
@@ -247,5 +261,21 @@ function catchUpFrame(frame: ChatEvent, text: string, seq: number): ChatEvent {
       message_id: frame.metadata?.message_id ?? '',
       seq: String(seq),
     },
+  });
+}
+
+/** A finished reply as one non-streaming message (the shape `stream_resume` answers from storage). */
+function completedReply(frames: ChatEvent[], done: ChatEvent): ChatEvent {
+  const { seq: _seq, streaming: _streaming, ...metadata } = done.metadata ?? {};
+  const status = metadata.error ? 'error' : metadata.stopped === 'true' ? 'stopped' : 'complete';
+  return chatEvent('ai_response', 'ai', {
+    id: done.id,
+    session_id: done.session_id,
+    model_id: done.model_id,
+    content: frames
+      .filter((frame) => frame.metadata?.done !== 'true')
+      .map((frame) => frame.content ?? '')
+      .join(''),
+    metadata: { ...metadata, status, streaming: 'false', done: 'true' },
   });
 }

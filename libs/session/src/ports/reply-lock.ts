@@ -10,6 +10,14 @@ export type ReplyLockRelease = () => Promise<void>;
  */
 export abstract class ReplyLock {
   abstract acquire(sessionId: string): Promise<ReplyLockRelease>;
+
+  /**
+   * Whether the next reply of a session may run in another process: it reads the context from the
+   * database, so a finished reply's write should land before the lock is released.
+   */
+  get sharedAcrossInstances(): boolean {
+    return false;
+  }
 }
 
 @Injectable()

@@ -31,6 +31,14 @@ export abstract class SessionBroadcaster {
     return false;
   }
 
+  /**
+   * Another instance changed a session (a frame for it arrived from there): what this process holds
+   * of it is read again. Single instance: every change is local.
+   */
+  onRemoteChange(_changed: (sessionId: string) => void): void {
+    // Single instance: nothing changes elsewhere.
+  }
+
   /** The reply runner registers how a stop requested by another instance reaches a local reply. */
   onStopRequest(_stopLocalReply: (sessionId: string) => void): void {
     // Single instance: stop requests never arrive from elsewhere.

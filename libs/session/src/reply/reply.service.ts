@@ -410,15 +410,16 @@ export class ReplyService {
       ...(outcome.note ? { reason: outcome.note } : {}),
     };
 
+    let written: Promise<void> | undefined;
     if (reply.text !== '' || status === 'complete') {
       try {
         // Queued for the database (the outbox keeps it through an outage); the done frame does not wait.
-        await this.store.appendMessage(
+        ({ written } = await this.store.appendMessage(
           session,
           this.replyMessage(reply, meta),
           { promptTokens, completionTokens, responseTimeMs },
           { flush: true },
-        );
+        ));
         if (conversationId) this.store.setDifyConversation(session, conversationId);
       } catch (error) {
         this.logger.error(
@@ -468,6 +469,17 @@ export class ReplyService {
     // (someone who typed gets text only). See docs/decisions/0003-llm.md.
     if (status === 'complete' && job.trigger.type === 'voice_message' && this.llm.ttsAvailable)
       await this.speak(session, messageId, modelId, reply.text);
+    if (written && this.lock.sharedAcrossInstances) await this.landedOrLater(written);
+  }
+
+  /** Waits for a write, at most `replyWriteWaitMs` (an outage must not hold the session's lock). */
+  private async landedOrLater(written: Promise<void>): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      written.catch(() => undefined),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, this.config.protocol.replyWriteWaitMs))),
+    ]);
+    clearTimeout(timer);
   }
 
   private replyMessage(reply: ActiveReply, meta: Record<string, string>): StoredMessage {
