@@ -9,7 +9,9 @@ BINARY=${1:-.tools/bin/ferretdb}
 BIN_DIR=$(cd "$(dirname "$BINARY")" 2>/dev/null && pwd || { mkdir -p "$(dirname "$BINARY")" && cd "$(dirname "$BINARY")" && pwd; })
 BINARY="$BIN_DIR/$(basename "$BINARY")"
 
-works() { [ -x "$BINARY" ] && "$BINARY" --version 2>/dev/null | grep -q "version: $FERRETDB_VERSION"; }
+# Not `grep -q`: it exits at the first match, FerretDB may die of SIGPIPE writing the rest, and
+# pipefail would then call a good binary broken (seen on a loaded machine).
+works() { [ -x "$BINARY" ] && "$BINARY" --version 2>/dev/null | grep "version: $FERRETDB_VERSION" >/dev/null; }
 
 if works; then exit 0; fi
 
