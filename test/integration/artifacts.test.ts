@@ -296,9 +296,7 @@ describe('Dockerfile', () => {
     expect(Number(workflow.env.NODE_VERSION)).toBe(imageMajor);
     const matrix: string[] = Object.values(workflow.jobs as Record<string, any>).find((job) => job.strategy)
       ?.strategy.matrix.node;
-    expect(matrix.map((version) => semver.major(`${version}.0`.split('.').slice(0, 3).join('.')))).toContain(
-      imageMajor,
-    );
+    expect(matrix.map((version) => Number(version.split('.')[0]))).toContain(imageMajor);
   });
 
   it('agrees with the `engines` of every installed dependency', () => {
