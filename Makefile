@@ -38,6 +38,7 @@ test: install $(FERRETDB) $(KUSTOMIZE)
 ## test-lts: the same suite on the Node LTS of the image (fetched once into .tools/)
 test-lts: install $(FERRETDB) $(KUSTOMIZE) $(NODE_LTS)
 	$(call step,Running the test suite on Node $(NODE_LTS_VERSION))
+	PATH="$(CURDIR)/$(dir $(NODE_LTS)):$$PATH" node --version
 	PATH="$(CURDIR)/$(dir $(NODE_LTS)):$$PATH" $(MAKE) --no-print-directory test
 
 install: $(INSTALL_STAMP)
