@@ -3,7 +3,16 @@
 #   docker buildx build --platform linux/amd64,linux/arm64 -t chatbox .
 # The build stage runs on the builder's own platform (TypeScript output is platform-neutral);
 # production dependencies are installed on the target platform so native modules match it.
-ARG NODE_IMAGE=node:20-alpine
+#
+# Base image: Node 24 (LTS; package.json `engines` agrees), pinned by the digest of its multi-arch
+# index so every rebuild starts from the same bytes. The digest is the one node:24-alpine had on
+# 2026-08-21 (read from a BuildKit log of that day: the machine this was written on cannot reach
+# Docker Hub). To move the pin (Node patch releases, Alpine security fixes) resolve the tag again,
+# replace the digest and let CI build and scan the image:
+#   docker buildx imagetools inspect node:24-alpine --format '{{json .Manifest.Digest}}'
+#   (or: crane digest node:24-alpine; skopeo inspect --format '{{.Digest}}' docker://node:24-alpine)
+# .github/dependabot.yml proposes the same change when a new image is published.
+ARG NODE_IMAGE=node:24-alpine@sha256:d32cdf619f63fe0471182d08996dd516c6275bb5fd31ae06e55a570bd9e1ad43
 
 FROM --platform=$BUILDPLATFORM ${NODE_IMAGE} AS build
 ARG BUILDPLATFORM

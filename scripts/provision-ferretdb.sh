@@ -9,7 +9,9 @@ BINARY=${1:-.tools/bin/ferretdb}
 BIN_DIR=$(cd "$(dirname "$BINARY")" 2>/dev/null && pwd || { mkdir -p "$(dirname "$BINARY")" && cd "$(dirname "$BINARY")" && pwd; })
 BINARY="$BIN_DIR/$(basename "$BINARY")"
 
-works() { [ -x "$BINARY" ] && "$BINARY" --version 2>/dev/null | grep -q "version: $FERRETDB_VERSION"; }
+# Not `grep -q`: it exits at the first match, FerretDB may die of SIGPIPE writing the rest, and
+# pipefail would then call a good binary broken (seen on a loaded machine).
+works() { [ -x "$BINARY" ] && "$BINARY" --version 2>/dev/null | grep "version: $FERRETDB_VERSION" >/dev/null; }
 
 if works; then exit 0; fi
 
@@ -31,7 +33,12 @@ exec 9>"$BIN_DIR/.provision.lock"
 flock 9
 if works; then exit 0; fi
 
-echo "Provisioning FerretDB $FERRETDB_VERSION into $BIN_DIR (once)..." >&2
+echo "==> Building the embedded database (FerretDB $FERRETDB_VERSION) with Go into $BIN_DIR: once, 1-2 minutes" >&2
+# Go compiles silently for a long while: a heartbeat says it is still working.
+( while sleep 15; do echo "  ... still building FerretDB (${SECONDS}s)" >&2; done ) &
+heartbeat=$!
+work_dir=$(mktemp -d)
+trap 'kill "$heartbeat" 2>/dev/null || :; chmod -R u+w "$work_dir"; rm -rf "$work_dir"' EXIT
 GOBIN="$BIN_DIR" go install "$FERRETDB_MODULE/cmd/ferretdb@$FERRETDB_VERSION"
 
 if ! works; then
@@ -40,8 +47,6 @@ if ! works; then
   # version file the panic asks for. See docs/decisions/0001-embedded-ferretdb.md.
   echo "go install produced a binary without version data; rebuilding with build/version/version.txt" >&2
   src_dir=$(go mod download -json "$FERRETDB_MODULE@$FERRETDB_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
-  work_dir=$(mktemp -d)
-  trap 'chmod -R u+w "$work_dir"; rm -rf "$work_dir"' EXIT
   cp -R "$src_dir/." "$work_dir/"
   chmod -R u+w "$work_dir"
   echo "$FERRETDB_VERSION" > "$work_dir/build/version/version.txt"
@@ -49,4 +54,4 @@ if ! works; then
 fi
 
 works || { echo "FerretDB build finished but '$BINARY --version' does not report $FERRETDB_VERSION" >&2; exit 4; }
-echo "FerretDB ready: $BINARY" >&2
+echo "FerretDB ready: $BINARY (${SECONDS}s)" >&2

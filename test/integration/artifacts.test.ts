@@ -1,25 +1,40 @@
 /**
  * Deployment artefacts (SPEC 14) agree with each other and with the code. Needs no database:
- * it parses the files. Kubernetes objects are also validated against the bundled OpenAPI
- * schemas of `kubernetes-models` (offline).
+ * it parses the files. The Kubernetes objects are what `kustomize build k8s/` renders (kustomize is
+ * provisioned into .tools/ by scripts/provision-kustomize.sh), validated against the bundled
+ * OpenAPI schemas of `kubernetes-models` (offline).
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { getMetadataStorage } from 'class-validator';
 import { parse, parseAllDocuments } from 'yaml';
 import { loadConfig } from '@chatbox/common';
 import { EnvironmentVariables, MAX_PROVIDERS, PROVIDER_FIELDS } from '@chatbox/common/config/env.schema';
+import { builtEntry } from '../support/built-service';
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const semver = require('semver') as {
+  subset(sub: string, dom: string): boolean;
+  major(version: string): number;
+};
 
 const root = resolve(__dirname, '../..');
 const read = (path: string) => readFileSync(join(root, path), 'utf8');
 const K8S = 'k8s';
 const NAMESPACE = 'chatbox';
 const SECRET_TEMPLATE = 'secret.example.yaml';
+const KUSTOMIZE = join(root, '.tools/bin/kustomize');
 
 type K8sObject = {
   apiVersion: string;
   kind: string;
-  metadata: { name: string; namespace?: string; annotations?: Record<string, string> };
+  metadata: {
+    name: string;
+    namespace?: string;
+    annotations?: Record<string, string>;
+    labels?: Record<string, string>;
+  };
   [key: string]: any;
 };
 
@@ -31,12 +46,19 @@ const readinessPath = `${prefix}/readyz`;
 const manifestFiles = readdirSync(join(root, K8S)).filter(
   (file) => /\.ya?ml$/.test(file) && file !== 'kustomization.yaml',
 );
-const objects: { file: string; object: K8sObject }[] = manifestFiles.flatMap((file) =>
-  parseAllDocuments(read(join(K8S, file)))
-    .map((document) => document.toJS() as K8sObject)
-    .filter(Boolean)
-    .map((object) => ({ file, object })),
-);
+const kustomization = parse(read('k8s/kustomization.yaml'));
+
+/** What `kubectl apply -k k8s/` applies, rendered by kustomize (provisioned once, cached in .tools/). */
+function renderKustomization(): K8sObject[] {
+  execFileSync('bash', [join(root, 'scripts/provision-kustomize.sh'), KUSTOMIZE], { stdio: 'inherit' });
+  const rendered = execFileSync(KUSTOMIZE, ['build', join(root, K8S)], { encoding: 'utf8' });
+  return parseAllDocuments(rendered).map((document) => document.toJS() as K8sObject);
+}
+const secretTemplate = parse(read(join(K8S, SECRET_TEMPLATE))) as K8sObject;
+const objects: { file: string; object: K8sObject }[] = [
+  ...renderKustomization().map((object) => ({ file: 'kustomize build k8s/', object })),
+  { file: SECRET_TEMPLATE, object: secretTemplate },
+];
 const find = (kind: string) =>
   objects.filter(({ object }) => object.kind === kind).map(({ object }) => object);
 const one = (kind: string) => {
@@ -73,10 +95,7 @@ describe('Kubernetes manifests', () => {
     Object.entries(selector).every(([key, value]) => podLabels()[key] === value);
 
   it('validate against the Kubernetes schemas', () => {
-    for (const { file, object } of objects) {
-      expect(() => modelOf(object).validate()).not.toThrow();
-      expect(file).toMatch(/\.yaml$/);
-    }
+    for (const { object } of objects) expect(() => modelOf(object).validate()).not.toThrow();
   });
 
   it('put every namespaced object in the chatbox namespace', () => {
@@ -85,17 +104,60 @@ describe('Kubernetes manifests', () => {
       expect(`${object.kind}/${object.metadata.name}: ${object.metadata.namespace}`).toBe(
         `${object.kind}/${object.metadata.name}: ${NAMESPACE}`,
       );
-    expect(parse(read('k8s/kustomization.yaml')).namespace).toBe(NAMESPACE);
+    expect(kustomization.namespace).toBe(NAMESPACE);
+    for (const file of manifestFiles)
+      for (const document of parseAllDocuments(read(join(K8S, file))))
+        if (document.toJS().kind !== 'Namespace')
+          expect(`${file}: ${document.toJS().metadata.namespace}`).toBe(`${file}: ${NAMESPACE}`);
   });
 
   it('kustomization lists every manifest except the secret template', () => {
-    const kustomization = parse(read('k8s/kustomization.yaml'));
     const expected = manifestFiles.filter((file) => file !== SECRET_TEMPLATE).sort();
     expect([...kustomization.resources].sort()).toEqual(expected);
     expect(manifestFiles).toContain(SECRET_TEMPLATE);
-    expect(kustomization.images.map((image: { name: string }) => image.name)).toContain(
-      container().image.split(':')[0],
+  });
+
+  it('leave the replica count to the HPA: no `replicas` on a Deployment an HPA scales', () => {
+    const hpas = find('HorizontalPodAutoscaler');
+    expect(hpas.length).toBeGreaterThan(0);
+    for (const hpa of hpas) {
+      const target = objects.find(
+        ({ object }) =>
+          object.kind === hpa.spec.scaleTargetRef.kind &&
+          object.metadata.name === hpa.spec.scaleTargetRef.name,
+      )?.object;
+      expect(target).toBeDefined();
+      expect(target!.spec).not.toHaveProperty('replicas');
+    }
+  });
+
+  it('generate the ConfigMap with a content hash, and the Deployment references that name', () => {
+    const config = one('ConfigMap');
+    expect(config.metadata.name).toMatch(/^chatbox-config-[a-z0-9]{10}$/);
+    expect(config.metadata.labels).toMatchObject({ 'app.kubernetes.io/name': 'chatbox' });
+    const references = container().envFrom.filter((source: any) => source.configMapRef);
+    expect(references).toEqual([{ configMapRef: { name: config.metadata.name } }]);
+    expect(manifestFiles.some((file) => /^kind: ConfigMap$/m.test(read(join(K8S, file))))).toBe(false);
+  });
+
+  it('set the image in one place: kustomize `images:` with a release tag or digest, never latest', () => {
+    expect(kustomization.images).toHaveLength(1);
+    const [image] = kustomization.images as {
+      name: string;
+      newName: string;
+      newTag?: string;
+      digest?: string;
+    }[];
+    const deploymentFile = read(join(K8S, 'deployment.yaml'));
+    expect(deploymentFile).toMatch(new RegExp(`^ +image: ${image.name}$`, 'm'));
+    expect(deploymentFile.match(/^ +image:/gm)).toHaveLength(1);
+    const rendered = container().image as string;
+    expect(rendered).toBe(
+      image.digest ? `${image.newName}@${image.digest}` : `${image.newName}:${image.newTag}`,
     );
+    expect(rendered).not.toMatch(/:latest$/);
+    expect(image.newTag ?? image.digest).toMatch(/^(\d+\.\d+\.\d+|sha256:[0-9a-f]{64})$/);
+    expect(read('README.md')).toContain(`kustomize edit set image ${image.name}=`);
   });
 
   it('probe the prefixed health routes on the http port', () => {
@@ -205,14 +267,51 @@ describe('Dockerfile', () => {
   const dockerfile = read('Dockerfile');
   const lines = dockerfile.split('\n');
 
-  it('is multi-stage, multi-arch, node:20-alpine, production dependencies only', () => {
-    expect(dockerfile).toMatch(/^ARG NODE_IMAGE=node:20-alpine$/m);
+  const packageJson = JSON.parse(read('package.json'));
+  const baseImage = /^ARG NODE_IMAGE=(.*)$/m.exec(dockerfile)?.[1] ?? '';
+
+  it('is multi-stage, multi-arch, production dependencies only', () => {
     expect(dockerfile).toMatch(/^FROM --platform=\$BUILDPLATFORM \$\{NODE_IMAGE\} AS build$/m);
     expect(lines.filter((line) => line.startsWith('FROM ')).length).toBeGreaterThanOrEqual(2);
+    expect(
+      lines.filter((line) => line.startsWith('FROM ')).every((line) => line.includes('${NODE_IMAGE}')),
+    ).toBe(true);
     expect(dockerfile).toContain('ARG TARGETPLATFORM');
     expect(dockerfile).toMatch(/RUN npm ci --no-audit/);
     expect(dockerfile).toContain('npm run build');
     expect(dockerfile).toMatch(/npm ci --omit=dev/);
+  });
+
+  it('starts from a Node alpine image pinned by digest, with a note on moving the pin', () => {
+    expect(baseImage).toMatch(/^node:\d+-alpine@sha256:[0-9a-f]{64}$/);
+    expect(dockerfile).toMatch(/^# +docker buildx imagetools inspect node:\d+-alpine/m);
+  });
+
+  it('runs a Node that package.json `engines`, the README and CI agree on', () => {
+    const imageMajor = Number(/^node:(\d+)-/.exec(baseImage)?.[1]);
+    const engines: string = packageJson.engines.node;
+    expect(semver.subset(`${imageMajor}.x`, engines)).toBe(true);
+    expect(read('README.md')).toContain(`\`${engines}\``);
+    const workflow = parse(read('.github/workflows/ci.yml'));
+    expect(Number(workflow.env.NODE_VERSION)).toBe(imageMajor);
+    const matrix: string[] = Object.values(workflow.jobs as Record<string, any>).find((job) => job.strategy)
+      ?.strategy.matrix.node;
+    expect(matrix.map((version) => Number(version.split('.')[0]))).toContain(imageMajor);
+  });
+
+  it('agrees with the `engines` of every installed dependency', () => {
+    const engines: string = packageJson.engines.node;
+    const lock = JSON.parse(read('package-lock.json')) as {
+      packages: Record<string, { engines?: { node?: string } | string[] }>;
+    };
+    const disagreeing = Object.entries(lock.packages)
+      .filter(([path, entry]) => path !== '' && !Array.isArray(entry.engines) && entry.engines?.node)
+      .filter(([, entry]) => !semver.subset(engines, (entry.engines as { node: string }).node))
+      .map(
+        ([path, entry]) =>
+          `${path.replace(/^.*node_modules\//, '')} needs ${(entry.engines as { node: string }).node}`,
+      );
+    expect(disagreeing).toEqual([]);
   });
 
   it('runs the built entry point as uid 1000 with NODE_ENV=production', () => {
@@ -253,7 +352,23 @@ describe('docker-compose.yml', () => {
     expect(compose).not.toHaveProperty('version');
     for (const name of ['app', 'mongo', 'redis', 'mailpit', 'minio', 'minio-init'])
       expect(services).toHaveProperty(name);
-    expect(services.mongo.image).toBe('mongo:7');
+    expect(services.mongo.image).toMatch(/^mongo:7\.\d+\.\d+$/);
+  });
+
+  it('pins every image it pulls to a version (the app is built from the Dockerfile)', () => {
+    const pulled = Object.entries(services).filter(([, service]) => !service.build);
+    expect(pulled.map(([name]) => name).sort()).toEqual(['mailpit', 'minio', 'minio-init', 'mongo', 'redis']);
+    const version = String.raw`v?\d+\.\d+\.\d+(-[\w.]+)?|RELEASE\.\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ`;
+    const digest = String.raw`@sha256:[0-9a-f]{64}`;
+    const pinned = new RegExp(String.raw`^[\w-]+: [\w./-]+(:(${version})(${digest})?|${digest})$`);
+    for (const [name, service] of pulled) expect(`${name}: ${service.image}`).toMatch(pinned);
+  });
+
+  it('runs the MongoDB and Redis versions CI tests against', () => {
+    const workflow = parse(read('.github/workflows/ci.yml'));
+    const test = Object.values(workflow.jobs as Record<string, any>).find((job) => job.services);
+    expect(test.services.mongo.image).toBe(services.mongo.image);
+    expect(test.services.redis.image).toBe(services.redis.image);
   });
 
   it('gives every long-running service a health check and waits on them', () => {
@@ -320,8 +435,8 @@ describe('GitHub workflow', () => {
 
   it('tests with coverage against MongoDB 7 and Redis service containers', () => {
     const test = Object.values(workflow.jobs as Record<string, any>).find((job) => job.services);
-    expect(test.services.mongo.image).toBe('mongo:7');
-    expect(test.services.redis.image).toMatch(/^redis:7/);
+    expect(test.services.mongo.image).toMatch(/^mongo:7\./);
+    expect(test.services.redis.image).toMatch(/^redis:7\./);
     expect(test.services.mongo.options).toContain('--health-cmd');
     expect(test.services.redis.options).toContain('--health-cmd');
     expect(test.env.TEST_MONGO_URI).toBe('mongodb://localhost:27017');
@@ -419,15 +534,70 @@ describe('Makefile', () => {
     );
     expect(deployment.metadata.namespace).toBe(NAMESPACE);
     // The kustomization applied by `make deploy` carries the HPA, PDB and NetworkPolicy.
-    const resources: string[] = parse(read('k8s/kustomization.yaml')).resources;
-    for (const kind of ['HorizontalPodAutoscaler', 'PodDisruptionBudget', 'NetworkPolicy']) {
-      const file = objects.find(({ object }) => object.kind === kind)?.file;
-      expect({ kind, listed: resources.includes(file as string) }).toEqual({ kind, listed: true });
-    }
+    const applied = objects.filter(({ file }) => file !== SECRET_TEMPLATE).map(({ object }) => object.kind);
+    for (const kind of ['HorizontalPodAutoscaler', 'PodDisruptionBudget', 'NetworkPolicy', 'ConfigMap'])
+      expect({ kind, applied: applied.includes(kind) }).toEqual({ kind, applied: true });
     // The README documents the same wait.
     expect(read('README.md')).toContain(
       `kubectl rollout status deployment/${deployment.metadata.name} -n ${deployment.metadata.namespace} --timeout=`,
     );
+  });
+
+  describe('make run builds only what changed', () => {
+    /** What `make run` would execute, without executing it; `-W` pretends a file was just edited. */
+    const dryRun = (...edited: string[]) =>
+      execFileSync('make', ['--dry-run', ...edited.flatMap((file) => ['-W', file]), 'run'], {
+        cwd: root,
+        encoding: 'utf8',
+      });
+    const BUILD = 'npm run --silent build';
+    const INSTALL = 'npm ci --no-audit --no-fund';
+
+    beforeAll(() => {
+      builtEntry();
+      try {
+        execFileSync(
+          'make',
+          ['--question', 'node_modules/.chatbox-install-stamp', 'dist/apps/chatbox/src/main.js'],
+          {
+            cwd: root,
+          },
+        );
+      } catch {
+        throw new Error(
+          'node_modules or dist/ is out of date: run `make install build` (make test does) first',
+        );
+      }
+    });
+
+    it('skips install and build when nothing changed, and says what it starts', () => {
+      const commands = dryRun();
+      expect(commands).not.toContain(BUILD);
+      expect(commands).not.toContain(INSTALL);
+      expect(commands).toMatch(/Starting chatbox/);
+      expect(commands).toContain('node dist/apps/chatbox/src/main.js');
+    });
+
+    it('rebuilds after a source or build-configuration change, with a progress line', () => {
+      for (const edited of [
+        'libs/common/src/config/load-config.ts',
+        'apps/chatbox/src/main.ts',
+        'tsconfig.json',
+      ]) {
+        const commands = dryRun(edited);
+        expect({ edited, rebuilds: commands.includes(BUILD) }).toEqual({ edited, rebuilds: true });
+        expect(commands).toMatch(/Building the service/);
+        expect(commands).not.toContain(INSTALL);
+      }
+    });
+
+    it('reinstalls and rebuilds after a lockfile change, but not for a test-only change', () => {
+      const afterLock = dryRun('package-lock.json');
+      expect(afterLock).toMatch(/Installing npm packages/);
+      expect(afterLock).toContain(INSTALL);
+      expect(afterLock.indexOf(INSTALL)).toBeLessThan(afterLock.indexOf(BUILD));
+      expect(dryRun('libs/common/src/config/load-config.spec.ts')).not.toContain(BUILD);
+    });
   });
 
   it('openapi rewrites docs/openapi.json through the drift test', () => {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { FakeOpenAi, startFakeOpenAi } from '../support/fake-llm';
 import { storedView } from '../support/app';
 import { TestDatabase } from '../support/database';
-import { ServiceProcess } from '../support/service-process';
+import { ChatboxProcess } from '../support/chatbox-process';
 import { userToken } from '../support/tokens';
 import { TestClient } from '../support/ws-client';
 
@@ -31,10 +31,10 @@ describe('the service process killed or stopped mid-work', () => {
     for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });
   });
 
-  function service(databaseName: string): ServiceProcess {
+  function service(databaseName: string): ChatboxProcess {
     const dataDir = mkdtempSync(join(tmpdir(), 'chatbox-durable-'));
     dataDirs.push(dataDir);
-    return new ServiceProcess({
+    return new ChatboxProcess({
       MONGO_URI: database.uri,
       MONGO_DATABASE: databaseName,
       MONGO_RETRY_ATTEMPTS: '1',

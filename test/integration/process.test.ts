@@ -56,7 +56,7 @@ describe('the service process on the embedded database', () => {
   it('prints the chat and admin URLs with development tokens, serves health, and stops cleanly', async () => {
     const output = await waitForOutput(child, /admin-page\?token=\S+/, 45_000);
     expect(output).toContain(`http://localhost:${port}/chatbox/?token=`);
-    expect(output).toMatch(/embedded FerretDB listening on mongodb:\/\/127\.0\.0\.1:\d+/);
+    expect(output).toMatch(/Database: +embedded FerretDB on mongodb:\/\/127\.0\.0\.1:\d+/);
 
     const health = await fetch(`http://127.0.0.1:${port}/chatbox/healthz`);
     expect(health.status).toBe(200);

@@ -35,14 +35,18 @@ describe('connections are created in one place each (no per-request or per-takeo
       .map(({ path }) => path)
       .sort();
 
-  it('MongoDB: the Mongoose pool of StorageModule, plus the embedded database start-up probe', () => {
+  it('MongoDB: the Mongoose pool of StorageModule, plus the start-up probes of both databases', () => {
+    const probes = [
+      'libs/storage/src/embedded/ferretdb-process.ts',
+      'libs/storage/src/mongo-reachability.ts',
+    ];
     expect(
       creators(
         /new MongoClient\(|MongoClient\.connect\(|mongoose\.connect\(|createConnection\(|MongooseModule\.forRoot/,
       ),
-    ).toEqual(['libs/storage/src/embedded/ferretdb-process.ts', 'libs/storage/src/storage.module.ts']);
-    // The start-up probe closes its client.
-    expect(read('libs/storage/src/embedded/ferretdb-process.ts')).toMatch(/client\.close\(/);
+    ).toEqual([...probes, 'libs/storage/src/storage.module.ts'].sort());
+    // The start-up probes close their clients.
+    for (const probe of probes) expect(read(probe)).toMatch(/client\.close\(/);
   });
 
   it('Redis: the notification budget, the readiness check and the multi-instance link (all singletons)', () => {

@@ -1,82 +1,48 @@
 import { ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { freePort } from '@chatbox/storage';
-import { TEST_JWT_SECRET } from './tokens';
+import { resolve } from 'node:path';
+import { builtEntry } from './built-service';
 
 const root = resolve(__dirname, '../..');
-const entry = join(root, 'dist/apps/chatbox/src/main.js');
 
-function newestSource(directory: string): number {
-  let newest = 0;
-  for (const name of readdirSync(directory)) {
-    const path = join(directory, name);
-    const stat = statSync(path);
-    if (stat.isDirectory()) newest = Math.max(newest, newestSource(path));
-    else if (name.endsWith('.ts') && !name.endsWith('.spec.ts')) newest = Math.max(newest, stat.mtimeMs);
-  }
-  return newest;
-}
-
-/** Tests of the built service refuse a missing or stale `dist/` (make test builds first). */
-export function assertFreshBuild(): void {
-  if (!existsSync(entry)) throw new Error('dist/ is missing: run `npm run build` (make test does)');
-  const built = statSync(entry).mtimeMs;
-  const source = Math.max(newestSource(join(root, 'apps')), newestSource(join(root, 'libs')));
-  if (source > built)
-    throw new Error('dist/ is older than the sources: run `npm run build` (make test does)');
-}
-
-/** The built service as a child process (`dist/`), on a free port, with its own environment. */
+/** The built service as a child process, its stdout and stderr collected in arrival order. */
 export class ServiceProcess {
-  child?: ChildProcess;
+  readonly child: ChildProcess;
   output = '';
-  port = 0;
+  readonly exited: Promise<number | null>;
 
-  constructor(private readonly env: NodeJS.ProcessEnv) {}
-
-  get baseUrl(): string {
-    return `http://127.0.0.1:${this.port}/chatbox`;
+  constructor(env: NodeJS.ProcessEnv) {
+    this.child = spawn(process.execPath, [builtEntry()], {
+      cwd: root,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const collect = (chunk: Buffer) => (this.output += chunk.toString());
+    this.child.stdout?.on('data', collect);
+    this.child.stderr?.on('data', collect);
+    this.exited = new Promise((resolveExit) => this.child.once('exit', (code) => resolveExit(code)));
   }
 
-  get wsUrl(): string {
-    return `ws://127.0.0.1:${this.port}/chatbox/ws`;
-  }
-
-  /** Starts it and waits until `readyz` answers 200. */
-  async start(timeoutMs = 60_000): Promise<void> {
-    assertFreshBuild();
-    this.port ||= await freePort();
-    this.output = '';
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      NODE_ENV: 'development',
-      LOG_LEVEL: 'warn',
-      JWT_SECRET: TEST_JWT_SECRET,
-      ...this.env,
-      PORT: String(this.port),
-    };
-    if (!this.env.MONGO_URI) delete env.MONGO_URI;
-    const child = spawn(process.execPath, [entry], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    this.child = child;
-    child.stdout?.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
-    child.stderr?.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
+  /** Resolves with the output so far once it matches; rejects when the process exits first. */
+  async waitFor(pattern: RegExp, timeoutMs: number): Promise<string> {
     const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      if (child.exitCode !== null) throw new Error(`service exited during start-up:\n${this.output}`);
-      if (Date.now() > deadline) throw new Error(`service not ready in time:\n${this.output}`);
-      const ready = await fetch(`${this.baseUrl}/readyz`).catch(() => undefined);
-      if (ready?.status === 200) return;
-      await new Promise((r) => setTimeout(r, 200));
+    while (!pattern.test(this.output)) {
+      if (this.child.exitCode !== null || this.child.signalCode !== null)
+        throw new Error(`exited (${this.child.exitCode}) before ${pattern}:\n${this.output}`);
+      if (Date.now() > deadline) throw new Error(`no ${pattern} within ${timeoutMs} ms:\n${this.output}`);
+      await new Promise((r) => setTimeout(r, 50));
     }
+    return this.output;
   }
 
-  /** Sends the signal and resolves with the exit code once the process is gone. */
-  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
-    const child = this.child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return child?.exitCode ?? null;
-    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-    child.kill(signal);
-    return exited;
+  kill(): void {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
   }
+}
+
+/** The environment of `make run`: development, embedded database, random JWT secret. */
+export function runEnvironment(overrides: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, NODE_ENV: 'development', ...overrides };
+  for (const name of ['MONGO_URI', 'JWT_SECRET', 'LOG_LEVEL', 'ENCRYPTION_KEY'])
+    if (!(name in overrides)) delete env[name];
+  return env;
 }

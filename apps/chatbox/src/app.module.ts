@@ -1,5 +1,5 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { LoggerModule } from 'nestjs-pino';
+import { LoggerModule, Params } from 'nestjs-pino';
 import { AppConfig, AppConfigModule, AuthModule, LifecycleModule } from '@chatbox/common';
 import { AdminModule } from '@chatbox/admin';
 import { FilesModule } from '@chatbox/files';
@@ -14,12 +14,12 @@ import { WebClientModule } from './web-client';
 /** Root module: wires the feature modules under the validated configuration. */
 @Module({})
 export class AppModule {
-  static forRoot(config: AppConfig): DynamicModule {
+  static forRoot(config: AppConfig, logging: Params = loggerOptions(config)): DynamicModule {
     return {
       module: AppModule,
       imports: [
         AppConfigModule.forRoot(config),
-        LoggerModule.forRoot(loggerOptions(config)),
+        LoggerModule.forRoot(logging),
         LifecycleModule,
         AuthModule,
         StorageModule,

@@ -1,19 +1,25 @@
 import { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { Logger } from 'nestjs-pino';
+import type { Params } from 'nestjs-pino';
 import { AppConfig, HttpExceptionFilter } from '@chatbox/common';
 import { ChatWsAdapter } from '@chatbox/gateway';
 import { AppModule } from './app.module';
+import { ChatboxLogger, loggerOptions } from './logging';
 import { setupOpenApi } from './openapi';
 
-/** Builds the Nest application for a resolved configuration (used by main.ts and the tests). */
-export async function createChatboxApp(config: AppConfig): Promise<INestApplication> {
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), {
-    bufferLogs: true,
+/**
+ * Builds the Nest application for a resolved configuration (used by main.ts and the tests). The
+ * pino logger is handed over before anything is built, so even a failing start logs in one format.
+ */
+export async function createChatboxApp(
+  config: AppConfig,
+  logging: Params = loggerOptions(config),
+): Promise<INestApplication> {
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config, logging), {
+    logger: new ChatboxLogger(logging),
     abortOnError: false,
   });
-  app.useLogger(app.get(Logger));
   app.set('trust proxy', config.trustedProxies);
   app.disable('x-powered-by');
   app.setGlobalPrefix(config.pathPrefix, { exclude: ['api/upload'] });

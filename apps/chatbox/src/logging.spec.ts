@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { loadConfig, redactUrl } from '@chatbox/common';
-import { correlationIdOf, loggerOptions } from './logging';
+import { ChatboxLogger, contextLogger, correlationIdOf, logDestination, loggerOptions } from './logging';
 
 function request(headers: Record<string, string>): IncomingMessage {
   return { headers } as unknown as IncomingMessage;
@@ -34,19 +34,52 @@ describe('logging', () => {
     );
   });
 
-  it('logs JSON in production (no pretty transport) and redacts credentials', () => {
-    const production = loggerOptions(
-      loadConfig({
-        NODE_ENV: 'production',
-        JWT_SECRET: 'Zq8vN3rT6yW1mK4pL7sX0cB2nH5jD9fG',
-        ENCRYPTION_KEY: 'abcdefghijklmnopqrstuvwxyz012345',
-        ALLOWED_ORIGINS: 'https://app.example.org',
-      }),
-    );
-    const http = production.pinoHttp as { transport?: unknown; redact?: { paths: string[] } };
-    expect(http.transport).toBeUndefined();
-    expect(http.redact?.paths).toEqual(expect.arrayContaining(['req.headers.authorization']));
-    const development = loggerOptions(loadConfig({})).pinoHttp as { transport?: { target: string } };
-    expect(development.transport?.target).toBe('pino-pretty');
+  it('writes JSON in production and readable lines in development, both synchronously to stdout', () => {
+    const written: string[] = [];
+    const spy = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      written.push(String(chunk));
+      return true;
+    });
+    try {
+      const line = JSON.stringify({ level: 30, time: Date.now(), context: 'main', msg: 'hello' });
+      logDestination(loadConfig({})).write(`${line}\n`);
+      expect(written.join('')).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: \[main\] hello\n$/);
+    } finally {
+      spy.mockRestore();
+    }
+    const production = loadConfig({
+      NODE_ENV: 'production',
+      JWT_SECRET: 'Zq8vN3rT6yW1mK4pL7sX0cB2nH5jD9fG',
+      ENCRYPTION_KEY: 'abcdefghijklmnopqrstuvwxyz012345',
+      ALLOWED_ORIGINS: 'https://app.example.org',
+    });
+    const [options, destination] = loggerOptions(production).pinoHttp as [
+      { redact: { paths: string[] }; transport?: unknown },
+      { fd?: number },
+    ];
+    expect(options.transport).toBeUndefined();
+    expect(options.redact.paths).toEqual(expect.arrayContaining(['req.headers.authorization']));
+    expect(destination.fd).toBe(1);
+  });
+
+  it("puts Nest's start-up chatter at debug and keeps everything else", () => {
+    const lines: string[] = [];
+    const params = loggerOptions(loadConfig({ LOG_LEVEL: 'info', NODE_ENV: 'test' }), {
+      write: (line: string) => void lines.push(line),
+    });
+    const nest = new ChatboxLogger(params);
+    nest.log('Mapped {/chatbox/healthz, GET} route', 'RouterExplorer');
+    nest.log('AppModule dependencies initialized', 'InstanceLoader');
+    nest.log('Nest application successfully started', 'NestApplication');
+    nest.warn('a framework warning', 'RouterExplorer');
+    nest.log('Notification channels: dashboard', 'NotificationService');
+    contextLogger(params, 'main').info('from main');
+
+    const logged = lines.map((line) => JSON.parse(line) as { msg: string; context: string; level: number });
+    expect(logged.map(({ context, msg }) => `${context}: ${msg}`)).toEqual([
+      'RouterExplorer: a framework warning',
+      'NotificationService: Notification channels: dashboard',
+      'main: from main',
+    ]);
   });
 });

@@ -1,106 +1,155 @@
 import 'reflect-metadata';
 import { INestApplication } from '@nestjs/common';
+import type { Params, PinoLogger } from 'nestjs-pino';
 import { AppConfig, ConfigValidationError, ShutdownState, TokenService, loadConfig } from '@chatbox/common';
-import { FerretDbProcess } from '@chatbox/storage';
+import {
+  DataDirInUseError,
+  DataDirLock,
+  FerretDbProcess,
+  MongoUnreachableError,
+  ensureMongoReachable,
+  redactMongoUri,
+} from '@chatbox/storage';
 import { join } from 'node:path';
 import { createChatboxApp } from './bootstrap';
+import { contextLogger, loggerOptions } from './logging';
+import { StartupError, assertPortFree, listenProblem, startBanner } from './start-up';
 
 const DEV_TOKEN_TTL_SECONDS = 7 * 24 * 3600;
+const EXIT_CONFIG = 2;
+const EXIT_START_FAILED = 1;
 
-function log(level: 'info' | 'warn' | 'error', message: string): void {
-  const line = JSON.stringify({ level, time: new Date().toISOString(), context: 'main', msg: message });
-  (level === 'info' ? process.stdout : process.stderr).write(`${line}\n`);
+/** Failures whose message says everything: one line, no stack trace. */
+const SELF_EXPLAINING = [StartupError, DataDirInUseError, MongoUnreachableError];
+
+function loadConfigOrExit(): AppConfig {
+  try {
+    return loadConfig(process.env);
+  } catch (error) {
+    if (!(error instanceof ConfigValidationError)) throw error;
+    process.stderr.write(`${error.message}\n`);
+    process.exit(EXIT_CONFIG);
+  }
 }
 
-async function startEmbeddedDatabase(config: AppConfig): Promise<FerretDbProcess> {
-  const database = new FerretDbProcess({
+/** Everything start-up acquired, released in reverse order on failure and at shutdown. */
+class Resources {
+  lock?: DataDirLock;
+  database?: FerretDbProcess;
+
+  async release(): Promise<void> {
+    await this.database?.stop();
+    this.lock?.release();
+  }
+}
+
+/** One service per data directory, taken before anything touches the files (SPEC 11). */
+function lockDataDir(config: AppConfig, resources: Resources, log: PinoLogger): void {
+  resources.lock = new DataDirLock(config.storage.dataDir);
+  const stale = resources.lock.acquire();
+  if (stale) log.info(`took over the data directory lock of an earlier run (pid ${stale.pid} is gone)`);
+  process.once('exit', () => resources.lock?.release());
+}
+
+async function startEmbeddedDatabase(
+  config: AppConfig,
+  resources: Resources,
+  logging: Params,
+): Promise<string> {
+  const dataDir = join(config.storage.dataDir, 'db');
+  const databaseLog = contextLogger(logging, 'EmbeddedDatabase');
+  resources.database = new FerretDbProcess({
     binary: config.embeddedDb.binary,
     provisionScript: config.embeddedDb.provisionScript,
-    dataDir: join(config.storage.dataDir, 'db'),
+    dataDir,
     supervise: true,
-    log,
+    log: (level, message) => databaseLog[level](message),
   });
-  config.mongo.uri = await database.start();
-  log(
-    'info',
-    `embedded FerretDB listening on ${config.mongo.uri} (data in ${join(config.storage.dataDir, 'db')})`,
-  );
-  return database;
+  try {
+    config.mongo.uri = await resources.database.start();
+  } catch (error) {
+    throw new StartupError(`the embedded database did not start: ${(error as Error).message}`);
+  }
+  return `embedded FerretDB on ${config.mongo.uri}, data in ${dataDir}`;
 }
 
-function printStartBanner(app: INestApplication, config: AppConfig): void {
+/**
+ * Data directory, port and database before Nest builds anything, each refusal one line. Returns
+ * the database in use, for the banner.
+ */
+async function prepare(config: AppConfig, resources: Resources, logging: Params): Promise<string> {
+  const log = contextLogger(logging, 'main');
+  if (config.mongo.uri) {
+    await assertPortFree(config.port);
+    await ensureMongoReachable(config.mongo.uri, config.mongo.connectTimeoutMs);
+    return `MongoDB at ${redactMongoUri(config.mongo.uri)} (database ${config.mongo.database})`;
+  }
+  lockDataDir(config, resources, log);
+  await assertPortFree(config.port);
+  return startEmbeddedDatabase(config, resources, logging);
+}
+
+function printReady(app: INestApplication, config: AppConfig, database: string, log: PinoLogger): void {
   const base = `http://localhost:${config.port}${config.pathPrefix}`;
-  log('info', `chatbox listening on ${base}/ (health ${base}/healthz, ready ${base}/readyz)`);
-  if (config.isProduction) return;
+  if (config.isProduction) {
+    log.info({ url: `${base}/`, database }, `ready on ${base}/ with ${database}; SIGTERM drains and stops`);
+    return;
+  }
   const tokens = app.get(TokenService);
   const userToken = tokens.sign({ user_id: 'dev-user', roles: [], name: 'Dev User' }, DEV_TOKEN_TTL_SECONDS);
   const adminToken = tokens.sign(
     { user_id: 'dev-admin', roles: ['admin'], name: 'Dev Admin' },
     DEV_TOKEN_TTL_SECONDS,
   );
-  const lines = [
-    '',
-    '  Chat (development user):',
-    `    ${base}/?token=${userToken}`,
-    '  Admin dashboard (development admin):',
-    `    ${base}/admin-page?token=${adminToken}`,
-    config.jwt.generated
-      ? '  (JWT_SECRET is random for this run: these tokens stop working after a restart)'
-      : '',
-    '',
-  ];
-  process.stdout.write(`${lines.join('\n')}\n`);
+  process.stdout.write(`${startBanner({ config, database, userToken, adminToken })}\n`);
 }
 
 async function main(): Promise<void> {
-  let config: AppConfig;
-  try {
-    config = loadConfig(process.env);
-  } catch (error) {
-    if (error instanceof ConfigValidationError) {
-      process.stderr.write(`${error.message}\n`);
-      process.exit(2);
-    }
-    throw error;
-  }
-  if (!config.encryption.key) log('warn', 'ENCRYPTION_KEY is not set: message text is stored as plaintext');
+  const config = loadConfigOrExit();
+  const logging = loggerOptions(config);
+  const log = contextLogger(logging, 'main');
+  if (!config.encryption.key) log.warn('ENCRYPTION_KEY is not set: message text is stored as plaintext');
 
-  const database = config.mongo.uri ? undefined : await startEmbeddedDatabase(config);
-  const stopDatabase = async () => database?.stop();
+  const resources = new Resources();
   process.once('uncaughtException', (error) => {
-    log('error', `uncaught exception: ${error.stack ?? error.message}`);
-    void stopDatabase().finally(() => process.exit(1));
+    log.error({ err: error }, `uncaught exception: ${error.message}`);
+    void resources.release().finally(() => process.exit(EXIT_START_FAILED));
   });
 
   let app: INestApplication;
+  let database: string;
   try {
-    app = await createChatboxApp(config);
-    await app.listen(config.port);
+    database = await prepare(config, resources, logging);
+    app = await createChatboxApp(config, logging);
+    await app.listen(config.port).catch((error: unknown) => {
+      throw listenProblem(error, config.port);
+    });
   } catch (error) {
-    log('error', `start-up failed: ${(error as Error).stack ?? error}`);
-    await stopDatabase();
-    process.exit(1);
+    if (SELF_EXPLAINING.some((kind) => error instanceof kind)) log.error((error as Error).message);
+    else log.error({ err: error }, `start-up failed: ${(error as Error).message}`);
+    await resources.release();
+    process.exit(EXIT_START_FAILED);
   }
-  printStartBanner(app, config);
+  printReady(app, config, database, log);
 
   let shuttingDown = false;
   const shutdown = async (signal: string) => {
     if (shuttingDown) return;
     shuttingDown = true;
-    log('info', `${signal} received: draining`);
+    log.info(`${signal} received: draining`);
     const deadline = setTimeout(() => {
-      log('error', 'shutdown deadline passed: exiting');
-      void stopDatabase().finally(() => process.exit(1));
+      log.error('shutdown deadline passed: exiting');
+      void resources.release().finally(() => process.exit(EXIT_START_FAILED));
     }, config.protocol.shutdownDeadlineMs);
     deadline.unref();
     app.get(ShutdownState).beginDraining();
     try {
       await app.close();
     } catch (error) {
-      log('error', `error while closing: ${(error as Error).message}`);
+      log.error(`error while closing: ${(error as Error).message}`);
     }
-    await stopDatabase();
-    log('info', 'stopped');
+    await resources.release();
+    log.info('stopped');
     process.exit(0);
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));

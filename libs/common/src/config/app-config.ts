@@ -112,6 +112,8 @@ export interface AppConfig {
     collection: string;
     retryAttempts: number;
     retryDelayMs: number;
+    /** Start-up gives up on an unreachable MONGO_URI after this long (MONGO_CONNECT_TIMEOUT). */
+    connectTimeoutMs: number;
   };
   embeddedDb: { binary: string; provisionScript: string };
   redisUrl?: string;

@@ -86,6 +86,8 @@ export class EnvironmentVariables {
   MONGO_COLLECTION?: string;
   @IsOptional() @IsWholeNumber(0, 20) MONGO_RETRY_ATTEMPTS?: string;
   @IsOptional() @IsDuration() MONGO_RETRY_DELAY?: string;
+  /** [ext] How long start-up waits for MONGO_URI to answer before it stops with one line. */
+  @IsOptional() @IsDuration() MONGO_CONNECT_TIMEOUT?: string;
   @IsOptional() @IsUrl(['redis', 'rediss']) REDIS_URL?: string;
   @IsOptional()
   @Matches(/^[A-Za-z0-9_.:-]{1,60}$/, {

@@ -1,3 +1,5 @@
+import { getMetadataStorage } from 'class-validator';
+import { EnvironmentVariables, MAX_PROVIDERS, PROVIDER_FIELDS } from './env.schema';
 import { ConfigValidationError, loadConfig } from './load-config';
 import { parseByteSize, parseDuration, parseList } from './parse';
 
@@ -27,7 +29,13 @@ describe('loadConfig', () => {
       env: 'development',
       port: 8080,
       pathPrefix: '/chatbox',
-      mongo: { database: 'chat', collection: 'sessions', retryAttempts: 3, retryDelayMs: 100 },
+      mongo: {
+        database: 'chat',
+        collection: 'sessions',
+        retryAttempts: 3,
+        retryDelayMs: 100,
+        connectTimeoutMs: 10_000,
+      },
       limits: {
         maxMessageSize: 1_048_576,
         maxConnections: 10_000,
@@ -142,6 +150,7 @@ describe('loadConfig', () => {
     [{ RECONNECT_TIMEOUT: '15 minutes' }, 'RECONNECT_TIMEOUT must be a duration'],
     [{ LLM_STREAM_TIMEOUT: '10d' }, 'LLM_STREAM_TIMEOUT must be a duration'],
     [{ MONGO_RETRY_DELAY: '-5ms' }, 'MONGO_RETRY_DELAY must be a duration'],
+    [{ MONGO_CONNECT_TIMEOUT: 'soon' }, 'MONGO_CONNECT_TIMEOUT must be a duration'],
     [{ PORT: 'eighty' }, 'PORT must be a whole number'],
     [{ PORT: '70000' }, 'PORT must be a whole number from 1 to 65535'],
     [{ MAX_CONNECTIONS_PER_USER: '0' }, 'MAX_CONNECTIONS_PER_USER must be a whole number from 1'],
@@ -223,6 +232,72 @@ describe('loadConfig', () => {
 
   it('reports every problem at once', () => {
     expect(problemsOf({ CHATBOX_PATH_PREFIX: 'x', PORT: 'y', RECONNECT_TIMEOUT: 'z' })).toHaveLength(3);
+  });
+
+  describe('placeholder values in secrets', () => {
+    const OPENAI_PROVIDER = {
+      LLM_PROVIDER_1_ID: 'gpt',
+      LLM_PROVIDER_1_TYPE: 'openai',
+      LLM_PROVIDER_1_ENDPOINT: 'https://api.openai.com/v1',
+      LLM_PROVIDER_1_MODEL: 'gpt-4o-mini',
+    };
+
+    it('refuses the provider key of the Kubernetes secret template, without echoing it', () => {
+      const problems = problemsOf({
+        ...OPENAI_PROVIDER,
+        LLM_PROVIDER_1_API_KEY: 'REPLACE_WITH_PROVIDER_API_KEY',
+      });
+      expect(problems).toEqual(['LLM_PROVIDER_1_API_KEY holds a placeholder value; set a real one']);
+    });
+
+    it('checks the API key of every provider slot', () => {
+      const problems = problemsOf({
+        ...OPENAI_PROVIDER,
+        [`LLM_PROVIDER_${MAX_PROVIDERS}_ID`]: 'claude',
+        [`LLM_PROVIDER_${MAX_PROVIDERS}_TYPE`]: 'anthropic',
+        [`LLM_PROVIDER_${MAX_PROVIDERS}_ENDPOINT`]: 'https://api.anthropic.com/v1',
+        [`LLM_PROVIDER_${MAX_PROVIDERS}_MODEL`]: 'claude-x',
+        [`LLM_PROVIDER_${MAX_PROVIDERS}_API_KEY`]: 'your-anthropic-key',
+      });
+      expect(problems).toEqual([
+        `LLM_PROVIDER_${MAX_PROVIDERS}_API_KEY holds a placeholder value; set a real one`,
+      ]);
+    });
+
+    it.each([
+      ['SMTP_PASS', 'REPLACE_WITH_SMTP_PASSWORD'],
+      ['SMS_AUTH_TOKEN', 'CHANGE_ME'],
+      ['S3_SECRET_ACCESS_KEY', 'REPLACE_WITH_SECRET_ACCESS_KEY'],
+      ['S3_ACCESS_KEY_ID', 'REPLACE_WITH_ACCESS_KEY_ID'],
+      ['SMS_ACCOUNT_SID', 'placeholder'],
+      ['SMTP_USER', 'YOUR-SMTP-USER'],
+      ['REDIS_URL', 'redis://:REPLACE_WITH_PASSWORD@redis:6379'],
+      ['MONGO_URI', 'mongodb://chatbox:REPLACE_WITH_PASSWORD@mongo:27017/'],
+      ['NOTIFY_WEBHOOK_URL', 'https://hooks.slack.com/services/REPLACE_WITH_WEBHOOK'],
+    ])('refuses a placeholder in %s', (name, value) => {
+      expect(problemsOf({ [name]: value })).toContain(`${name} holds a placeholder value; set a real one`);
+    });
+
+    it('covers every secret-like variable the config reads', () => {
+      const names = getMetadataStorage()
+        .getTargetValidationMetadatas(EnvironmentVariables, '', true, false)
+        .map((metadata) => metadata.propertyName);
+      for (let n = 1; n <= MAX_PROVIDERS; n++)
+        for (const field of PROVIDER_FIELDS) names.push(`LLM_PROVIDER_${n}_${field}`);
+      const secretLike = [...new Set(names)].filter((name) =>
+        /SECRET|PASS|TOKEN|API_KEY|ENCRYPTION_KEY|_URI$|WEBHOOK/.test(name),
+      );
+      expect(secretLike.length).toBeGreaterThan(MAX_PROVIDERS);
+      const unchecked = secretLike.filter(
+        (name) => !problemsOf({ [name]: 'REPLACE_WITH_SOMETHING_REAL' }).some((p) => p.startsWith(name)),
+      );
+      expect(unchecked).toEqual([]);
+    });
+
+    it('never echoes a placeholder secret back', () => {
+      const problems = problemsOf({ NOTIFY_WEBHOOK_URL: 'not a url REPLACE_WITH_hunter2' });
+      expect(problems.join('\n')).not.toContain('hunter2');
+    });
   });
 
   it('parses providers in order and allows http on private hosts', () => {

@@ -39,6 +39,7 @@ const WEAK_SECRET_WORDS = [
   'placeholder',
 ];
 const PLACEHOLDER_MARKERS = ['REPLACE_WITH', 'PLACEHOLDER', 'CHANGE-ME', 'CHANGE_ME', 'YOUR-'];
+/** Secrets: their values are never echoed in an error, and a placeholder in any of them stops start-up. */
 const SECRET_VARIABLES = [
   'JWT_SECRET',
   'ENCRYPTION_KEY',
@@ -48,7 +49,12 @@ const SECRET_VARIABLES = [
   'S3_SECRET_ACCESS_KEY',
   'MONGO_URI',
   'REDIS_URL',
+  // A Slack-style webhook URL is itself the credential.
+  'NOTIFY_WEBHOOK_URL',
+  ...Array.from({ length: MAX_PROVIDERS }, (_, index) => `LLM_PROVIDER_${index + 1}_API_KEY`),
 ];
+/** Account names that come with a secret: shown in errors, but a placeholder stops start-up too. */
+const CREDENTIAL_NAME_VARIABLES = ['SMTP_USER', 'SMS_ACCOUNT_SID', 'S3_ACCESS_KEY_ID'];
 const ORIGIN_VARIABLES = [
   'ALLOWED_ORIGINS',
   'WS_ALLOWED_ORIGINS',
@@ -141,7 +147,7 @@ function schemaProblems(env: Environment): string[] {
 }
 
 function placeholderProblems(env: Environment): string[] {
-  return [...SECRET_VARIABLES, ...ORIGIN_VARIABLES, 'SMS_ACCOUNT_SID', 'S3_ACCESS_KEY_ID']
+  return [...SECRET_VARIABLES, ...CREDENTIAL_NAME_VARIABLES, ...ORIGIN_VARIABLES]
     .filter((name) => {
       const value = env[name]?.toUpperCase();
       return value !== undefined && PLACEHOLDER_MARKERS.some((marker) => value.includes(marker));
@@ -356,6 +362,7 @@ export function loadConfig(rawEnv: Environment, overrides: Partial<ProtocolLimit
       collection: env.MONGO_COLLECTION ?? 'sessions',
       retryAttempts: intOf(env.MONGO_RETRY_ATTEMPTS, 3),
       retryDelayMs: durationOf(env.MONGO_RETRY_DELAY, '100ms'),
+      connectTimeoutMs: durationOf(env.MONGO_CONNECT_TIMEOUT, '10s'),
     },
     embeddedDb: {
       binary: resolve(env.FERRETDB_BIN ?? '.tools/bin/ferretdb'),

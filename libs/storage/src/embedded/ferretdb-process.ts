@@ -112,6 +112,9 @@ export class FerretDbProcess {
     ];
     const child = spawn('/bin/sh', ['-c', WATCHDOG, 'ferretdb-watchdog', this.options.binary, ...args], {
       stdio: ['pipe', 'ignore', 'pipe'],
+      // Its own process group: Ctrl+C in a terminal signals the service, which drains and then stops
+      // the database last (SPEC 13), instead of the database dying under a draining service.
+      detached: true,
       env: { PATH: '/usr/bin:/bin', FERRETDB_PIDFILE: this.pidFile },
     });
     this.child = child;
@@ -166,19 +169,21 @@ export class FerretDbProcess {
     );
   }
 
-  /** A FerretDB left by a crashed run of an older version would hold the data directory: end it. */
+  /**
+   * A FerretDB left on this data directory by a run that died without its watchdog is stopped.
+   * One whose watchdog still runs belongs to a live service: it is never touched (refused instead).
+   */
   private async killStale(): Promise<void> {
     const pid = this.pid;
     if (!pid) return;
-    try {
-      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      if (cmdline.includes('ferretdb') && cmdline.includes(this.options.dataDir)) {
-        this.options.log?.('warn', `stopping stale FerretDB (pid ${pid})`);
-        process.kill(pid, 'SIGTERM');
-        await waitUntil(() => !isProcessAlive(pid), STOP_TIMEOUT_MS);
-      }
-    } catch {
-      // no such process: nothing to clean
+    if (isFerretDbOn(pid, this.options.dataDir)) {
+      if (hasLiveWatchdog(pid))
+        throw new Error(
+          `the embedded database in ${this.options.dataDir} is in use by another service (FerretDB pid ${pid})`,
+        );
+      this.options.log?.('warn', `stopping orphaned FerretDB (pid ${pid}) left by an earlier run`);
+      process.kill(pid, 'SIGTERM');
+      await waitUntil(() => !isProcessAlive(pid), STOP_TIMEOUT_MS);
     }
     rmSync(this.pidFile, { force: true });
   }
@@ -218,6 +223,26 @@ export function isProcessAlive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+function procText(pid: number, file: string): string {
+  try {
+    return readFileSync(`/proc/${pid}/${file}`, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+function isFerretDbOn(pid: number, dataDir: string): boolean {
+  const cmdline = procText(pid, 'cmdline');
+  return cmdline.includes('ferretdb') && cmdline.includes(dataDir);
+}
+
+/** The parent of a FerretDB we started is the watchdog shell, alive exactly as long as its service. */
+function hasLiveWatchdog(pid: number): boolean {
+  const stat = procText(pid, 'stat');
+  const parentPid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  return parentPid > 1 && procText(parentPid, 'cmdline').includes('ferretdb-watchdog');
 }
 
 async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<void> {
