@@ -2,7 +2,7 @@ import { createServer, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { loadConfig } from '@chatbox/common';
-import type { MessageRepository, SessionRepository } from '@chatbox/storage';
+import type { ConversationStore } from '@chatbox/storage';
 import { FileStorageDriver } from './drivers/file-storage-driver';
 import { FilesService, RemoteFileError } from './files.service';
 import { FileUrlSigner } from './file-url-signer';
@@ -72,8 +72,7 @@ describe('FilesService: files the service obtains itself', () => {
     service = new FilesService(
       uploads as unknown as UploadsRepository,
       driver,
-      {} as SessionRepository,
-      {} as MessageRepository,
+      {} as ConversationStore,
       new FileUrlSigner(config),
       config,
     );

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { Injectable, Logger } from '@nestjs/common';
 import { AppConfig, DomainError, ErrorCode, InjectConfig, Principal } from '@chatbox/common';
-import { MessageRepository, SessionRepository } from '@chatbox/storage';
+import { ConversationStore } from '@chatbox/storage';
 import type { ByteRange } from './byte-range';
 import { AcceptedType, inspectHead, readHead, RefusedContent } from './content-inspector';
 import { FileStorageDriver } from './drivers/file-storage-driver';
@@ -39,8 +39,7 @@ export class FilesService {
   constructor(
     private readonly uploads: UploadsRepository,
     private readonly driver: FileStorageDriver,
-    private readonly sessions: SessionRepository,
-    private readonly messages: MessageRepository,
+    private readonly conversations: ConversationStore,
     private readonly signer: FileUrlSigner,
     @InjectConfig() private readonly config: AppConfig,
   ) {}
@@ -222,8 +221,8 @@ export class FilesService {
   }
 
   private async sharedWith(shareToken: string, fileId: string): Promise<boolean> {
-    const session = await this.sessions.findByShareToken(shareToken);
+    const session = await this.conversations.findByShareToken(shareToken);
     if (!session || (session.shareExpiresAt && session.shareExpiresAt <= new Date())) return false;
-    return this.messages.sessionReferencesFile(session.id, fileId);
+    return this.conversations.sessionReferencesFile(session.id, fileId);
   }
 }

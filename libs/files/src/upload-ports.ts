@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { WindowDecision } from '@chatbox/common';
-import { MessageRepository } from '@chatbox/storage';
+import { ConversationStore } from '@chatbox/storage';
 
 /**
  * Counts uploads per user (UPLOAD_RATE_LIMIT per UPLOAD_RATE_WINDOW). The session module binds it
@@ -20,14 +20,14 @@ export abstract class UploadReferenceChecker {
   }
 }
 
-/** References as stored: `fileId` of the documents of the `messages` collection (SPEC 8). */
+/** References of the stored messages (SPEC 8 `messages`), and of those still on their way there. */
 @Injectable()
 export class SessionMessageReferences extends UploadReferenceChecker {
-  constructor(private readonly messages: MessageRepository) {
+  constructor(private readonly store: ConversationStore) {
     super();
   }
 
   referencedAmong(fileIds: string[]): Promise<Set<string>> {
-    return this.messages.referencedFileIds(fileIds);
+    return this.store.referencedFileIds(fileIds);
   }
 }

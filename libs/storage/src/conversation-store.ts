@@ -397,6 +397,14 @@ export class ConversationStore implements OnModuleInit {
     return inMemory ?? this.messages.findInSession(sessionId, messageId);
   }
 
+  /** Which of these file ids a message refers to, including messages still on their way to the database. */
+  async referencedFileIds(fileIds: string[]): Promise<Set<string>> {
+    const found = await this.messages.referencedFileIds(fileIds);
+    const wanted = new Set(fileIds);
+    for (const fileId of this.lanes.pendingFileIds()) if (wanted.has(fileId)) found.add(fileId);
+    return found;
+  }
+
   async sessionReferencesFile(sessionId: string, fileId: string): Promise<boolean> {
     const pending = this.lanes.pendingMessages(sessionId).some((document) => document.fileId === fileId);
     return pending || this.messages.sessionReferencesFile(sessionId, fileId);

@@ -143,6 +143,15 @@ export class SessionWriteLanes {
     return lane.ops.flatMap((queued) => (queued.op.kind === 'insertMessage' ? [queued.op.document] : []));
   }
 
+  /** File ids of every message queued and not in the database yet. */
+  pendingFileIds(): string[] {
+    return [...this.lanes.values()].flatMap((lane) =>
+      lane.ops.flatMap((queued) =>
+        queued.op.kind === 'insertMessage' && queued.op.document.fileId ? [queued.op.document.fileId] : [],
+      ),
+    );
+  }
+
   /** Whether the session has writes in flight or waiting (its cached state must be kept). */
   busy(sessionId: string): boolean {
     return this.lanes.has(sessionId);
