@@ -95,6 +95,6 @@ deploy:
 clean:
 	rm -rf dist coverage test-artifacts
 
-## bench: concurrent chats against the built service; prints throughput, latency and memory
+## bench: the service against a bare WebSocket proxy (the floor), side by side: latency, throughput, memory
 bench: install $(FERRETDB) build
-	node scripts/bench-chat.mjs
+	node scripts/bench/bench.mjs

@@ -98,8 +98,9 @@ describe('GET {prefix}/metrics/prometheus', () => {
   it('reads chatbox_active_sessions_total from the database', async () => {
     const repository = t.app.get(SessionRepository);
     const store = t.app.get(ConversationStore);
-    store.createSession({ userId: 'metrics-user-1' });
+    store.selectModel(store.createSession({ userId: 'metrics-user-1' }), 'demo');
     const ended = store.createSession({ userId: 'metrics-user-2' });
+    store.selectModel(ended, 'demo');
     await store.end(ended.id);
     await store.settle();
     await t.app.get(StorageMetrics).resyncActiveSessions();

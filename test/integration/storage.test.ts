@@ -35,6 +35,24 @@ describe('session storage on a real MongoDB-protocol server', () => {
   });
   afterAll(async () => t?.close());
 
+  /** A new session, written (a session nobody wrote to is never inserted). */
+  function saved(input: Parameters<ConversationStore['createSession']>[0]): SessionRecord {
+    const session = store.createSession(input);
+    store.selectModel(session, 'demo');
+    return session;
+  }
+
+  it('inserts a new session only with its first write, its name in the same insert', async () => {
+    const session = store.createSession({ userId: 'lazy' });
+    await store.settle();
+    expect(await t.db.collection('sessions').countDocuments({ _id: session.id as never })).toBe(0);
+    store.setNameOnce(session, 'Named before the first write');
+    await append(session, message());
+    const raw = await t.stored(session.id);
+    expect(raw!.nm).not.toBeUndefined();
+    expect(raw!.msgs).toHaveLength(1);
+  });
+
   async function append(session: SessionRecord, draft: MessageDraft, counters = {}) {
     const { message: stored, written } = await store.appendMessage(session, draft, counters);
     await written;
@@ -102,7 +120,7 @@ describe('session storage on a real MongoDB-protocol server', () => {
   });
 
   it('keeps endTs absent (not null) while a session is active', async () => {
-    const session = store.createSession({ userId: 'bob' });
+    const session = saved({ userId: 'bob' });
     await store.settle();
     const raw = await t.db.collection('sessions').findOne({ _id: session.id as never });
     expect(raw).not.toHaveProperty('endTs');
@@ -151,7 +169,7 @@ describe('session storage on a real MongoDB-protocol server', () => {
   });
 
   it('still reads content written with an old key after rotation', async () => {
-    const session = store.createSession({ userId: 'dave' });
+    const session = saved({ userId: 'dave' });
     await store.settle();
     const { ContentCipher } = await import('@chatbox/storage');
     const sealedWithOldKey = new ContentCipher(Buffer.from(OLD_KEY)).encrypt('before rotation');
@@ -231,7 +249,7 @@ describe('session storage on a real MongoDB-protocol server', () => {
   });
 
   it('ends a session once: the first end time is kept', async () => {
-    const session = store.createSession({ userId: 'frank', at: new Date(Date.now() - 10_000) });
+    const session = saved({ userId: 'frank', at: new Date(Date.now() - 10_000) });
     const first = await store.end(session.id, new Date());
     const second = await store.end(session.id, new Date(Date.now() + 50_000));
     expect(first?.endedAt).toBeDefined();
@@ -241,9 +259,9 @@ describe('session storage on a real MongoDB-protocol server', () => {
   });
 
   it('finds by user, share token and active state; lists with filters, sort and pagination', async () => {
-    const older = store.createSession({ userId: 'gina', at: new Date(Date.now() - 60_000) });
+    const older = saved({ userId: 'gina', at: new Date(Date.now() - 60_000) });
     await store.end(older.id);
-    const active = store.createSession({ userId: 'gina' });
+    const active = saved({ userId: 'gina' });
     await store.settle();
     expect(await store.shareToken(active.id, 'share-gina')).toBe('share-gina');
     expect(await store.shareToken(active.id, 'another')).toBe('share-gina');
@@ -271,8 +289,8 @@ describe('session storage on a real MongoDB-protocol server', () => {
   });
 
   it('enforces unique share tokens while sessions without one coexist', async () => {
-    const one = store.createSession({ userId: 'hank' });
-    const two = store.createSession({ userId: 'hank2' });
+    const one = saved({ userId: 'hank' });
+    const two = saved({ userId: 'hank2' });
     await store.settle();
     await repository.changeFields(one.id, { set: { shareToken: 'same-token' } });
     const failure = await repository

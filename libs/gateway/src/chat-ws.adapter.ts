@@ -48,6 +48,14 @@ export class ChatWsAdapter extends WsAdapter {
     return server;
   }
 
+  /**
+   * The platform builds an rxjs pipeline per socket to dispatch `@SubscribeMessage` handlers; the
+   * gateway has none (it reads frames itself), so no socket pays for one.
+   */
+  override bindMessageHandlers(): void {
+    // Frames are read by ChatGateway's own listener.
+  }
+
   private verify(request: HandshakeRequest, done: VerifyCallback): void {
     // Asynchronous: in multi-instance mode the per-user connection count is checked in Redis.
     void this.app

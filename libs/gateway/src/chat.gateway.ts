@@ -1,4 +1,4 @@
-import { Logger } from '@nestjs/common';
+import { Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { OnGatewayConnection, OnGatewayDisconnect, WebSocketGateway } from '@nestjs/websockets';
 import type { RawData, WebSocket } from 'ws';
 import {
@@ -26,15 +26,25 @@ const MIN_PENDING_FRAMES = 32;
 const SEND_BUFFER_FRAMES = 8;
 const CLOSE_GOING_AWAY = 1001;
 
+/** How often the one sweep over all sockets runs (pings, pong timeouts, token expiry). */
+const TOKEN_EXPIRY_CHECK_MS = 1_000;
+
+/**
+ * What the gateway keeps per socket, on top of `ws`' own: every field here is needed per socket
+ * (ordering, backpressure, heartbeat, token expiry, the connection slot, the duration metric); no
+ * timer or closure is created per socket (one sweep and shared listeners serve them all).
+ */
 interface SocketState {
   connection: SocketConnection;
   pending: number;
   pendingBytes: number;
   tail: Promise<void>;
   lastPong: number;
-  timers: NodeJS.Timeout[];
+  lastPing: number;
+  /** ms epoch of the token's `exp`; undefined when it has none (or once reported). */
+  expiresAt?: number;
   openedAt: number;
-  release: () => void;
+  reservation: { release(): void };
 }
 
 /**
@@ -42,9 +52,28 @@ interface SocketState {
  * one socket strictly in order, maps domain errors to `error` frames for the causing socket only.
  */
 @WebSocketGateway({ path: '/ws' })
-export class ChatGateway implements OnGatewayConnection, OnGatewayDisconnect {
+export class ChatGateway implements OnGatewayConnection, OnGatewayDisconnect, OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(ChatGateway.name);
   private readonly sockets = new Map<WebSocket, SocketState>();
+  private sweepTimer?: NodeJS.Timeout;
+  // Listeners shared by every socket (`this` is the socket), instead of closures per socket.
+  private readonly onMessage = ((gateway: ChatGateway) =>
+    function (this: WebSocket, data: RawData, isBinary: boolean) {
+      const state = gateway.sockets.get(this);
+      if (state) gateway.enqueue(this, state, data, isBinary);
+    })(this);
+  private readonly onPong = ((gateway: ChatGateway) =>
+    function (this: WebSocket) {
+      const state = gateway.sockets.get(this);
+      if (state) state.lastPong = Date.now();
+    })(this);
+  private readonly onError = ((gateway: ChatGateway) =>
+    function (this: WebSocket, error: Error) {
+      gateway.logger.warn(
+        { err: error.message, connectionId: gateway.sockets.get(this)?.connection.id },
+        'socket error',
+      );
+    })(this);
 
   constructor(
     private readonly chat: ChatService,
@@ -62,27 +91,25 @@ export class ChatGateway implements OnGatewayConnection, OnGatewayDisconnect {
       socket,
       handshake.principal,
       this.config.limits.maxMessageSize * SEND_BUFFER_FRAMES,
-      () => this.events.emit({ type: 'message.sent', count: 1 }),
+      this.events,
     );
+    const now = Date.now();
     const state: SocketState = {
       connection,
       pending: 0,
       pendingBytes: 0,
       tail: Promise.resolve(),
-      lastPong: Date.now(),
-      timers: [],
+      lastPong: now,
+      lastPing: now,
+      expiresAt: handshake.principal.expiresAt,
       openedAt: performance.now(),
-      release: () => handshake.reservation.release(),
+      reservation: handshake.reservation,
     };
     this.sockets.set(socket, state);
     this.events.emit({ type: 'socket.opened' });
-    socket.on('message', (data: RawData, isBinary: boolean) => this.enqueue(socket, state, data, isBinary));
-    socket.on('pong', () => (state.lastPong = Date.now()));
-    socket.on('error', (error) =>
-      this.logger.warn({ err: error.message, connectionId: connection.id }, 'socket error'),
-    );
-    this.startHeartbeat(socket, state);
-    this.watchTokenExpiry(state, handshake.principal.expiresAt);
+    socket.on('message', this.onMessage);
+    socket.on('pong', this.onPong);
+    socket.on('error', this.onError);
     state.tail = this.chat.connect(connection, handshake.requestedSessionId).catch((error: unknown) => {
       this.reply(state, error, undefined);
     });
@@ -92,8 +119,7 @@ export class ChatGateway implements OnGatewayConnection, OnGatewayDisconnect {
     const state = this.sockets.get(socket);
     if (!state) return;
     this.sockets.delete(socket);
-    state.timers.forEach((timer) => clearInterval(timer));
-    state.release();
+    state.reservation.release();
     this.events.emit({ type: 'socket.closed', durationSeconds: (performance.now() - state.openedAt) / 1000 });
     this.chat.disconnect(state.connection);
   }
@@ -187,37 +213,39 @@ export class ChatGateway implements OnGatewayConnection, OnGatewayDisconnect {
     if (closeCode) state.connection.close(closeCode, domain.code);
   }
 
-  private startHeartbeat(socket: WebSocket, state: SocketState): void {
-    const { pingIntervalMs, pongTimeoutMs } = this.config.protocol;
-    const timer = setInterval(() => {
-      if (Date.now() - state.lastPong > pongTimeoutMs) {
-        socket.terminate();
-        return;
-      }
-      socket.ping();
-    }, pingIntervalMs);
-    timer.unref();
-    state.timers.push(timer);
+  /** One timer for every socket: protocol pings, sockets silent past the pong timeout, expired tokens. */
+  onModuleInit(): void {
+    const { pingIntervalMs } = this.config.protocol;
+    this.sweepTimer = setInterval(() => this.sweep(), Math.min(pingIntervalMs, TOKEN_EXPIRY_CHECK_MS));
+    this.sweepTimer.unref();
   }
 
-  private watchTokenExpiry(state: SocketState, expiresAt: number | undefined): void {
-    if (expiresAt === undefined) return;
-    const delay = Math.max(0, expiresAt - Date.now());
-    // setTimeout cannot wait longer than ~24.8 days; such tokens are re-checked on reconnect anyway.
-    if (delay > MAX_TIMER_MS) return;
-    const timer = setTimeout(() => {
-      this.reply(
-        state,
-        new DomainError(ErrorCode.TOKEN_EXPIRED, 'Token expired; reconnect with a fresh token'),
-        state.connection.sessionId,
-      );
-    }, delay);
-    timer.unref();
-    state.timers.push(timer);
+  onModuleDestroy(): void {
+    clearInterval(this.sweepTimer);
+  }
+
+  private sweep(now = Date.now()): void {
+    const { pingIntervalMs, pongTimeoutMs } = this.config.protocol;
+    for (const [socket, state] of this.sockets) {
+      if (state.expiresAt !== undefined && now >= state.expiresAt) {
+        state.expiresAt = undefined;
+        this.reply(
+          state,
+          new DomainError(ErrorCode.TOKEN_EXPIRED, 'Token expired; reconnect with a fresh token'),
+          state.connection.sessionId,
+        );
+        continue;
+      }
+      if (now - state.lastPing < pingIntervalMs) continue;
+      if (now - state.lastPong > pongTimeoutMs) {
+        socket.terminate();
+        continue;
+      }
+      state.lastPing = now;
+      socket.ping();
+    }
   }
 }
-
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 function rawByteLength(data: RawData): number {
   if (Array.isArray(data)) return data.reduce((total, part) => total + part.length, 0);

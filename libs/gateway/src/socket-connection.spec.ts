@@ -1,5 +1,5 @@
 import type { WebSocket } from 'ws';
-import type { Principal } from '@chatbox/common';
+import { ChatboxEvents, type Principal } from '@chatbox/common';
 import { chatEvent } from '@chatbox/session/chat-event';
 import { SocketConnection } from './socket-connection';
 
@@ -18,8 +18,9 @@ describe('SocketConnection', () => {
     'never writes to a socket that is not open (readyState %i)',
     (state) => {
       const socket = fakeSocket(state);
-      const onSent = jest.fn();
-      const connection = new SocketConnection(socket as unknown as WebSocket, principal, 1024, onSent);
+      const events = new ChatboxEvents();
+      const onSent = jest.spyOn(events, 'emit');
+      const connection = new SocketConnection(socket as unknown as WebSocket, principal, 1024, events);
       connection.send(chatEvent('pong', 'system'));
       connection.close(1001, 'server_shutdown');
       expect(socket.send).not.toHaveBeenCalled();
@@ -31,8 +32,9 @@ describe('SocketConnection', () => {
 
   it('writes one JSON frame to an open socket and counts it', () => {
     const socket = fakeSocket(OPEN);
-    const onSent = jest.fn();
-    const connection = new SocketConnection(socket as unknown as WebSocket, principal, 1024, onSent);
+    const events = new ChatboxEvents();
+    const onSent = jest.spyOn(events, 'emit');
+    const connection = new SocketConnection(socket as unknown as WebSocket, principal, 1024, events);
     connection.send(chatEvent('pong', 'system', { session_id: 's1' }));
     expect(socket.send).toHaveBeenCalledTimes(1);
     expect(JSON.parse(socket.send.mock.calls[0][0])).toMatchObject({ type: 'pong', session_id: 's1' });

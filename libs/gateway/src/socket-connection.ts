@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { WebSocket } from 'ws';
-import type { Principal } from '@chatbox/common';
+import type { ChatboxEvents, Principal } from '@chatbox/common';
 import type { ChatEvent, ClientConnection } from '@chatbox/session';
 
 export const WS_OPEN = 1;
+const MESSAGE_SENT = { type: 'message.sent', count: 1 } as const;
 
 /** A `ws` socket seen through the session module's ClientConnection port. */
 export class SocketConnection implements ClientConnection {
@@ -15,7 +16,7 @@ export class SocketConnection implements ClientConnection {
     private readonly socket: WebSocket,
     readonly principal: Principal,
     private readonly maxBufferedBytes: number,
-    private readonly onSent: () => void = () => undefined,
+    private readonly events?: ChatboxEvents,
   ) {}
 
   get isOpen(): boolean {
@@ -33,7 +34,7 @@ export class SocketConnection implements ClientConnection {
       return;
     }
     this.socket.send(JSON.stringify(event));
-    this.onSent();
+    this.events?.emit(MESSAGE_SENT);
   }
 
   close(code: number, reason: string): void {

@@ -165,11 +165,10 @@ export class SessionService {
     counters?: MessageCounters,
     options?: { flush?: boolean },
   ): Promise<AppendedMessage> {
-    const appended = await this.store.appendMessage(session, draft, counters, options);
-    const stored = appended.message;
-    if (stored.sender === 'user' && stored.type === 'user_message' && stored.content.trim() !== '')
-      this.store.setNameOnce(session, sessionNameFrom(stored.content, this.config.protocol.sessionNameChars));
-    return appended;
+    // Named before the write, so a new session's insert carries its name (one write, SPEC 8).
+    if (draft.sender === 'user' && draft.type === 'user_message' && draft.content.trim() !== '')
+      this.store.setNameOnce(session, sessionNameFrom(draft.content, this.config.protocol.sessionNameChars));
+    return this.store.appendMessage(session, draft, counters, options);
   }
 
   async selectModel(session: SessionRecord, modelId: string): Promise<void> {

@@ -17,6 +17,8 @@ interface CachedSession {
   window?: StoredMessage[];
   /** The window holds every message of the session (it is new, or has fewer than the window). */
   complete: boolean;
+  /** Created here and not written yet: its insert goes first with its first write (name included). */
+  unsaved?: boolean;
   nextSeq?: number;
 }
 
@@ -102,7 +104,10 @@ export class ConversationStore implements OnModuleInit {
 
   // ---- sessions ---------------------------------------------------------------------------
 
-  /** A new session, usable at once; its insert is queued (with its name, when named before it lands). */
+  /**
+   * A new session, usable at once. Its insert is queued with its first write (SPEC 8: the first
+   * message's derived name goes in with the insert), so a session nobody wrote to costs nothing.
+   */
   createSession(input: NewSession): SessionRecord {
     const at = input.at ?? new Date();
     const record: SessionRecord = {
@@ -124,10 +129,7 @@ export class ConversationStore implements OnModuleInit {
       messageCount: 0,
       assists: [],
     };
-    void this.lanes
-      .enqueue(record.id, { kind: 'insertSession', document: this.sessions.toDocument(record) })
-      .catch(() => undefined);
-    this.remember({ record, window: [], complete: true, nextSeq: 0 });
+    this.remember({ record, window: [], complete: true, nextSeq: 0, unsaved: true });
     return record;
   }
 
@@ -150,7 +152,7 @@ export class ConversationStore implements OnModuleInit {
 
   /** Ends every other active session of the user, also those only the database knows (queued). */
   endOtherSessions(sessionId: string, userId: string, before: Date): void {
-    void this.lanes.enqueue(sessionId, { kind: 'endOthers', userId, before }).catch(() => undefined);
+    void this.write(sessionId, { kind: 'endOthers', userId, before }).catch(() => undefined);
   }
 
   /** Ends an active session once (the first end time is kept); undefined when already ended. */
@@ -158,7 +160,7 @@ export class ConversationStore implements OnModuleInit {
     const session = await this.findSession(sessionId);
     if (!session || session.endedAt) return undefined;
     this.markEnded(sessionId, at);
-    void this.lanes.enqueue(sessionId, { kind: 'end', at }).catch(() => undefined);
+    void this.write(sessionId, { kind: 'end', at }).catch(() => undefined);
     return session;
   }
 
@@ -183,7 +185,9 @@ export class ConversationStore implements OnModuleInit {
   setNameOnce(session: SessionRecord, name: string): boolean {
     if (session.name !== undefined) return false;
     session.name = name;
-    this.change(session.id, { set: this.sessions.nameFields(name) });
+    // Not written yet: the insert carries the name.
+    if (!this.cache.get(session.id)?.unsaved)
+      void this.change(session.id, { set: this.sessions.nameFields(name) });
     return true;
   }
 
@@ -236,7 +240,7 @@ export class ConversationStore implements OnModuleInit {
     admin: { adminId: string; adminName: string },
     at: Date,
   ): Promise<{ session: SessionRecord; started: boolean } | undefined> {
-    return this.lanes.call(sessionId, async () => {
+    return this.call(sessionId, async () => {
       const session = await this.findSession(sessionId);
       if (!session || session.endedAt) return undefined;
       // Already marked (a racing request of the same admin, who also holds the lock): nothing to do.
@@ -259,7 +263,7 @@ export class ConversationStore implements OnModuleInit {
     adminId: string,
     end: Date,
   ): Promise<{ session: SessionRecord; assist: Assist } | undefined> {
-    return this.lanes.call(sessionId, async () => {
+    return this.call(sessionId, async () => {
       const session = await this.findSession(sessionId);
       if (!session?.assistingSince || session.assistingAdminId !== adminId) return undefined;
       const assist: Assist = {
@@ -289,7 +293,7 @@ export class ConversationStore implements OnModuleInit {
 
   /** The share token in force: the existing live one, else `token` (two racing calls agree). */
   async shareToken(sessionId: string, token: string, expiresAt?: Date): Promise<string | undefined> {
-    return this.lanes.call(sessionId, async () => {
+    return this.call(sessionId, async () => {
       const inForce = await this.sessions.shareTokenOrSet(sessionId, token, expiresAt);
       const cached = this.cache.get(sessionId)?.record;
       if (cached && inForce) {
@@ -301,7 +305,7 @@ export class ConversationStore implements OnModuleInit {
   }
 
   async clearShareToken(sessionId: string): Promise<void> {
-    await this.lanes.call(sessionId, () =>
+    await this.call(sessionId, () =>
       this.sessions.changeFields(sessionId, { unset: ['shareToken', 'shareExpiresAt'] }),
     );
     const cached = this.cache.get(sessionId)?.record;
@@ -325,7 +329,7 @@ export class ConversationStore implements OnModuleInit {
 
   /** Another instance changed the session: what this process holds of it is read again. */
   invalidate(sessionId: string): void {
-    if (this.lanes.busy(sessionId)) return;
+    if (this.lanes.busy(sessionId) || this.cache.get(sessionId)?.unsaved) return;
     this.forget(sessionId);
   }
 
@@ -354,7 +358,7 @@ export class ConversationStore implements OnModuleInit {
     const seq = draft.seq ?? (await this.reserveSeq(session.id));
     const message: StoredMessage = { ...draft, id: draft.id ?? newMessageId(), seq };
     const delta = deltaOf(message, counters);
-    const written = this.lanes.enqueue(session.id, {
+    const written = this.write(session.id, {
       kind: 'insertMessage',
       document: this.messages.toDocument(session.id, session.userId, message),
       delta,
@@ -415,23 +419,21 @@ export class ConversationStore implements OnModuleInit {
   /** Saves a streaming reply's text so far (replaces the previous checkpoint of the reply). */
   checkpoint(session: SessionRecord, message: StoredMessage, owner: string): void {
     if (!this.lanes.hasCapacity()) return; // the final write matters more; a checkpoint can wait
-    void this.lanes
-      .enqueue(session.id, {
-        kind: 'checkpoint',
-        document: {
-          _id: message.id,
-          sid: session.id,
-          uid: session.userId,
-          owner,
-          at: new Date(),
-          message: this.messages.toDocument(session.id, session.userId, message),
-        },
-      })
-      .catch(() => undefined);
+    void this.write(session.id, {
+      kind: 'checkpoint',
+      document: {
+        _id: message.id,
+        sid: session.id,
+        uid: session.userId,
+        owner,
+        at: new Date(),
+        message: this.messages.toDocument(session.id, session.userId, message),
+      },
+    }).catch(() => undefined);
   }
 
   dropCheckpoint(sessionId: string, messageId: string): void {
-    void this.lanes.enqueue(sessionId, { kind: 'dropCheckpoint', messageId }).catch(() => undefined);
+    void this.write(sessionId, { kind: 'dropCheckpoint', messageId }).catch(() => undefined);
   }
 
   async checkpoints(): Promise<ReplyCheckpoint[]> {
@@ -473,6 +475,27 @@ export class ConversationStore implements OnModuleInit {
 
   // ---- internals --------------------------------------------------------------------------
 
+  /** Queues a write of the session, its insert first when it has not been written yet. */
+  private write(sessionId: string, op: LaneOp): Promise<void> {
+    this.ensureSaved(sessionId);
+    return this.lanes.enqueue(sessionId, op);
+  }
+
+  /** Runs `run` in the session's order (its insert first when it has not been written yet). */
+  private call<T>(sessionId: string, run: () => Promise<T>): Promise<T> {
+    this.ensureSaved(sessionId);
+    return this.lanes.call(sessionId, run);
+  }
+
+  private ensureSaved(sessionId: string): void {
+    const cached = this.cache.get(sessionId);
+    if (!cached?.unsaved) return;
+    this.lanes
+      .enqueue(sessionId, { kind: 'insertSession', document: this.sessions.toDocument(cached.record) })
+      .catch(() => undefined);
+    cached.unsaved = false;
+  }
+
   /**
    * Queues a field change (in memory it is already done); the promise settles when it is in the
    * database: REST actions wait for it, the chat does not.
@@ -481,7 +504,7 @@ export class ConversationStore implements OnModuleInit {
     sessionId: string,
     change: { set?: Record<string, unknown>; unset?: string[] },
   ): Promise<void> {
-    const written = this.lanes.enqueue(sessionId, { kind: 'fields', change: change as never });
+    const written = this.write(sessionId, { kind: 'fields', change: change as never });
     written.catch(() => undefined);
     return written;
   }
@@ -591,7 +614,7 @@ export class ConversationStore implements OnModuleInit {
     if (this.cache.size <= limit) return;
     for (const sessionId of this.cache.keys()) {
       if (this.cache.size <= limit) break;
-      if (!this.lanes.busy(sessionId)) this.forget(sessionId);
+      if (!this.lanes.busy(sessionId) && !this.cache.get(sessionId)?.unsaved) this.forget(sessionId);
     }
   }
 }

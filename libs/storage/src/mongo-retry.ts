@@ -48,6 +48,19 @@ export class MongoRetry {
     this.observer = observer;
   }
 
+  /** One attempt, timed like the others: for writes that must not be repeated blindly. */
+  async once<T>(operation: string, attempt: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    try {
+      const result = await attempt();
+      this.observer?.(operation, (performance.now() - started) / 1000, false);
+      return result;
+    } catch (error) {
+      this.observer?.(operation, (performance.now() - started) / 1000, true);
+      throw error;
+    }
+  }
+
   async run<T>(operation: string, attempt: () => Promise<T>): Promise<T> {
     const { retryAttempts, retryDelayMs } = this.config.mongo;
     const cap = this.config.protocol.mongoRetryCapMs;

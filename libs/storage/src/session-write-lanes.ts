@@ -365,10 +365,12 @@ export class SessionWriteLanes {
     lane.delta = undefined;
     try {
       // Not retried: an increment whose outcome is unknown would count twice.
-      await this.sessions.applyCounters(sessionId, {
-        ...delta,
-        averageResponseTime: this.hooks.averageResponseTime?.(sessionId),
-      });
+      await this.retry.once('applyCounters', () =>
+        this.sessions.applyCounters(sessionId, {
+          ...delta,
+          averageResponseTime: this.hooks.averageResponseTime?.(sessionId),
+        }),
+      );
     } catch (error) {
       lane.reconcile = true;
       throw error;

@@ -1,3 +1,4 @@
+import { createSecretKey, type KeyObject } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import jwt, { type Algorithm } from 'jsonwebtoken';
 import { AppConfig, InjectConfig } from '../config';
@@ -15,7 +16,12 @@ export interface TokenClaims {
 
 @Injectable()
 export class TokenService {
-  constructor(@InjectConfig() private readonly config: AppConfig) {}
+  /** Built once: jsonwebtoken would otherwise make a key object from the string at every handshake. */
+  private readonly key: KeyObject;
+
+  constructor(@InjectConfig() config: AppConfig) {
+    this.key = createSecretKey(Buffer.from(config.jwt.secret, 'utf8'));
+  }
 
   /**
    * Verifies signature, algorithm, `exp`/`nbf` and the claim shapes.
@@ -24,7 +30,7 @@ export class TokenService {
   verify(token: string): Principal {
     let payload: unknown;
     try {
-      payload = jwt.verify(token, this.config.jwt.secret, { algorithms: ACCEPTED_ALGORITHMS });
+      payload = jwt.verify(token, this.key, { algorithms: ACCEPTED_ALGORITHMS });
     } catch (error) {
       if (error instanceof jwt.TokenExpiredError)
         throw new DomainError(ErrorCode.TOKEN_EXPIRED, 'Token expired');
@@ -35,7 +41,7 @@ export class TokenService {
 
   /** Mints a token for development links and tests. */
   sign(claims: TokenClaims, expiresInSeconds?: number): string {
-    return jwt.sign({ ...claims }, this.config.jwt.secret, {
+    return jwt.sign({ ...claims }, this.key, {
       algorithm: 'HS256',
       ...(expiresInSeconds === undefined ? {} : { expiresIn: expiresInSeconds }),
     });

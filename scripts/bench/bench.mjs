@@ -1,0 +1,439 @@
+// `make bench`: the service against the floor (a bare WebSocket proxy, scripts/bench/floor.mjs), side
+// by side in one run, same fake provider (50 chunks 20 ms apart), alternating. Prints figures and the
+// ratios to the floor; asserts nothing (docs/performance.md keeps the results and the bars).
+//   SCENARIOS=50x2,200x2,500x1  IDLE_SOCKETS=5000  PREFILL_SESSIONS=5000  PREFILL_MESSAGES=50000
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+const require = createRequire(import.meta.url);
+const WebSocket = require('ws');
+const jwt = require('jsonwebtoken');
+const { MongoClient } = require('mongodb');
+
+const root = resolve(import.meta.dirname, '../..');
+const entry = join(root, 'dist/apps/chatbox/src/main.js');
+const { FerretDbProcess } = require(join(root, 'dist/libs/storage/src/embedded/ferretdb-process.js'));
+
+/** The embedded default database (what `make run` starts), owned by the bench. */
+async function startEmbeddedDatabase(dataDir) {
+  temporary.push(dataDir);
+  const database = new FerretDbProcess({ binary: join(root, '.tools/bin/ferretdb'), dataDir });
+  const uri = await database.start();
+  return { uri, stop: () => database.stop() };
+}
+
+const SECRET = 'bench-only-secret-value-0123456789abcdef';
+const CHUNKS = Number(process.env.CHUNKS ?? 50);
+const CHUNK_DELAY_MS = Number(process.env.CHUNK_DELAY_MS ?? 20);
+const SCENARIOS = (process.env.SCENARIOS ?? '50x2,200x2,500x1').split(',').map((text) => {
+  const [clients, messages] = text.split('x').map(Number);
+  return { clients, messages };
+});
+const IDLE_SOCKETS = Number(process.env.IDLE_SOCKETS ?? 5000);
+const PREFILL_SESSIONS = Number(process.env.PREFILL_SESSIONS ?? 5000);
+const PREFILL_MESSAGES = Number(process.env.PREFILL_MESSAGES ?? 50000);
+const REPLY_TIMEOUT_MS = 120_000;
+const temporary = [];
+
+// ---- the fake provider: OpenAI-compatible SSE, CHUNKS deltas CHUNK_DELAY_MS apart -----------------
+const chunk = (delta, extra = {}) =>
+  `data: ${JSON.stringify({ id: 'b', object: 'chat.completion.chunk', created: 0, model: 'bench', choices: [{ index: 0, delta, finish_reason: null }], ...extra })}\n\n`;
+const provider = createServer((request, response) => {
+  request.resume();
+  request.on('end', async () => {
+    response.writeHead(200, { 'content-type': 'text/event-stream' });
+    for (let i = 0; i < CHUNKS; i++) {
+      await new Promise((r) => setTimeout(r, CHUNK_DELAY_MS));
+      if (response.destroyed) return;
+      response.write(chunk({ content: `w${i} ` }));
+    }
+    response.write(
+      `data: ${JSON.stringify({ id: 'b', object: 'chat.completion.chunk', created: 0, model: 'bench', choices: [], usage: { prompt_tokens: 10, completion_tokens: CHUNKS } })}\n\n`,
+    );
+    response.end('data: [DONE]\n\n');
+  });
+});
+await new Promise((r) => provider.listen(0, '127.0.0.1', r));
+const providerUrl = `http://127.0.0.1:${provider.address().port}`;
+
+// ---- processes -----------------------------------------------------------------------------------
+function freePort() {
+  return new Promise((resolvePort) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+/** A child process with the heap probe preloaded (SIGUSR2: collect garbage, write heap in use). */
+async function startProcess(name, args, env, ready) {
+  const heapFile = join(mkdtempSync(join(tmpdir(), `bench-${name}-`)), 'heap');
+  temporary.push(heapFile);
+  const child = spawn(
+    process.execPath,
+    ['--expose-gc', '-r', join(root, 'scripts/bench/heap-probe.cjs'), ...args],
+    {
+      cwd: root,
+      env: { ...process.env, ...env, HEAP_PROBE_FILE: heapFile },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  child.stdout.resume();
+  await ready();
+  return {
+    child,
+    async heap() {
+      const before = statSafe(heapFile);
+      child.kill('SIGUSR2');
+      for (let i = 0; i < 200 && statSafe(heapFile) === before; i++) await sleep(50);
+      return Number(readFileSync(heapFile, 'utf8'));
+    },
+    async stop() {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+const statSafe = (path) => {
+  try {
+    return statSync(path).mtimeMs;
+  } catch {
+    return 0;
+  }
+};
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function waitReady(url) {
+  for (let i = 0; i < 600; i++) {
+    const answer = await fetch(url).catch(() => undefined);
+    if (answer?.status === 200) return;
+    await sleep(100);
+  }
+  throw new Error(`not ready: ${url}`);
+}
+
+async function startFloor() {
+  const port = await freePort();
+  const floor = await startProcess(
+    'floor',
+    [join(root, 'scripts/bench/floor.mjs')],
+    { PORT: String(port), JWT_SECRET: SECRET, PROVIDER_URL: providerUrl },
+    () => sleep(500),
+  );
+  return { ...floor, name: 'floor', wsUrl: `ws://127.0.0.1:${port}/ws` };
+}
+
+async function startService(mongoUri) {
+  const port = await freePort();
+  const dataDir = mkdtempSync(join(tmpdir(), 'bench-service-'));
+  temporary.push(dataDir);
+  const base = `http://127.0.0.1:${port}/chatbox`;
+  const service = await startProcess(
+    'chatbox',
+    [entry],
+    {
+      NODE_ENV: 'development',
+      LOG_LEVEL: 'error',
+      PORT: String(port),
+      DATA_DIR: dataDir,
+      MONGO_URI: mongoUri,
+      JWT_SECRET: SECRET,
+      RATE_LIMIT: '100000',
+      MAX_CONNECTIONS: '20000',
+      MAX_CONNECTIONS_PER_USER: '100000',
+      LLM_PROVIDER_1_ID: 'bench',
+      LLM_PROVIDER_1_TYPE: 'openai',
+      LLM_PROVIDER_1_ENDPOINT: providerUrl,
+      LLM_PROVIDER_1_MODEL: 'bench',
+    },
+    () => waitReady(`${base}/readyz`),
+  );
+  return {
+    ...service,
+    name: 'chatbox',
+    wsUrl: `ws://127.0.0.1:${port}/chatbox/ws`,
+    async databaseOperations() {
+      const text = await (await fetch(`${base}/metrics/prometheus`)).text();
+      const counts = {};
+      for (const match of text.matchAll(
+        /^chatbox_mongodb_operation_seconds_count\{operation="([^"]+)"\} (\S+)$/gm,
+      ))
+        counts[match[1]] = Number(match[2]);
+      return counts;
+    },
+  };
+}
+
+// ---- clients -------------------------------------------------------------------------------------
+function open(wsUrl, userId) {
+  const token = jwt.sign({ user_id: userId, roles: [] }, SECRET);
+  return new Promise((resolveSocket, reject) => {
+    const socket = new WebSocket(`${wsUrl}?token=${token}`);
+    const timer = setTimeout(() => reject(new Error('no greeting')), 30_000);
+    socket.once('error', reject);
+    socket.once('message', () => {
+      clearTimeout(timer);
+      resolveSocket(socket);
+    });
+  });
+}
+
+/** One client: connects, sends `messages` questions one after the other, times each reply. */
+async function chat(wsUrl, userId, messages) {
+  const replies = [];
+  let errors = 0;
+  let chunks = 0;
+  let socket;
+  try {
+    socket = await open(wsUrl, userId);
+  } catch {
+    return { replies, errors: messages, chunks };
+  }
+  for (let m = 0; m < messages; m++) {
+    const sent = performance.now();
+    let first;
+    const ok = await new Promise((resolveReply) => {
+      const timer = setTimeout(() => finish(false), REPLY_TIMEOUT_MS);
+      const onMessage = (data) => {
+        const frame = JSON.parse(String(data));
+        if (frame.type === 'error') return finish(false);
+        if (frame.type !== 'ai_response') return;
+        if (frame.metadata?.done === 'true') return finish(!frame.metadata.error);
+        chunks++;
+        first ??= performance.now() - sent;
+      };
+      function finish(result) {
+        clearTimeout(timer);
+        socket.off('message', onMessage);
+        resolveReply(result);
+      }
+      socket.on('message', onMessage);
+      socket.send(JSON.stringify({ type: 'user_message', content: `question ${m} of ${userId}` }));
+    });
+    if (!ok || first === undefined) errors++;
+    else replies.push({ first, total: performance.now() - sent });
+  }
+  socket.close();
+  return { replies, errors, chunks };
+}
+
+async function run(target, clients, messages, label) {
+  const operationsBefore = target.databaseOperations ? await target.databaseOperations() : undefined;
+  const started = performance.now();
+  const results = await Promise.all(
+    Array.from({ length: clients }, (_, i) => chat(target.wsUrl, `bench-${label}-${i}`, messages)),
+  );
+  const wall = (performance.now() - started) / 1000;
+  const firsts = results.flatMap((r) => r.replies.map((reply) => reply.first)).sort((a, b) => a - b);
+  const chunks = results.reduce((sum, r) => sum + r.chunks, 0);
+  const exchanges = firsts.length;
+  let operations;
+  if (operationsBefore) {
+    await sleep(12_000); // counters of the last exchanges are written with a short delay (coalesced)
+    const after = await target.databaseOperations();
+    operations = summarizeOperations(operationsBefore, after, exchanges);
+  }
+  return {
+    wall,
+    p50: percentile(firsts, 50),
+    p99: percentile(firsts, 99),
+    chunksPerSecond: chunks / wall,
+    errors: results.reduce((sum, r) => sum + r.errors, 0),
+    operations,
+  };
+}
+
+const WRITES = /insert|update|end|checkpoint|counter|assist|share|migrat/i;
+function summarizeOperations(before, after, exchanges) {
+  let writes = 0;
+  let reads = 0;
+  for (const [operation, count] of Object.entries(after)) {
+    const delta = count - (before[operation] ?? 0);
+    if (WRITES.test(operation)) writes += delta;
+    else reads += delta;
+  }
+  return {
+    writesPerExchange: writes / Math.max(1, exchanges),
+    readsPerExchange: reads / Math.max(1, exchanges),
+  };
+}
+
+const percentile = (sorted, p) =>
+  sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+
+async function idleHeapPerSocket(target, count) {
+  const before = await target.heap();
+  const sockets = [];
+  for (let i = 0; i < count; i += 250)
+    sockets.push(
+      ...(await Promise.all(
+        Array.from({ length: Math.min(250, count - i) }, (_, j) => open(target.wsUrl, `idle-${i + j}`)),
+      )),
+    );
+  await sleep(1000);
+  const after = await target.heap();
+  await Promise.all(sockets.map((socket) => new Promise((r) => (socket.once('close', r), socket.close()))));
+  return (after - before) / count;
+}
+
+// ---- database with earlier data --------------------------------------------------------------------
+async function prefill(uri, sessions, messages) {
+  const client = await MongoClient.connect(uri);
+  const db = client.db('chat');
+  const now = Date.now();
+  const perSession = Math.max(1, Math.round(messages / sessions));
+  for (let s = 0; s < sessions; s += 500) {
+    const batch = [];
+    const messageBatch = [];
+    for (let i = s; i < Math.min(sessions, s + 500); i++) {
+      const id = i.toString(16).padStart(32, '0');
+      const ts = new Date(now - (sessions - i) * 60_000);
+      batch.push({
+        _id: id,
+        uid: `earlier-${i % 1000}`,
+        ts,
+        endTs: new Date(ts.getTime() + 30_000),
+        dur: 30,
+        lastActivity: ts,
+        adminAssisted: false,
+        helpRequested: false,
+        totalTokens: 0,
+        msgCount: perSession,
+      });
+      for (let m = 0; m < perSession; m++)
+        messageBatch.push({
+          _id: `${id}-${m}`,
+          sid: id,
+          uid: `earlier-${i % 1000}`,
+          seq: m,
+          type: m % 2 ? 'ai_response' : 'user_message',
+          content: 'x'.repeat(200),
+          ts,
+          sender: m % 2 ? 'ai' : 'user',
+        });
+    }
+    await db.collection('sessions').insertMany(batch);
+    await db.collection('messages').insertMany(messageBatch);
+  }
+  await client.close();
+}
+
+// ---- the run --------------------------------------------------------------------------------------
+const rows = [];
+const fmt = {
+  s: (v) => `${v.toFixed(2)} s`,
+  ms: (v) => `${Math.round(v)} ms`,
+  n: (v) => `${Math.round(v)}`,
+};
+function compare(label, floorResult, serviceResult) {
+  rows.push([
+    label,
+    'wall',
+    fmt.s(floorResult.wall),
+    fmt.s(serviceResult.wall),
+    (serviceResult.wall / floorResult.wall).toFixed(2),
+  ]);
+  rows.push([
+    '',
+    'first chunk p50',
+    fmt.ms(floorResult.p50),
+    fmt.ms(serviceResult.p50),
+    (serviceResult.p50 / floorResult.p50).toFixed(2),
+  ]);
+  rows.push([
+    '',
+    'first chunk p99',
+    fmt.ms(floorResult.p99),
+    fmt.ms(serviceResult.p99),
+    (serviceResult.p99 / floorResult.p99).toFixed(2),
+  ]);
+  rows.push([
+    '',
+    'chunks/s',
+    fmt.n(floorResult.chunksPerSecond),
+    fmt.n(serviceResult.chunksPerSecond),
+    (serviceResult.chunksPerSecond / floorResult.chunksPerSecond).toFixed(2),
+  ]);
+  rows.push(['', 'errors', String(floorResult.errors), String(serviceResult.errors), '']);
+  if (serviceResult.operations)
+    rows.push([
+      '',
+      'db writes/reads per exchange',
+      '0 / 0',
+      `${serviceResult.operations.writesPerExchange.toFixed(2)} / ${serviceResult.operations.readsPerExchange.toFixed(2)}`,
+      '',
+    ]);
+  process.stdout.write(
+    `  ${label}: floor ${fmt.s(floorResult.wall)}, chatbox ${fmt.s(serviceResult.wall)}\n`,
+  );
+}
+
+process.stdout.write(
+  `bench: ${CHUNKS} chunks ${CHUNK_DELAY_MS} ms apart per reply; scenarios ${SCENARIOS.map((s) => `${s.clients}x${s.messages}`).join(', ')}\n`,
+);
+const floor = await startFloor();
+const freshDb = await startEmbeddedDatabase(mkdtempSync(join(tmpdir(), 'bench-db-')));
+let service = await startService(freshDb.uri);
+try {
+  for (const { clients, messages } of SCENARIOS) {
+    const label = `${clients} clients x ${messages}`;
+    compare(
+      `${label} (fresh database)`,
+      await run(floor, clients, messages, `f${clients}`),
+      await run(service, clients, messages, `c${clients}`),
+    );
+  }
+  const idleFloor = await idleHeapPerSocket(floor, IDLE_SOCKETS);
+  const idleService = await idleHeapPerSocket(service, IDLE_SOCKETS);
+  rows.push([
+    `idle, ${IDLE_SOCKETS} sockets`,
+    'JS heap per socket',
+    `${(idleFloor / 1024).toFixed(1)} KB`,
+    `${(idleService / 1024).toFixed(1)} KB`,
+    (idleService / idleFloor).toFixed(2),
+  ]);
+  await service.stop();
+  await freshDb.stop();
+
+  process.stdout.write(
+    `  filling a database with ${PREFILL_SESSIONS} sessions and ${PREFILL_MESSAGES} messages\n`,
+  );
+  const fullDb = await startEmbeddedDatabase(mkdtempSync(join(tmpdir(), 'bench-db-full-')));
+  await prefill(fullDb.uri, PREFILL_SESSIONS, PREFILL_MESSAGES);
+  service = await startService(fullDb.uri);
+  const main = SCENARIOS.find((s) => s.clients === 200) ?? SCENARIOS[0];
+  compare(
+    `${main.clients} clients x ${main.messages} (database holds earlier data)`,
+    await run(floor, main.clients, main.messages, 'ffull'),
+    await run(service, main.clients, main.messages, 'cfull'),
+  );
+  await service.stop();
+  await fullDb.stop();
+} finally {
+  await service.stop().catch(() => undefined);
+  await floor.stop();
+  provider.close();
+  for (const path of temporary) rmSync(path, { recursive: true, force: true });
+}
+
+const widths = [0, 1, 2, 3, 4].map((c) =>
+  Math.max(...rows.map((r) => r[c].length), ['scenario', 'figure', 'floor', 'chatbox', 'ratio'][c].length),
+);
+const line = (cells) => `| ${cells.map((cell, i) => cell.padEnd(widths[i])).join(' | ')} |`;
+process.stdout.write(
+  `\n${line(['scenario', 'figure', 'floor', 'chatbox', 'ratio'])}\n${line(widths.map((w) => '-'.repeat(w)))}\n`,
+);
+for (const row of rows) process.stdout.write(`${line(row)}\n`);
+process.stdout.write(
+  '\nBars (issue 12): 200x2 errors 0, first chunk p50 <= 2x floor + 100 ms, p99 <= 1.5 s, wall <= 2x floor;\n' +
+    'with earlier data within 1.3x of fresh; 500x1 errors 0; idle heap per socket <= 2x floor.\n',
+);
+process.exit(0);
