@@ -244,7 +244,7 @@ describe('admin: help requests, takeover, admin API', () => {
     const { done } = await user.waitForReply();
     const sessionId = done.session_id!;
     const admin = await connect(adminToken('nosy', 'Nosy'), sessionId);
-    expect(admin.frames[0].session_id).toBeUndefined();
+    expect(admin.frames[0].session_id).not.toBe(sessionId); // not bound: a new session's id is announced
     admin.send({ type: 'typing_indicator', session_id: sessionId, metadata: { typing: 'true' } });
     admin.send({
       type: 'stream_resume',

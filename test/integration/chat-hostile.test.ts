@@ -193,7 +193,7 @@ describe('chat: hostile and malformed input', () => {
     const ownerFramesBefore = owner.frames.length;
 
     const intruderByQuery = await connect('intruder', { sessionId: victimSession });
-    expect(intruderByQuery.frames[0].session_id).toBeUndefined();
+    expect(intruderByQuery.frames[0].session_id).not.toBe(victimSession); // a new id is announced, nothing leaks
 
     const intruder = await connect('intruder2');
     intruder.send({ type: 'user_message', content: 'let me in', session_id: victimSession });

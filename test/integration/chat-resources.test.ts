@@ -185,3 +185,45 @@ describe('chat: the frames waiting on a socket are bounded in bytes (backpressur
     await client.waitFor((answer) => answer.type === 'pong', 10_000, from);
   });
 });
+
+describe('chat: an AI reply is bounded in size (LLM_MAX_REPLY_SIZE)', () => {
+  let t: TestApp;
+  let fake: FakeOpenAi;
+  const clients: TestClient[] = [];
+  const MAX_REPLY_BYTES = 2_048;
+
+  beforeAll(async () => {
+    fake = await startFakeOpenAi();
+    t = await startTestApp({
+      LLM_MAX_REPLY_SIZE: String(MAX_REPLY_BYTES),
+      LLM_PROVIDER_1_ID: 'gpt',
+      LLM_PROVIDER_1_TYPE: 'openai',
+      LLM_PROVIDER_1_ENDPOINT: fake.url,
+      LLM_PROVIDER_1_MODEL: 'fake-model',
+    });
+  });
+  afterAll(async () => {
+    await Promise.all(clients.splice(0).map((client) => client.close()));
+    await t?.close();
+    await fake?.close();
+  });
+
+  it('ends an endless reply as stopped at the bound, with a note, cancels the provider and stores what fits', async () => {
+    // 100 bytes per chunk, far more than the bound: the stream would go on for a long time.
+    fake.script({ chunks: Array.from({ length: 5_000 }, () => 'x'.repeat(99) + ' '), delayMs: 1 });
+    const client = await TestClient.connect(t.wsUrl, { token: userToken('flooded') });
+    clients.push(client);
+    await client.waitForType('connection_status');
+    client.send({ type: 'user_message', content: 'talk forever' });
+    const { done, text } = await client.waitForReply(undefined, 15_000);
+    expect(done.metadata).toMatchObject({ stopped: 'true', reason: 'max_reply_size' });
+    expect(done.metadata!.error).toBeUndefined();
+    expect(Buffer.byteLength(text)).toBeLessThanOrEqual(MAX_REPLY_BYTES);
+    expect(Buffer.byteLength(text)).toBeGreaterThan(MAX_REPLY_BYTES - 100);
+    await fake.waitForClientClose(5_000);
+    const stored = await t.stored(done.session_id);
+    const reply = stored!.msgs.find((message) => message.id === done.metadata!.message_id);
+    expect(reply.content).toBe(text);
+    expect(reply.meta).toMatchObject({ status: 'stopped', reason: 'max_reply_size' });
+  });
+});

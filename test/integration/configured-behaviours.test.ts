@@ -139,6 +139,30 @@ describe('configured behaviours', () => {
     expect(detail.name).toBe('Where is my parcel?');
   });
 
+  it('stores file names encrypted at rest, in the upload record and in the message, and serves them in plaintext', async () => {
+    const token = userToken('file-namer');
+    const { body } = await uploadFile(t, token, { bytes: PNG, name: 'secret-invoice.png' });
+    const client = await connect(token);
+    const first = await ask(client, 'Here comes a file.');
+    client.send({ type: 'file_upload', session_id: first.session_id, file_id: body.file_id });
+    await settled(client);
+    const upload = await t.db.collection('uploads').findOne({ _id: body.file_id as never });
+    expect(upload!.filename).not.toContain('invoice');
+    expect(decryptDocumented(upload!.filename, ENCRYPTION_KEY)).toBe('secret-invoice.png');
+    const stored = await t.stored(first.session_id);
+    const message = stored!.msgs.find((m) => m.fileId === body.file_id);
+    expect(message.meta.file_name).not.toContain('invoice');
+    const history = (await (await api(`/sessions/${first.session_id}`, token)).json()) as any;
+    const view = history.messages.find((m: any) => m.file_id === body.file_id);
+    expect(view.metadata.file_name).toBe('secret-invoice.png');
+    const file = await fetch(
+      view.file_url.startsWith('http')
+        ? view.file_url
+        : `${t.baseUrl.replace(/\/chatbox$/, '')}${view.file_url}`,
+    );
+    expect(file.headers.get('content-disposition')).toContain('secret-invoice.png');
+  });
+
   it('a shared view carries neither the user’s nor the assisting admin’s identity', async () => {
     const owner = userToken('private-person-42');
     const client = await connect(owner);

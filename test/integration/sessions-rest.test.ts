@@ -1,3 +1,4 @@
+import { ConversationStore } from '@chatbox/storage';
 import { startTestApp, TestApp } from '../support/app';
 import { adminToken, expiredToken, userToken } from '../support/tokens';
 import { TestClient } from '../support/ws-client';
@@ -30,6 +31,28 @@ describe('REST: sessions, sharing and models', () => {
     const { done } = await client.waitForReply();
     return done.session_id!;
   }
+
+  it('connection_status announces the id of the next session; nothing is stored until the first message, which takes it', async () => {
+    const client = await TestClient.connect(t.wsUrl, { token: userToken('adopter') });
+    clients.push(client);
+    const greeting = await client.waitForType('connection_status');
+    const announced = greeting.session_id!;
+    expect(announced).toMatch(/^[0-9a-f]{32}$/);
+    // Nothing stored yet: a ping answered proves the greeting's work is done.
+    client.send({ type: 'ping' });
+    await client.waitForType('pong');
+    await t.app.get(ConversationStore).settle();
+    expect(await t.db.collection('sessions').countDocuments({ _id: announced as never })).toBe(0);
+    // A client that adopted it (as old clients do) sends it back: the session is created under it.
+    client.send({ type: 'user_message', session_id: announced, content: 'first words' });
+    const { done } = await client.waitForReply();
+    expect(done.session_id).toBe(announced);
+    expect((await t.stored(announced))!.msgs.map((m) => m.content)).toContain('first words');
+    // Another socket of the same user gets its own announced id, never this one again.
+    const other = await TestClient.connect(t.wsUrl, { token: userToken('adopter') });
+    clients.push(other);
+    expect((await other.waitForType('connection_status')).session_id).not.toBe(announced);
+  });
 
   it('a client of the old protocol (random session_id, numeric metadata, no model_select) gets an answer and adopts the real id', async () => {
     const client = await TestClient.connect(t.wsUrl, { token: userToken('legacy-client') });
@@ -127,7 +150,8 @@ describe('REST: sessions, sharing and models', () => {
     const client = await TestClient.connect(t.wsUrl, { token: userToken('readonly'), sessionId: id });
     clients.push(client);
     const status = await client.waitForType('connection_status');
-    expect(status.session_id).toBeUndefined();
+    // Not bound to the ended session: the greeting announces a new one instead.
+    expect(status.session_id).not.toBe(id);
     client.send({ type: 'user_message', session_id: id, content: 'more' });
     const { done } = await client.waitForReply();
     expect(done.session_id).not.toBe(id);

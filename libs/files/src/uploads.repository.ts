@@ -1,7 +1,7 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import type { Model } from 'mongoose';
-import { createMissingIndexes, isDuplicateKeyError, MongoRetry } from '@chatbox/storage';
+import { ContentCipher, createMissingIndexes, isDuplicateKeyError, MongoRetry } from '@chatbox/storage';
 import { UPLOAD_INDEXES, UPLOAD_MODEL, UploadDocument } from './upload.schema';
 
 /** An uploaded file as services see it. */
@@ -21,6 +21,7 @@ export class UploadsRepository implements OnModuleInit {
   constructor(
     @InjectModel(UPLOAD_MODEL) private readonly model: Model<UploadDocument>,
     private readonly retry: MongoRetry,
+    private readonly cipher: ContentCipher,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -31,7 +32,8 @@ export class UploadsRepository implements OnModuleInit {
     const document: UploadDocument = {
       _id: record.id,
       uid: record.userId,
-      filename: record.filename,
+      // A file name is user text: encrypted at rest like message content (SPEC 8).
+      filename: this.cipher.encrypt(record.filename),
       mime: record.mime,
       size: record.size,
       key: record.key,
@@ -51,7 +53,7 @@ export class UploadsRepository implements OnModuleInit {
     const document = await this.retry.run('findUpload', () =>
       this.model.findById(id).lean<UploadDocument>().exec(),
     );
-    return document ? toRecord(document) : undefined;
+    return document ? this.toRecord(document) : undefined;
   }
 
   /** Bytes of every upload the user keeps. */
@@ -77,7 +79,7 @@ export class UploadsRepository implements OnModuleInit {
         .lean<UploadDocument[]>()
         .exec(),
     );
-    return documents.map(toRecord);
+    return documents.map((document) => this.toRecord(document));
   }
 
   async delete(id: string): Promise<void> {
@@ -89,18 +91,18 @@ export class UploadsRepository implements OnModuleInit {
     const document = await this.retry.run('findUpload', () =>
       this.model.findOne({ _id: id, uid: userId }).lean<UploadDocument>().exec(),
     );
-    return document ? toRecord(document) : undefined;
+    return document ? this.toRecord(document) : undefined;
   }
-}
 
-function toRecord(document: UploadDocument): UploadRecord {
-  return {
-    id: String(document._id),
-    userId: document.uid,
-    filename: document.filename,
-    mime: document.mime,
-    size: document.size,
-    key: document.key,
-    createdAt: new Date(document.ts),
-  };
+  private toRecord(document: UploadDocument): UploadRecord {
+    return {
+      id: String(document._id),
+      userId: document.uid,
+      filename: this.cipher.decrypt(document.filename),
+      mime: document.mime,
+      size: document.size,
+      key: document.key,
+      createdAt: new Date(document.ts),
+    };
+  }
 }

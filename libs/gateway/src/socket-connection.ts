@@ -10,6 +10,7 @@ const MESSAGE_SENT = { type: 'message.sent', count: 1 } as const;
 export class SocketConnection implements ClientConnection {
   readonly id = randomUUID();
   sessionId?: string;
+  nextSessionId?: string;
   readonly deliveredSeq = new Map<string, number>();
 
   constructor(

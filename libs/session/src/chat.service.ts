@@ -1,5 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { AppConfig, DomainError, ErrorCode, InjectConfig } from '@chatbox/common';
+import { AppConfig, DomainError, ErrorCode, InjectConfig, newSessionId } from '@chatbox/common';
 import { LlmService } from '@chatbox/llm';
 import { NotificationService } from '@chatbox/notification';
 import { SessionRecord } from '@chatbox/storage';
@@ -43,16 +43,19 @@ export class ChatService {
     this.registry.add(connection);
     const session = await this.sessions.bindable(connection.principal, requestedSessionId);
     if (session) this.bind(connection, session);
+    else connection.nextSessionId = newSessionId();
     connection.send(
       chatEvent('connection_status', 'system', {
         user_id: connection.principal.userId,
-        session_id: session?.id,
+        session_id: session?.id ?? connection.nextSessionId,
         content: 'Connected',
         models: this.llm.models(),
         model_id: session?.modelId ?? this.llm.defaultModelId,
         ...(session?.assistingSince && session.assistingAdminName
           ? { metadata: { admin_name: session.assistingAdminName, admin_id: session.assistingAdminId ?? '' } }
           : {}),
+        // [ext] The id is announced, not created yet: nothing to read or share under it before a message.
+        ...(session ? {} : { metadata: { new_session: 'true' } }),
       }),
     );
     if (session) this.replies.catchUp(connection, session.id);
@@ -103,6 +106,8 @@ export class ChatService {
    */
   private async bindFromFrame(connection: ClientConnection, frame: InboundFrame): Promise<void> {
     if (!frame.session_id || frame.session_id === connection.sessionId) return;
+    // The announced id of a session not created yet: the first message creates it under that id.
+    if (frame.session_id === connection.nextSessionId) return;
     const session = await this.sessions.bindable(connection.principal, frame.session_id);
     if (!session) return;
     this.bind(connection, session);
@@ -137,7 +142,8 @@ export class ChatService {
       );
     }
     // An ended session is read-only: the socket moves on to a new session (as "+ New Chat" would).
-    const created = this.sessions.start(connection.principal.userId);
+    const created = this.sessions.start(connection.principal.userId, { id: connection.nextSessionId });
+    connection.nextSessionId = undefined;
     this.registry.bind(connection, created.id);
     return created;
   }

@@ -23,6 +23,8 @@ interface CachedSession {
 }
 
 export interface NewSession {
+  /** A server-generated id announced before the session existed (never a client's). */
+  id?: string;
   userId: string;
   modelId?: string;
   helpRequested?: boolean;
@@ -111,7 +113,7 @@ export class ConversationStore implements OnModuleInit {
   createSession(input: NewSession): SessionRecord {
     const at = input.at ?? new Date();
     const record: SessionRecord = {
-      id: newSessionId(),
+      id: input.id ?? newSessionId(),
       userId: input.userId,
       ...(input.modelId ? { modelId: input.modelId } : {}),
       startedAt: at,

@@ -683,8 +683,10 @@
   }
 
   function handleFrame(frame) {
-    if (frame.session_id && !state.adminMode) adoptSession(frame.session_id);
     const metadata = frame.metadata || {};
+    // A greeting's id of a session not created yet is adopted with the first message's frames.
+    const announcedOnly = frame.type === 'connection_status' && metadata.new_session === 'true';
+    if (frame.session_id && !state.adminMode && !announcedOnly) adoptSession(frame.session_id);
     switch (frame.type) {
       case 'connection_status':
         if (Array.isArray(frame.models)) {

@@ -7,6 +7,11 @@ export interface ClientConnection {
   readonly principal: Principal;
   /** The session this socket is bound to (one at a time). */
   sessionId?: string;
+  /**
+   * The id this socket's next new session takes, announced on `connection_status` so that clients
+   * can adopt it at once (as clients of the earlier service do); nothing is stored until it is used.
+   */
+  nextSessionId?: string;
   send(event: ChatEvent): void;
   close(code: number, reason: string): void;
   /** Highest `seq` of the active reply already delivered to this socket (avoids duplicates on resume). */
