@@ -109,7 +109,10 @@ export class SessionService {
    * Starts a new session for the user, usable at once: the sessions of the user this process knows
    * are ended now, those only the database knows when the new session's writes reach it.
    */
-  start(userId: string, options: { id?: string; modelId?: string; helpRequested?: boolean } = {}): SessionRecord {
+  start(
+    userId: string,
+    options: { id?: string; modelId?: string; helpRequested?: boolean } = {},
+  ): SessionRecord {
     const session = this.store.createSession({
       id: options.id,
       userId,
