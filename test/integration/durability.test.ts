@@ -201,6 +201,87 @@ describe('the hot path does not wait for the database', () => {
     }
     expect(writes.sort()).toEqual(['insert messages', 'insert messages', 'update sessions']);
   });
+
+  /** Database commands (name, collection, documents read or written) while `action` runs. */
+  async function commandsDuring(action: () => Promise<unknown>): Promise<string[]> {
+    const client = t.app.get<Connection>(getConnectionToken()).getClient();
+    const seen: string[] = [];
+    const names = new Map<number, string>();
+    const started = (event: { requestId: number; commandName: string; command: Record<string, any> }) => {
+      if (['insert', 'update', 'find', 'delete', 'aggregate', 'count'].includes(event.commandName))
+        names.set(
+          event.requestId,
+          `${event.commandName} ${String(event.command[event.commandName])} ${event.command.documents?.length ?? event.command.updates?.length ?? ''}`.trim(),
+        );
+    };
+    const succeeded = (event: { requestId: number; reply: any }) => {
+      const name = names.get(event.requestId);
+      if (name)
+        seen.push(`${name}${event.reply?.cursor ? ` -> ${event.reply.cursor.firstBatch.length}` : ''}`);
+    };
+    client.on('commandStarted', started);
+    client.on('commandSucceeded', succeeded);
+    try {
+      await action();
+      await t.app.get(ConversationStore).settle();
+    } finally {
+      client.off('commandStarted', started);
+      client.off('commandSucceeded', succeeded);
+    }
+    return seen.sort();
+  }
+
+  it('a 2,000-message session costs what a 10-message one does: the same commands and documents to append and to read the context', async () => {
+    const store = t.app.get(ConversationStore);
+    const db = await database.db(t.config.mongo.database);
+    async function sessionOf(messages: number): Promise<string> {
+      const session = store.createSession({ userId: `long-${messages}` });
+      store.selectModel(session, 'fake');
+      await store.settle();
+      await db.collection('messages').insertMany(
+        Array.from({ length: messages }, (_, seq) => ({
+          _id: `${session.id}-${seq}` as never,
+          sid: session.id,
+          uid: session.userId,
+          seq,
+          type: seq % 2 ? 'ai_response' : 'user_message',
+          content: `message ${seq} `.repeat(20),
+          ts: new Date(Date.now() - (messages - seq) * 1000),
+          sender: seq % 2 ? 'ai' : 'user',
+        })),
+      );
+      await db
+        .collection('sessions')
+        .updateOne({ _id: session.id as never }, { $set: { msgCount: messages } });
+      store.invalidate(session.id);
+      return session.id;
+    }
+    const costs: Record<number, { read: string[]; append: string[] }> = {};
+    for (const size of [10, 2_000]) {
+      const sessionId = await sessionOf(size);
+      // Cold: the session and its last messages are read once (the model context), then held.
+      const read = await commandsDuring(() => store.recentMessages(sessionId, Number.MAX_SAFE_INTEGER, 21));
+      const session = (await store.findSession(sessionId))!;
+      const append = await commandsDuring(() =>
+        store.appendMessage(
+          session,
+          { type: 'user_message', content: 'one more', timestamp: new Date(), sender: 'user' },
+          {},
+          { flush: true },
+        ),
+      );
+      costs[size] = { read, append };
+    }
+    expect(costs[2_000].append).toEqual(costs[10].append);
+    expect(costs[10].append).toEqual(['insert messages 1', 'update sessions 1']);
+    // The same commands at both sizes; at 10 messages the window holds all of them, at 2,000 a window's worth.
+    expect(costs[2_000].read.map((command) => command.replace(/ -> \d+$/, ''))).toEqual(
+      costs[10].read.map((command) => command.replace(/ -> \d+$/, '')),
+    );
+    const documentsRead = (commands: string[]) =>
+      commands.reduce((sum, command) => sum + Number(/ -> (\d+)$/.exec(command)?.[1] ?? 0), 0);
+    expect(documentsRead(costs[2_000].read)).toBeLessThanOrEqual(1 + t.config.llm.historyMessages + 1 + 8);
+  });
 });
 
 describe('a stalled or absent database', () => {
