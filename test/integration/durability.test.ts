@@ -368,7 +368,12 @@ describe('a stalled or absent database', () => {
         answers.push(done);
       }
       round++;
-      if (round === 1) expect((await fetch(`${t.baseUrl}/readyz`)).status).toBe(503);
+      if (round === 1)
+        await waitUntil(
+          async () => (await fetch(`${t.baseUrl}/readyz`)).status === 503,
+          10_000,
+          'readiness to turn 503',
+        );
       await new Promise((r) => setTimeout(r, 4_000));
     }
     expect(client.ofType('error')).toEqual([]);

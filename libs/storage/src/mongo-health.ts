@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectConnection } from '@nestjs/mongoose';
 import type { Connection } from 'mongoose';
 import { AppConfig, InjectConfig } from '@chatbox/common';
+import { MongoRetry } from './mongo-retry';
 
 export interface PingResult {
   ok: boolean;
@@ -14,12 +15,16 @@ export interface PingResult {
 export class MongoHealth {
   constructor(
     @InjectConnection() private readonly connection: Connection,
+    private readonly retry: MongoRetry,
     @InjectConfig() private readonly config: AppConfig,
   ) {}
 
   async ping(): Promise<PingResult> {
     const started = performance.now();
     const timeoutMs = this.config.protocol.mongoPingTimeoutMs;
+    // Under load the connection pool is busy with real work that just succeeded: that is the answer
+    // (a ping would queue behind it and make readiness flap exactly when the service is busiest).
+    if (this.retry.answeredWithin(timeoutMs)) return { ok: true, latencyMs: 0 };
     let timer: NodeJS.Timeout | undefined;
     try {
       const db = this.connection.db;

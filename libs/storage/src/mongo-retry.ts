@@ -40,8 +40,20 @@ export type OperationObserver = (operation: string, seconds: number, failed: boo
 export class MongoRetry {
   private readonly logger = new Logger(MongoRetry.name);
   private observer?: OperationObserver;
+  /** When an operation last succeeded (performance.now()): proof the database answers. */
+  private lastSuccess = Number.NEGATIVE_INFINITY;
 
   constructor(@InjectConfig() private readonly config: AppConfig) {}
+
+  /** Whether an operation succeeded within the last `withinMs`. */
+  answeredWithin(withinMs: number): boolean {
+    return performance.now() - this.lastSuccess <= withinMs;
+  }
+
+  private succeeded(operation: string, started: number): void {
+    this.lastSuccess = performance.now();
+    this.observer?.(operation, (this.lastSuccess - started) / 1000, false);
+  }
 
   /** Lets the metrics module time every operation without storage knowing Prometheus. */
   observe(observer: OperationObserver): void {
@@ -53,7 +65,7 @@ export class MongoRetry {
     const started = performance.now();
     try {
       const result = await attempt();
-      this.observer?.(operation, (performance.now() - started) / 1000, false);
+      this.succeeded(operation, started);
       return result;
     } catch (error) {
       this.observer?.(operation, (performance.now() - started) / 1000, true);
@@ -68,7 +80,7 @@ export class MongoRetry {
     for (let retry = 0; ; retry++) {
       try {
         const result = await attempt();
-        this.observer?.(operation, (performance.now() - started) / 1000, false);
+        this.succeeded(operation, started);
         return result;
       } catch (error) {
         const transient = isTransientMongoError(error);
