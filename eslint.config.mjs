@@ -1,6 +1,34 @@
 import eslint from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import prettier from 'eslint-config-prettier';
+import { readFileSync } from 'node:fs';
+
+/** Which lib may import which (scripts/module-graph.json): one rule per lib, nothing past an index. */
+const { $comment: _about, ...MODULE_GRAPH } = JSON.parse(
+  readFileSync(new URL('./scripts/module-graph.json', import.meta.url), 'utf8'),
+);
+const boundaries = Object.entries(MODULE_GRAPH).map(([lib, allowed]) => ({
+  files: [`libs/${lib}/**/*.ts`],
+  rules: {
+    'no-restricted-imports': [
+      'error',
+      {
+        patterns: [
+          {
+            group: Object.keys(MODULE_GRAPH)
+              .filter((other) => other !== lib && !allowed.includes(other))
+              .map((other) => `@chatbox/${other}`),
+            message: `${lib} may import only ${allowed.join(', ') || 'no other lib'} (scripts/module-graph.json).`,
+          },
+          {
+            group: ['@chatbox/*/*'],
+            message: "Import a lib through its index ('@chatbox/<name>'), not its files.",
+          },
+        ],
+      },
+    ],
+  },
+}));
 
 export default tseslint.config(
   {
@@ -32,6 +60,7 @@ export default tseslint.config(
       ],
     },
   },
+  ...boundaries,
   {
     // The entry point and the config loader read the environment; tests set it up.
     files: [

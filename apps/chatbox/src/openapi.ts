@@ -1,7 +1,6 @@
 import { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
-import { AppConfig } from '@chatbox/common';
-import { BEARER_AUTH, ErrorBodyDto } from '@chatbox/common/openapi';
+import { AppConfig, BEARER_AUTH, ErrorBodyDto } from '@chatbox/common';
 
 /** Routes of the OpenAPI UI and document, under the prefix (`{prefix}/docs`, `{prefix}/docs-json`). */
 export const OPENAPI_UI_PATH = 'docs';

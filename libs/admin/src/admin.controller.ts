@@ -21,10 +21,8 @@ import {
   ApiTags,
 } from '@nestjs/swagger';
 import type { Response } from 'express';
-import { AdminOnly, CurrentPrincipal, Principal } from '@chatbox/common';
-import { SessionRow } from '@chatbox/session';
-import { ApiErrors, BEARER_AUTH } from '@chatbox/common/openapi';
-import { SessionRowDto } from '@chatbox/session/api-models';
+import { AdminOnly, CurrentPrincipal, Principal, ApiErrors, BEARER_AUTH } from '@chatbox/common';
+import { SessionRow, SessionRowDto } from '@chatbox/session';
 import { AdminRateLimitGuard } from './admin-rate-limit.guard';
 import {
   AdminMetricsDto,

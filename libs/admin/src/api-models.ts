@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { SessionDetailDto } from '@chatbox/session/api-models';
+import { SessionDetailDto } from '@chatbox/session';
 import type { AdminMetrics, AdminSessionDetail, TimeseriesBucket } from './admin.service';
 
 /** OpenAPI shapes of the admin REST API (SPEC 5); the service interfaces stay the source of truth. */

@@ -5,3 +5,4 @@ export * from './ids';
 export * from './lifecycle';
 export * from './rate-limit';
 export * from './redact-url';
+export * from './openapi';

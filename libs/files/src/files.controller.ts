@@ -14,8 +14,15 @@ import {
   ApiTags,
 } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
-import { AuthenticatedRequest, CurrentPrincipal, Principal, Public } from '@chatbox/common';
-import { ApiErrors, ApiUser, BEARER_AUTH } from '@chatbox/common/openapi';
+import {
+  AuthenticatedRequest,
+  CurrentPrincipal,
+  Principal,
+  Public,
+  ApiErrors,
+  ApiUser,
+  BEARER_AUTH,
+} from '@chatbox/common';
 import { UploadResponseDto } from './api-models';
 import { parseByteRange } from './byte-range';
 import { contentDisposition } from './filename';

@@ -1,5 +1,5 @@
 import { ApiProperty } from '@nestjs/swagger';
-import { MessageViewDto, SessionRowDto } from '@chatbox/session/api-models';
+import { MessageViewDto, SessionRowDto } from '@chatbox/session';
 
 /** OpenAPI shapes of the user REST API (SPEC 5). */
 export class SessionListDto {

@@ -22,20 +22,23 @@ import {
   ApiTags,
 } from '@nestjs/swagger';
 import type { Request } from 'express';
-import { AppConfig, CurrentPrincipal, InjectConfig, Principal, Public } from '@chatbox/common';
-import { FileUrlSigner } from '@chatbox/files';
-import { LlmService } from '@chatbox/llm';
+import {
+  ApiErrors,
+  ApiUser,
+  AppConfig,
+  CurrentPrincipal,
+  InjectConfig,
+  Principal,
+  Public,
+} from '@chatbox/common';
 import {
   SessionDetail,
+  SessionDetailDto,
   SessionRow,
   SessionService,
-  toMessageView,
-  toSessionDetail,
+  SharedSessionView,
   toSessionRow,
-  MessageView,
 } from '@chatbox/session';
-import { ApiErrors, ApiUser } from '@chatbox/common/openapi';
-import { SessionDetailDto } from '@chatbox/session/api-models';
 import {
   ModelsDto,
   RenameSessionDto,
@@ -61,8 +64,6 @@ export interface SessionListBody {
 export class SessionsController {
   constructor(
     private readonly sessions: SessionService,
-    private readonly llm: LlmService,
-    private readonly fileUrls: FileUrlSigner,
     @InjectConfig() private readonly config: AppConfig,
   ) {}
 
@@ -88,8 +89,7 @@ export class SessionsController {
   @ApiOkResponse({ type: SessionDetailDto })
   @ApiErrors(HttpStatus.NOT_FOUND)
   async detail(@CurrentPrincipal() principal: Principal, @Param('id') id: string): Promise<SessionDetail> {
-    const { session, messages } = await this.sessions.readable(principal, id);
-    return toSessionDetail(session, messages, (fileId) => this.fileUrls.sign(fileId));
+    return this.sessions.detailView(principal, id);
   }
 
   @Patch('sessions/:id')
@@ -172,24 +172,8 @@ export class SessionsController {
   @ApiErrors(HttpStatus.NOT_FOUND, HttpStatus.TOO_MANY_REQUESTS)
   @Public()
   @UseGuards(PublicRateLimitGuard)
-  async shared(
-    @Param('token') token: string,
-  ): Promise<{ session_id: string; name: string; messages: MessageView[] }> {
-    const { session, messages } = await this.sessions.shared(token);
-    return {
-      session_id: session.id,
-      name: session.name ?? '',
-      // The shared view removes user identity: no user ids, no admin ids in metadata.
-      messages: messages.map((message) => {
-        const view = toMessageView(message, (fileId) => this.fileUrls.signShared(fileId, token));
-        if (view.metadata) {
-          const { admin_id: _adminId, user_id: _userId, ...rest } = view.metadata;
-          view.metadata = Object.keys(rest).length > 0 ? rest : undefined;
-          if (!view.metadata) delete view.metadata;
-        }
-        return view;
-      }),
-    };
+  async shared(@Param('token') token: string): Promise<SharedSessionView> {
+    return this.sessions.sharedView(token);
   }
 
   @Get('models')
@@ -197,7 +181,7 @@ export class SessionsController {
   @ApiOperation({ summary: 'The configured models and the default one' })
   @ApiOkResponse({ type: ModelsDto })
   models(): { models: { id: string; name: string }[]; default: string } {
-    return { models: this.llm.models(), default: this.llm.defaultModelId };
+    return this.sessions.modelCatalog();
   }
 
   /** A plain GET on the socket path is not a WebSocket request (SPEC 4.1). */

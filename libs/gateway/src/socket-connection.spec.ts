@@ -1,6 +1,6 @@
 import type { WebSocket } from 'ws';
 import { ChatboxEvents, type Principal } from '@chatbox/common';
-import { chatEvent } from '@chatbox/session/chat-event';
+import { chatEvent } from '@chatbox/session';
 import { SocketConnection } from './socket-connection';
 
 const CONNECTING = 0;

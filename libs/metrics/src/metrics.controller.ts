@@ -10,8 +10,8 @@ import {
   Public,
   addressInList,
   networkList,
+  ErrorBodyDto,
 } from '@chatbox/common';
-import { ErrorBodyDto } from '@chatbox/common/openapi';
 import { MetricsService } from './metrics.service';
 
 /**

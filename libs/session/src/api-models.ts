@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { STRING_MAP_SCHEMA } from '@chatbox/common/openapi';
+import { STRING_MAP_SCHEMA } from '@chatbox/common';
 import { HELP_STATES, type HelpState } from '@chatbox/storage';
 import type { MessageView, SessionDetail, SessionRow } from './session-views';
 

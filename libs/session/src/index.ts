@@ -21,3 +21,4 @@ export * from './ports/reply-lock';
 export * from './multi-instance/redis-link';
 export * from './message-rate-limit';
 export * from './server-metadata';
+export * from './api-models';

@@ -112,3 +112,30 @@ export function toSessionDetail(
     ...assistingAdmin(session),
   };
 }
+
+export interface SharedSessionView {
+  session_id: string;
+  name: string;
+  messages: MessageView[];
+}
+
+/** The public read-only view of a shared session: no user or admin identity in message metadata. */
+export function toSharedView(
+  session: SessionRecord,
+  messages: StoredMessage[],
+  signFileUrl: (fileId: string) => string,
+): SharedSessionView {
+  return {
+    session_id: session.id,
+    name: session.name ?? '',
+    messages: messages.map((message) => {
+      const view = toMessageView(message, signFileUrl);
+      if (view.metadata) {
+        const { admin_id: _adminId, user_id: _userId, ...rest } = view.metadata;
+        if (Object.keys(rest).length > 0) view.metadata = rest;
+        else delete view.metadata;
+      }
+      return view;
+    }),
+  };
+}

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
 import { AppConfig, ChatboxEvents, DomainError, ErrorCode, InjectConfig, Principal } from '@chatbox/common';
+import { FileUrlSigner } from '@chatbox/files';
 import { LlmService } from '@chatbox/llm';
 import {
   AppendedMessage,
@@ -14,6 +15,7 @@ import {
 import { chatEvent } from './chat-event';
 import { SessionBroadcaster } from './ports/session-broadcaster';
 import { sessionNameFrom } from './session-name';
+import { SessionDetail, SharedSessionView, toSessionDetail, toSharedView } from './session-views';
 
 const SHARE_TOKEN_BYTES = 24;
 
@@ -47,6 +49,7 @@ export class SessionService {
     private readonly repository: SessionRepository,
     private readonly broadcaster: SessionBroadcaster,
     private readonly llm: LlmService,
+    private readonly fileUrls: FileUrlSigner,
     private readonly events: ChatboxEvents,
     @InjectConfig() private readonly config: AppConfig,
   ) {
@@ -221,6 +224,23 @@ export class SessionService {
     if (!session || (session.shareExpiresAt && session.shareExpiresAt <= new Date()))
       throw new DomainError(ErrorCode.NOT_FOUND, 'Shared conversation not found');
     return { session, messages: await this.store.history(session.id) };
+  }
+
+  /** GET /sessions/:id: the history with freshly signed file links. */
+  async detailView(principal: Principal, sessionId: string): Promise<SessionDetail> {
+    const { session, messages } = await this.readable(principal, sessionId);
+    return toSessionDetail(session, messages, (fileId) => this.fileUrls.sign(fileId));
+  }
+
+  /** GET /shared/:token: file links signed for the share (they stop working when it is revoked). */
+  async sharedView(token: string): Promise<SharedSessionView> {
+    const { session, messages } = await this.shared(token);
+    return toSharedView(session, messages, (fileId) => this.fileUrls.signShared(fileId, token));
+  }
+
+  /** The configured models and the default one (GET /models). */
+  modelCatalog(): { models: { id: string; name: string }[]; default: string } {
+    return { models: this.llm.models(), default: this.llm.defaultModelId };
   }
 
   async listForUser(userId: string): Promise<{ sessions: SessionRecord[]; total: number; limit: number }> {
