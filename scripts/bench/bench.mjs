@@ -255,14 +255,18 @@ const WRITES = /insert|update|end|checkpoint|counter|assist|share|migrat/i;
 function summarizeOperations(before, after, exchanges) {
   let writes = 0;
   let reads = 0;
+  const each = [];
   for (const [operation, count] of Object.entries(after)) {
     const delta = count - (before[operation] ?? 0);
+    if (delta <= 0) continue;
     if (WRITES.test(operation)) writes += delta;
     else reads += delta;
+    each.push(`${operation} ${(delta / Math.max(1, exchanges)).toFixed(2)}`);
   }
   return {
     writesPerExchange: writes / Math.max(1, exchanges),
     readsPerExchange: reads / Math.max(1, exchanges),
+    each: each.join(', '),
   };
 }
 
@@ -328,6 +332,7 @@ async function prefill(uri, sessions, messages) {
 
 // ---- the run --------------------------------------------------------------------------------------
 const rows = [];
+const notes = [];
 const fmt = {
   s: (v) => `${v.toFixed(2)} s`,
   ms: (v) => `${Math.round(v)} ms`,
@@ -371,6 +376,8 @@ function compare(label, floorResult, serviceResult) {
       `${serviceResult.operations.writesPerExchange.toFixed(2)} / ${serviceResult.operations.readsPerExchange.toFixed(2)}`,
       '',
     ]);
+  if (serviceResult.operations)
+    notes.push(`database operations per exchange, ${label}: ${serviceResult.operations.each}`);
   process.stdout.write(
     `  ${label}: floor ${fmt.s(floorResult.wall)}, chatbox ${fmt.s(serviceResult.wall)}\n`,
   );
@@ -432,6 +439,7 @@ process.stdout.write(
   `\n${line(['scenario', 'figure', 'floor', 'chatbox', 'ratio'])}\n${line(widths.map((w) => '-'.repeat(w)))}\n`,
 );
 for (const row of rows) process.stdout.write(`${line(row)}\n`);
+for (const note of notes) process.stdout.write(`${note}\n`);
 process.stdout.write(
   '\nBars (issue 12): 200x2 errors 0, first chunk p50 <= 2x floor + 100 ms, p99 <= 1.5 s, wall <= 2x floor;\n' +
     'with earlier data within 1.3x of fresh; 500x1 errors 0; idle heap per socket <= 2x floor.\n',

@@ -152,9 +152,12 @@ export class ConversationStore implements OnModuleInit {
     );
   }
 
-  /** Ends every other active session of the user, also those only the database knows (queued). */
+  /**
+   * Ends every other active session of the user, also those only the database knows (queued in the
+   * new session's lane; it does not need the new session written, which waits for its first write).
+   */
   endOtherSessions(sessionId: string, userId: string, before: Date): void {
-    void this.write(sessionId, { kind: 'endOthers', userId, before }).catch(() => undefined);
+    void this.lanes.enqueue(sessionId, { kind: 'endOthers', userId, before }).catch(() => undefined);
   }
 
   /** Ends an active session once (the first end time is kept); undefined when already ended. */
