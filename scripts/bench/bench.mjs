@@ -194,19 +194,29 @@ async function chat(wsUrl, userId, messages) {
   let socket;
   try {
     socket = await open(wsUrl, userId);
-  } catch {
+  } catch (error) {
+    failures.push(`connect: ${error.message}`);
     return { replies, errors: messages, chunks };
   }
   for (let m = 0; m < messages; m++) {
     const sent = performance.now();
     let first;
     const ok = await new Promise((resolveReply) => {
-      const timer = setTimeout(() => finish(false), REPLY_TIMEOUT_MS);
+      const timer = setTimeout(() => {
+        failures.push(first === undefined ? 'no answer' : 'no end');
+        finish(false);
+      }, REPLY_TIMEOUT_MS);
       const onMessage = (data) => {
         const frame = JSON.parse(String(data));
-        if (frame.type === 'error') return finish(false);
+        if (frame.type === 'error') {
+          failures.push(frame.error?.code ?? 'error');
+          return finish(false);
+        }
         if (frame.type !== 'ai_response') return;
-        if (frame.metadata?.done === 'true') return finish(!frame.metadata.error);
+        if (frame.metadata?.done === 'true') {
+          if (frame.metadata.error) failures.push(`done with ${frame.metadata.error}`);
+          return finish(!frame.metadata.error);
+        }
         chunks++;
         first ??= performance.now() - sent;
       };
@@ -332,6 +342,8 @@ async function prefill(uri, sessions, messages) {
 
 // ---- the run --------------------------------------------------------------------------------------
 const rows = [];
+/** Why exchanges failed (error codes, timeouts), reported under the table. */
+const failures = [];
 const notes = [];
 const fmt = {
   s: (v) => `${v.toFixed(2)} s`,
@@ -440,6 +452,11 @@ process.stdout.write(
 );
 for (const row of rows) process.stdout.write(`${line(row)}\n`);
 for (const note of notes) process.stdout.write(`${note}\n`);
+if (failures.length > 0) {
+  const counts = {};
+  for (const failure of failures) counts[failure] = (counts[failure] ?? 0) + 1;
+  process.stdout.write(`failures: ${JSON.stringify(counts)}\n`);
+}
 process.stdout.write(
   '\nBars (issue 12): 200x2 errors 0, first chunk p50 <= 2x floor + 100 ms, p99 <= 1.5 s, wall <= 2x floor;\n' +
     'with earlier data within 1.3x of fresh; 500x1 errors 0; idle heap per socket <= 2x floor.\n',

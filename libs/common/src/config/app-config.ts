@@ -78,7 +78,10 @@ export interface ProtocolLimits {
   /** Rate-limit rejections within the window that count as abnormal traffic (SPEC 7). */
   rateLimitSpikeThreshold: number;
   rateLimitSpikeWindowMs: number;
-  /** Finished messages held in memory while MongoDB is unreachable (SPEC 13), and the retry pace. */
+  /**
+   * Writes waiting for the database, in flight or refused (SPEC 13's outbox; a few KB each), and the
+   * retry pace; beyond the bound new messages are refused with DATABASE_ERROR.
+   */
   outboxCapacity: number;
   outboxFlushIntervalMs: number;
   /** The outbox journal is rewritten with only the waiting writes once it grows past this. */

@@ -95,7 +95,7 @@ export const DEFAULT_PROTOCOL_LIMITS: ProtocolLimits = {
   databaseCheckIntervalMs: 5_000,
   rateLimitSpikeThreshold: 50,
   rateLimitSpikeWindowMs: 60_000,
-  outboxCapacity: 1_000,
+  outboxCapacity: 10_000,
   outboxFlushIntervalMs: 1_000,
   journalCompactBytes: 8 * 1024 * 1024,
   counterFlushDelayMs: 10_000,
