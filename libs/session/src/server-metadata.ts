@@ -37,6 +37,8 @@ export const SERVER_METADATA_KEYS: ReadonlySet<string> = new Set([
   'event',
   'reason',
   'typing',
+  // connection_status of an unbound socket: the announced id is not a session yet ([ext])
+  'new_session',
 ]);
 
 const SERVER_METADATA_PREFIX = 'admin_';
