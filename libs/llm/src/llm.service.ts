@@ -1,7 +1,8 @@
 import { Injectable, Logger } from '@nestjs/common';
 import type OpenAI from 'openai';
 import { toFile } from 'openai';
-import { Observable, of, Subscription } from 'rxjs';
+import { defer, Observable, of, throwError, timer } from 'rxjs';
+import { catchError, concatMap, finalize, retry, tap } from 'rxjs/operators';
 import { AppConfig, InjectConfig, LlmProviderConfig } from '@chatbox/common';
 import { LlmFailureTracker, ProviderFailingAlert, ProviderRecovered } from './failure-tracker';
 import { isLlmProviderError, LlmProviderError, VoiceUnavailableError } from './llm-errors';
@@ -10,6 +11,14 @@ import { AnthropicProvider } from './providers/anthropic.provider';
 import { DemoProvider } from './providers/demo.provider';
 import { DifyProvider } from './providers/dify.provider';
 import { createOpenAiClient, OpenAiProvider } from './providers/openai.provider';
+import {
+  FinalEvent,
+  finishedWithin,
+  firstOutputWithin,
+  isFinal,
+  ReplyTimeout,
+  requireEndMarker,
+} from './reply-operators';
 import { isRetryable, LLM_RETRY_ATTEMPTS, retryDelay } from './retry';
 import { estimateTokens } from './turns';
 
@@ -39,6 +48,33 @@ export interface LlmObserverEvent {
   outcome?: 'end' | 'error' | 'cancelled';
 }
 export type LlmObserver = (event: LlmObserverEvent) => void;
+
+/** What one reply has done so far (across its attempts). */
+interface ReplyProgress {
+  provider: string;
+  request: ReplyRequest;
+  started: number;
+  attempts: number;
+  firstOutputAt?: number;
+  text: string;
+  usageSeen: boolean;
+  finished: boolean;
+}
+
+function where(reply: ReplyProgress): string {
+  return `(user ${reply.request.userId}, session ${reply.request.sessionId})`;
+}
+
+function errorEvent(code: LlmErrorCode): FinalEvent {
+  return { kind: 'error', code, message: LLM_ERROR_MESSAGES[code] };
+}
+
+function asProviderError(error: unknown): LlmProviderError {
+  if (isLlmProviderError(error)) return error;
+  return new LlmProviderError('provider', error instanceof Error ? error.message : String(error), {
+    cause: error,
+  });
+}
 
 /**
  * The models users can pick, and the one entry point for streamed replies.
@@ -101,162 +137,139 @@ export class LlmService {
   /**
    * Streams a reply: `delta`/`file`/`usage` events, then exactly one `end` or `error`, then
    * completion; never an Observable error. Unsubscribing cancels the upstream request.
+   *
+   * The provider's stream, with: an end marker required (a stream cut short is an error), retries
+   * before the first output only (`retry`), the first-output and whole-reply deadlines, failures
+   * mapped to client-safe `error` events, a usage estimate when the provider reported none, and the
+   * observers (metrics, the failure tracker) told of each step.
    */
   stream(request: ReplyRequest): Observable<ReplyEvent> {
     const provider = this.providers.get(request.modelId);
     if (!provider)
       return of({ kind: 'error', code: 'LLM_ERROR', message: `Unknown model ${request.modelId}` } as const);
     const systemPrompt = this.systemPromptFor(request.modelId);
-    return new Observable<ReplyEvent>((subscriber) => {
-      const { firstTokenTimeoutMs, streamTimeoutMs } = this.config.llm;
-      const started = Date.now();
-      let attempts = 0;
-      let firstTokenAt: number | undefined;
-      let text = '';
-      let usageSeen = false;
-      let done = false;
-      let current: Subscription | undefined;
-      let retryTimer: NodeJS.Timeout | undefined;
-      const where = `(user ${request.userId}, session ${request.sessionId})`;
-      this.emitObserver({ provider: provider.id, kind: 'request' });
-
-      const stopAll = () => {
-        clearTimeout(firstTokenTimer);
-        clearTimeout(streamTimer);
-        clearTimeout(retryTimer);
-        current?.unsubscribe();
-        current = undefined;
+    const { firstTokenTimeoutMs, streamTimeoutMs } = this.config.llm;
+    return defer(() => {
+      const reply: ReplyProgress = {
+        provider: provider.id,
+        request,
+        started: Date.now(),
+        attempts: 0,
+        text: '',
+        usageSeen: false,
+        finished: false,
       };
-      const emitUsage = (event: Extract<ReplyEvent, { kind: 'usage' }>) => {
-        usageSeen = true;
-        subscriber.next(event);
+      this.emitObserver({ provider: provider.id, kind: 'request' });
+      return defer(() => {
+        reply.attempts++;
+        return provider.stream(request, systemPrompt);
+      }).pipe(
+        requireEndMarker(),
+        retry({ delay: (error: unknown) => this.nextAttempt(reply, asProviderError(error)) }),
+        firstOutputWithin(firstTokenTimeoutMs),
+        finishedWithin(streamTimeoutMs),
+        catchError((error: unknown) => of(this.failure(reply, error))),
+        concatMap((event) =>
+          isFinal(event) ? [...this.estimatedUsage(reply, systemPrompt, event), event] : [event],
+        ),
+        tap((event) => this.track(reply, event)),
+        finalize(() => {
+          if (!reply.finished)
+            this.emitObserver({ provider: provider.id, kind: 'done', outcome: 'cancelled' });
+        }),
+      );
+    });
+  }
+
+  /** Another attempt (after its delay) while nothing reached the user and time allows; else the failure. */
+  private nextAttempt(reply: ReplyProgress, error: LlmProviderError): Observable<number> {
+    if (reply.firstOutputAt === undefined && isRetryable(error) && reply.attempts < LLM_RETRY_ATTEMPTS) {
+      const delay = retryDelay(error, reply.attempts);
+      if (Date.now() + delay < reply.started + this.config.llm.firstTokenTimeoutMs) {
+        this.logger.warn(
+          `LLM provider ${reply.provider}: attempt ${reply.attempts} of ${LLM_RETRY_ATTEMPTS} failed (${this.safeDetail(error.detail, reply.provider)}); retrying in ${delay} ms ${where(reply)}`,
+        );
+        return timer(delay);
+      }
+    }
+    return throwError(() => error);
+  }
+
+  /** The client-safe end of a failed reply; the provider's detail goes to the log only. */
+  private failure(reply: ReplyProgress, raw: unknown): FinalEvent {
+    if (raw instanceof ReplyTimeout) {
+      this.logger.warn(`LLM provider ${reply.provider}: ${raw.message} ${where(reply)}`);
+      return errorEvent('LLM_TIMEOUT');
+    }
+    const error = asProviderError(raw);
+    const detail = this.safeDetail(error.detail, reply.provider);
+    if (reply.firstOutputAt === undefined && isRetryable(error)) {
+      this.logger.error(
+        `LLM provider ${reply.provider} unavailable after ${reply.attempts} attempt(s) ${where(reply)}: ${detail}`,
+      );
+      return errorEvent('LLM_UNAVAILABLE');
+    }
+    if (error.kind === 'http')
+      this.logger.error(
+        `LLM provider ${reply.provider} rejected the request with HTTP ${error.status} (check its endpoint, model and API key) ${where(reply)}: ${detail}`,
+      );
+    else
+      this.logger.error(
+        `LLM provider ${reply.provider} failed ${reply.firstOutputAt === undefined ? 'before' : 'after'} the first token ${where(reply)}: ${detail}`,
+      );
+    return errorEvent('LLM_ERROR');
+  }
+
+  /** A usage estimate (characters / 4) before the final event when the provider reported none. */
+  private estimatedUsage(reply: ReplyProgress, systemPrompt: string, final: FinalEvent): ReplyEvent[] {
+    if (reply.usageSeen || (final.kind === 'error' && reply.text.length === 0)) return [];
+    const prompt = [systemPrompt, ...reply.request.history.map((turn) => turn.content)].join('\n');
+    return [
+      {
+        kind: 'usage',
+        promptTokens: estimateTokens(prompt),
+        completionTokens: estimateTokens(reply.text),
+        estimated: true,
+      },
+    ];
+  }
+
+  /** What the observers (metrics) and the failure tracker learn from each event. */
+  private track(reply: ReplyProgress, event: ReplyEvent): void {
+    switch (event.kind) {
+      case 'delta':
+        reply.text += event.text;
+        this.firstOutput(reply);
+        return;
+      case 'file':
+        this.firstOutput(reply);
+        return;
+      case 'usage':
+        reply.usageSeen = true;
         this.emitObserver({
-          provider: provider.id,
+          provider: reply.provider,
           kind: 'tokens',
           value: event.promptTokens + event.completionTokens,
         });
-      };
-      const finish = (final: Extract<ReplyEvent, { kind: 'end' | 'error' }>) => {
-        if (done) return;
-        done = true;
-        stopAll();
-        if (!usageSeen && (final.kind === 'end' || text.length > 0)) {
-          const prompt = [systemPrompt, ...request.history.map((turn) => turn.content)].join('\n');
-          emitUsage({
-            kind: 'usage',
-            promptTokens: estimateTokens(prompt),
-            completionTokens: estimateTokens(text),
-            estimated: true,
-          });
-        }
-        subscriber.next(final);
-        if (final.kind === 'error')
-          this.emitObserver({ provider: provider.id, kind: 'error', code: final.code });
-        this.emitObserver({ provider: provider.id, kind: 'done', outcome: final.kind });
-        this.tracker.record(provider.id, final.kind === 'end', request.userId);
-        subscriber.complete();
-      };
-      const fail = (code: LlmErrorCode) => finish({ kind: 'error', code, message: LLM_ERROR_MESSAGES[code] });
+        return;
+      case 'error':
+      case 'end':
+        reply.finished = true;
+        if (event.kind === 'error')
+          this.emitObserver({ provider: reply.provider, kind: 'error', code: event.code });
+        this.emitObserver({ provider: reply.provider, kind: 'done', outcome: event.kind });
+        this.tracker.record(reply.provider, event.kind === 'end', reply.request.userId);
+        return;
+    }
+  }
 
-      const firstTokenTimer = setTimeout(() => {
-        this.logger.warn(
-          `LLM provider ${provider.id}: no first token within ${firstTokenTimeoutMs} ms ${where}`,
-        );
-        fail('LLM_TIMEOUT');
-      }, firstTokenTimeoutMs);
-      const streamTimer = setTimeout(() => {
-        this.logger.warn(
-          `LLM provider ${provider.id}: reply not finished within ${streamTimeoutMs} ms ${where}`,
-        );
-        fail('LLM_TIMEOUT');
-      }, streamTimeoutMs);
-
-      const onOutput = () => {
-        if (firstTokenAt !== undefined) return;
-        firstTokenAt = Date.now();
-        clearTimeout(firstTokenTimer);
-        this.emitObserver({
-          provider: provider.id,
-          kind: 'first_token',
-          value: (firstTokenAt - started) / 1000,
-        });
-      };
-
-      const onFailure = (raw: unknown) => {
-        if (done) return;
-        current = undefined;
-        const error = isLlmProviderError(raw)
-          ? raw
-          : new LlmProviderError('provider', raw instanceof Error ? raw.message : String(raw), {
-              cause: raw,
-            });
-        const detail = this.safeDetail(error.detail, provider.id);
-        if (firstTokenAt === undefined && isRetryable(error)) {
-          if (attempts < LLM_RETRY_ATTEMPTS) {
-            const delay = retryDelay(error, attempts);
-            if (Date.now() + delay < started + firstTokenTimeoutMs) {
-              this.logger.warn(
-                `LLM provider ${provider.id}: attempt ${attempts} of ${LLM_RETRY_ATTEMPTS} failed (${detail}); retrying in ${delay} ms ${where}`,
-              );
-              retryTimer = setTimeout(attempt, delay);
-              return;
-            }
-          }
-          this.logger.error(
-            `LLM provider ${provider.id} unavailable after ${attempts} attempt(s) ${where}: ${detail}`,
-          );
-          return fail('LLM_UNAVAILABLE');
-        }
-        if (error.kind === 'http')
-          this.logger.error(
-            `LLM provider ${provider.id} rejected the request with HTTP ${error.status} (check its endpoint, model and API key) ${where}: ${detail}`,
-          );
-        else
-          this.logger.error(
-            `LLM provider ${provider.id} failed ${firstTokenAt === undefined ? 'before' : 'after'} the first token ${where}: ${detail}`,
-          );
-        fail('LLM_ERROR');
-      };
-
-      const attempt = () => {
-        if (done) return;
-        attempts++;
-        current = provider.stream(request, systemPrompt).subscribe({
-          next: (event) => {
-            if (done) return;
-            switch (event.kind) {
-              case 'delta':
-                onOutput();
-                text += event.text;
-                subscriber.next(event);
-                break;
-              case 'file':
-                onOutput();
-                subscriber.next(event);
-                break;
-              case 'usage':
-                emitUsage(event);
-                break;
-              case 'end':
-              case 'error':
-                finish(event);
-                break;
-            }
-          },
-          error: onFailure,
-          complete: () =>
-            onFailure(new LlmProviderError('truncated', 'provider stream completed without an end')),
-        });
-        if (done) current.unsubscribe();
-      };
-
-      attempt();
-      return () => {
-        if (done) return;
-        done = true;
-        stopAll();
-        this.emitObserver({ provider: provider.id, kind: 'done', outcome: 'cancelled' });
-      };
+  private firstOutput(reply: ReplyProgress): void {
+    if (reply.firstOutputAt !== undefined) return;
+    reply.firstOutputAt = Date.now();
+    this.emitObserver({
+      provider: reply.provider,
+      kind: 'first_token',
+      value: (reply.firstOutputAt - reply.started) / 1000,
     });
   }
 
