@@ -3,7 +3,7 @@
 // ratios to the floor; asserts nothing (docs/performance.md keeps the results and the bars).
 //   SCENARIOS=50x2,200x2,500x1  IDLE_SOCKETS=5000  PREFILL_SESSIONS=5000  PREFILL_MESSAGES=50000
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -16,12 +16,14 @@ const { MongoClient } = require('mongodb');
 
 const root = resolve(import.meta.dirname, '../..');
 const entry = join(root, 'dist/apps/chatbox/src/main.js');
-const { FerretDbProcess } = require(join(root, 'dist/libs/storage/src/embedded/ferretdb-process.js'));
+const { EmbeddedDatabase } = require(join(root, 'dist/libs/storage/src/embedded/embedded-database.js'));
 
 /** The embedded default database (what `make run` starts), owned by the bench. */
 async function startEmbeddedDatabase(dataDir) {
   temporary.push(dataDir);
-  const database = new FerretDbProcess({ binary: join(root, '.tools/bin/ferretdb'), dataDir });
+  // Searchable by the embedded PostgreSQL's own user when run as root (else its cluster is relocated).
+  chmodSync(dataDir, 0o755);
+  const database = new EmbeddedDatabase({ ferretDbBinary: join(root, '.tools/bin/ferretdb'), dataDir });
   const uri = await database.start();
   return { uri, stop: () => database.stop() };
 }

@@ -143,6 +143,8 @@ describe('chat controls in Chromium (stop, model selector, uploads, audio)', () 
   }
 
   async function sessionOf(page: Page): Promise<string> {
+    // A new chat learns its id from the server's first frame about it, which may follow the local echo.
+    await page.waitForFunction(() => window.__chatbox.sessionId !== null);
     const id = await page.evaluate(() => window.__chatbox.sessionId);
     expect(id).toMatch(/^[0-9a-f]{32}$/);
     return id as string;

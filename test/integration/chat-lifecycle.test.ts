@@ -1,10 +1,8 @@
 import { createServer, Server } from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { FerretDbProcess } from '@chatbox/storage';
 import { startTestApp, TestApp } from '../support/app';
+import { databaseTempDir, embeddedDatabase } from '../support/embedded-database';
 import { adminToken, userToken } from '../support/tokens';
 import { TestClient } from '../support/ws-client';
 
@@ -244,11 +242,8 @@ describe('operational alerts', () => {
 
   it('alerts when MongoDB is unreachable past the threshold, and when it recovers', async () => {
     const hook = await webhookReceiver();
-    const dataDir = mkdtempSync(join(tmpdir(), 'chatbox-alert-db-'));
-    const database = new FerretDbProcess({
-      binary: resolve(__dirname, '../../.tools/bin/ferretdb'),
-      dataDir,
-    });
+    const dataDir = databaseTempDir('chatbox-alert-db-');
+    const database = embeddedDatabase(dataDir);
     const uri = await database.start();
     const t = await startTestApp(
       { NOTIFY_WEBHOOK_URL: hook.url, MONGO_URI: uri },

@@ -1,10 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { FerretDbProcess } from '@chatbox/storage';
+import { rmSync } from 'node:fs';
+import { EmbeddedDatabase } from '@chatbox/storage';
 import { startTestApp, TestApp } from '../support/app';
-
-const root = resolve(__dirname, '../..');
+import { databaseTempDir, embeddedDatabase } from '../support/embedded-database';
 
 async function waitForStatus(url: string, status: number, timeoutMs: number): Promise<number> {
   const started = Date.now();
@@ -57,13 +54,13 @@ describe('health endpoints', () => {
 });
 
 describe('readiness follows the database', () => {
-  let database: FerretDbProcess;
+  let database: EmbeddedDatabase;
   let dataDir: string;
   let t: TestApp;
 
   beforeAll(async () => {
-    dataDir = mkdtempSync(join(tmpdir(), 'chatbox-outage-'));
-    database = new FerretDbProcess({ binary: join(root, '.tools/bin/ferretdb'), dataDir });
+    dataDir = databaseTempDir('chatbox-outage-');
+    database = embeddedDatabase(dataDir);
     const uri = await database.start();
     t = await startTestApp({ MONGO_URI: uri });
   });

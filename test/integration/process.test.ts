@@ -1,9 +1,9 @@
 import { ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { freePort, isProcessAlive } from '@chatbox/storage';
 import { builtEntry } from '../support/built-service';
+import { databaseTempDir } from '../support/embedded-database';
 
 const root = resolve(__dirname, '../..');
 let entry = '';
@@ -27,9 +27,28 @@ function waitForOutput(child: ChildProcess, pattern: RegExp, timeoutMs: number):
   });
 }
 
-/** The built service as `make run` starts it: embedded FerretDB, demo model, dev tokens. */
+/** The processes of the embedded database of a DATA_DIR: FerretDB, the postmaster and its backends. */
+function embeddedDatabasePids(dataDir: string): number[] {
+  const ferretPid = Number(readFileSync(join(dataDir, 'db/ferretdb.pid'), 'utf8'));
+  const postmasterPid = Number(readFileSync(join(dataDir, 'db/pg/postmaster.pid'), 'utf8').split('\n')[0]);
+  const backends = readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((pid) => {
+      try {
+        // /proc/<pid>/stat: "pid (comm) state ppid ..."; comm may hold spaces, so split after ')'
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === postmasterPid;
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+  return [ferretPid, postmasterPid, ...backends];
+}
+
+/** The built service as `make run` starts it: embedded FerretDB on PostgreSQL, demo model, dev tokens. */
 describe('the service process on the embedded database', () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'chatbox-process-'));
+  const dataDir = databaseTempDir('chatbox-process-');
   let child: ChildProcess;
   let port: number;
 
@@ -56,7 +75,9 @@ describe('the service process on the embedded database', () => {
   it('prints the chat and admin URLs with development tokens, serves health, and stops cleanly', async () => {
     const output = await waitForOutput(child, /admin-page\?token=\S+/, 45_000);
     expect(output).toContain(`http://localhost:${port}/chatbox/?token=`);
-    expect(output).toMatch(/Database: +embedded FerretDB on mongodb:\/\/127\.0\.0\.1:\d+/);
+    expect(output).toMatch(
+      /Database: +embedded FerretDB on PostgreSQL 18\.4 at mongodb:\/\/127\.0\.0\.1:\d+/,
+    );
 
     const health = await fetch(`http://127.0.0.1:${port}/chatbox/healthz`);
     expect(health.status).toBe(200);
@@ -65,20 +86,21 @@ describe('the service process on the embedded database', () => {
     expect(ready.status).toBe(200);
     expect(await ready.json()).toMatchObject({ checks: { mongodb: { status: 'ready' } } });
 
-    const ferretPid = Number(readFileSync(join(dataDir, 'db/ferretdb.pid'), 'utf8'));
-    expect(isProcessAlive(ferretPid)).toBe(true);
+    const databasePids = embeddedDatabasePids(dataDir);
+    expect(databasePids.length).toBeGreaterThan(2);
+    expect(databasePids.filter(isProcessAlive)).toEqual(databasePids);
 
     const exited = new Promise<number | null>((resolveExit) =>
       child.once('exit', (code) => resolveExit(code)),
     );
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
-    expect(isProcessAlive(ferretPid)).toBe(false);
+    expect(databasePids.filter(isProcessAlive)).toEqual([]);
   });
 
-  it('leaves no FerretDB behind when the service is killed outright', async () => {
+  it('leaves neither FerretDB nor PostgreSQL behind when the service is killed outright', async () => {
     const port2 = await freePort();
-    const dir = mkdtempSync(join(tmpdir(), 'chatbox-crash-'));
+    const dir = databaseTempDir('chatbox-crash-');
     const env: NodeJS.ProcessEnv = {
       ...process.env,
       NODE_ENV: 'development',
@@ -90,11 +112,13 @@ describe('the service process on the embedded database', () => {
     const crashed = spawn(process.execPath, [entry], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
     try {
       await waitForOutput(crashed, /admin-page\?token=/, 45_000);
-      const ferretPid = Number(readFileSync(join(dir, 'db/ferretdb.pid'), 'utf8'));
+      const databasePids = embeddedDatabasePids(dir);
+      expect(databasePids.length).toBeGreaterThan(2);
       crashed.kill('SIGKILL');
-      const deadline = Date.now() + 10_000;
-      while (isProcessAlive(ferretPid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-      expect(isProcessAlive(ferretPid)).toBe(false);
+      const deadline = Date.now() + 15_000;
+      while (databasePids.some(isProcessAlive) && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 100));
+      expect(databasePids.filter(isProcessAlive)).toEqual([]);
     } finally {
       if (crashed.exitCode === null) crashed.kill('SIGKILL');
       rmSync(dir, { recursive: true, force: true });

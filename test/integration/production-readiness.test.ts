@@ -65,13 +65,24 @@ describe('a clean checkout installs', () => {
 
   it('package-lock.json matches package.json (npm ci refuses a lock file out of sync)', () => {
     expect(lock.name).toBe(pkg.name);
-    expect(lock.packages[''].dependencies).toEqual(pkg.dependencies);
+    // `npm install --save-optional` also lists optional dependencies among the root's dependencies
+    const optional = Object.keys(pkg.optionalDependencies ?? {});
+    const required = Object.entries(lock.packages[''].dependencies as Record<string, string>).filter(
+      ([name]) => !optional.includes(name),
+    );
+    expect(Object.fromEntries(required)).toEqual(pkg.dependencies);
+    expect(lock.packages[''].optionalDependencies).toEqual(pkg.optionalDependencies);
     expect(lock.packages[''].devDependencies).toEqual(pkg.devDependencies);
   });
 
   it('pins exact versions, and the lock resolves each to that version', () => {
-    for (const [name, version] of Object.entries({ ...pkg.dependencies, ...pkg.devDependencies })) {
-      expect({ name, version }).toEqual({ name, version: expect.stringMatching(/^\d+\.\d+\.\d+$/) });
+    const all = { ...pkg.dependencies, ...pkg.optionalDependencies, ...pkg.devDependencies };
+    for (const [name, version] of Object.entries(all)) {
+      // exact, a pre-release tag included (the embedded PostgreSQL binaries are `18.4.0-beta.17`)
+      expect({ name, version }).toEqual({
+        name,
+        version: expect.stringMatching(/^\d+\.\d+\.\d+(-[0-9A-Za-z.]+)?$/),
+      });
       expect({ name, locked: lock.packages[`node_modules/${name}`]?.version }).toEqual({
         name,
         locked: version,

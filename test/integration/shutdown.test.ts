@@ -1,10 +1,10 @@
 import { ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { MongoClient } from 'mongodb';
-import { FerretDbProcess, freePort, isProcessAlive } from '@chatbox/storage';
+import { freePort, isProcessAlive } from '@chatbox/storage';
 import { builtEntry } from '../support/built-service';
+import { databaseTempDir, embeddedDatabase } from '../support/embedded-database';
 import { FakeOpenAi, startFakeOpenAi } from '../support/fake-llm';
 import { userToken, TEST_JWT_SECRET } from '../support/tokens';
 import { TestClient } from '../support/ws-client';
@@ -15,7 +15,7 @@ let entry = '';
 
 /** SPEC 13 on the built service: SIGTERM while a reply streams. */
 describe('graceful shutdown', () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'chatbox-shutdown-'));
+  const dataDir = databaseTempDir('chatbox-shutdown-');
   let child: ChildProcess;
   let fake: FakeOpenAi;
   let port: number;
@@ -85,10 +85,7 @@ describe('graceful shutdown', () => {
     expect(isProcessAlive(ferretPid)).toBe(false);
 
     // Read what was stored, with a fresh FerretDB on the same data directory.
-    const database = new FerretDbProcess({
-      binary: join(root, '.tools/bin/ferretdb'),
-      dataDir: join(dataDir, 'db'),
-    });
+    const database = embeddedDatabase(join(dataDir, 'db'));
     const client2 = await MongoClient.connect(await database.start());
     try {
       const session = await storedView(client2.db('chat'), first.session_id!);

@@ -3,13 +3,13 @@
  * the start-up in one log format; a data directory in use, a busy port and an unreachable MONGO_URI
  * each stop the start with one line and touch nothing of the running service.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, Server } from 'node:net';
 import { spawnSync } from 'node:child_process';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, isProcessAlive } from '@chatbox/storage';
 import { builtEntry } from '../support/built-service';
+import { databaseTempDir } from '../support/embedded-database';
 import { ServiceProcess, runEnvironment } from '../support/service-process';
 
 const START_TIMEOUT_MS = 45_000;
@@ -22,7 +22,7 @@ function errorLines(output: string): string[] {
 }
 
 describe('start-up of the built service', () => {
-  const scratch = mkdtempSync(join(tmpdir(), 'chatbox-startup-'));
+  const scratch = databaseTempDir('chatbox-startup-');
   const services: ServiceProcess[] = [];
   const start = (env: NodeJS.ProcessEnv) => {
     const service = new ServiceProcess(runEnvironment(env));
@@ -45,7 +45,7 @@ describe('start-up of the built service', () => {
     expect(banner).toMatch(new RegExp(`Chat: +http://localhost:${port}/chatbox/\\?token=\\S+`));
     expect(banner).toMatch(new RegExp(`Admin: +http://localhost:${port}/chatbox/admin-page\\?token=\\S+`));
     expect(banner).toMatch(
-      /Database: +embedded FerretDB on mongodb:\/\/127\.0\.0\.1:\d+\/, data in .*banner\/db/,
+      /Database: +embedded FerretDB on PostgreSQL 18\.4 at mongodb:\/\/127\.0\.0\.1:\d+\/, data in .*banner\/db/,
     );
     expect(banner).toContain(`Stop:     Ctrl+C (or kill ${service.child.pid})`);
 

@@ -75,7 +75,8 @@ export async function startTestApp(
   // A fixed PORT lets a test name the app's own origin in its configuration (ALLOWED_ORIGINS).
   await app.listen(env.PORT ? config.port : 0, '127.0.0.1');
   const { port } = app.getHttpServer().address() as AddressInfo;
-  const client = await MongoClient.connect(config.mongo.uri as string);
+  // Small: the Jest workers share one FerretDB, whose pool the driver pools must stay below.
+  const client = await MongoClient.connect(config.mongo.uri as string, { maxPoolSize: 5 });
   const db = client.db(config.mongo.database);
   return {
     app,

@@ -1,19 +1,15 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { rmSync } from 'node:fs';
 import { MongoClient } from 'mongodb';
-import { FerretDbProcess } from '@chatbox/storage';
+import { databaseTempDir, embeddedDatabase } from './embedded-database';
 
 /**
- * A private FerretDB for fault tests (the shared one must keep running): stopped, killed, paused and
- * resumed at will, on the same port and data across restarts.
+ * A private embedded database (FerretDB on PostgreSQL) for fault tests (the shared one must keep
+ * running): stopped, killed, paused and resumed at will, on the same port and data across restarts.
+ * The faults hit FerretDB, the process the service talks to.
  */
 export class TestDatabase {
-  private readonly dataDir = mkdtempSync(join(tmpdir(), 'chatbox-faultdb-'));
-  readonly process = new FerretDbProcess({
-    binary: resolve(__dirname, '../../.tools/bin/ferretdb'),
-    dataDir: this.dataDir,
-  });
+  private readonly dataDir = databaseTempDir('chatbox-faultdb-');
+  readonly process = embeddedDatabase(this.dataDir);
   private client?: MongoClient;
 
   async start(): Promise<string> {

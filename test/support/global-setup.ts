@@ -1,22 +1,17 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { FerretDbProcess } from '../../libs/storage/src/embedded/ferretdb-process';
+import { databaseTempDir, embeddedDatabase } from './embedded-database';
+import type { EmbeddedDatabase } from '../../libs/storage/src/embedded/embedded-database';
 
 /**
- * Starts one private FerretDB (SQLite backend, temporary data dir, free port) for the whole run.
- * Each test file uses its own database on it. Set TEST_MONGO_URI to run against a real MongoDB instead.
+ * Starts one private embedded database (FerretDB on PostgreSQL, as `make run` does, in a temporary
+ * data dir on free ports) for the whole run. Each test file uses its own database on it; the Jest
+ * workers share it, so their driver pools together stay below FerretDB's pool (StorageModule).
+ * Set TEST_MONGO_URI to run against a real MongoDB instead.
  */
 export default async function globalSetup(): Promise<void> {
   if (process.env.TEST_MONGO_URI) return;
-  const root = resolve(__dirname, '../..');
-  const dataDir = mkdtempSync(join(tmpdir(), 'chatbox-test-db-'));
-  const database = new FerretDbProcess({
-    binary: join(root, '.tools/bin/ferretdb'),
-    provisionScript: join(root, 'scripts/provision-ferretdb.sh'),
-    dataDir,
-  });
+  const dataDir = databaseTempDir('chatbox-test-db-');
+  const database = embeddedDatabase(dataDir);
   process.env.TEST_MONGO_URI = await database.start();
   process.env.TEST_FERRETDB_DATA_DIR = dataDir;
-  (globalThis as { __chatboxTestDatabase?: FerretDbProcess }).__chatboxTestDatabase = database;
+  (globalThis as { __chatboxTestDatabase?: EmbeddedDatabase }).__chatboxTestDatabase = database;
 }

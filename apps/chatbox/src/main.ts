@@ -5,7 +5,7 @@ import { AppConfig, ConfigValidationError, ShutdownState, TokenService, loadConf
 import {
   DataDirInUseError,
   DataDirLock,
-  FerretDbProcess,
+  EmbeddedDatabase,
   MongoUnreachableError,
   ensureMongoReachable,
   redactMongoUri,
@@ -35,7 +35,7 @@ function loadConfigOrExit(): AppConfig {
 /** Everything start-up acquired, released in reverse order on failure and at shutdown. */
 class Resources {
   lock?: DataDirLock;
-  database?: FerretDbProcess;
+  database?: EmbeddedDatabase;
 
   async release(): Promise<void> {
     await this.database?.stop();
@@ -58,19 +58,23 @@ async function startEmbeddedDatabase(
 ): Promise<string> {
   const dataDir = join(config.storage.dataDir, 'db');
   const databaseLog = contextLogger(logging, 'EmbeddedDatabase');
-  resources.database = new FerretDbProcess({
-    binary: config.embeddedDb.binary,
+  const database = new EmbeddedDatabase({
+    ferretDbBinary: config.embeddedDb.binary,
     provisionScript: config.embeddedDb.provisionScript,
     dataDir,
+    backend: config.embeddedDb.backend,
     supervise: true,
     log: (level, message) => databaseLog[level](message),
   });
+  resources.database = database;
+  const startedAt = Date.now();
   try {
-    config.mongo.uri = await resources.database.start();
+    config.mongo.uri = await database.start();
   } catch (error) {
     throw new StartupError(`the embedded database did not start: ${(error as Error).message}`);
   }
-  return `embedded FerretDB on ${config.mongo.uri}, data in ${dataDir}`;
+  databaseLog.info(`${database.description} up in ${Date.now() - startedAt} ms`);
+  return `embedded ${database.description} at ${config.mongo.uri}, data in ${dataDir}`;
 }
 
 /**

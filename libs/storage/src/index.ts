@@ -1,8 +1,12 @@
 export * from './content-cipher';
 export * from './conversation-store';
 export * from './embedded/data-dir-lock';
+export * from './embedded/embedded-database';
+export * from './embedded/embedded-postgres';
 export * from './embedded/ferretdb-process';
 export * from './embedded/free-port';
+export * from './embedded/postgres-binaries';
+export { isProcessAlive } from './embedded/watched-process';
 export * from './legacy-migration';
 export * from './message.repository';
 export * from './message.schema';

@@ -16,6 +16,10 @@ const SERVER_SELECTION_TIMEOUT_MS = 5_000;
 /**
  * MongoDB through Mongoose. `config.mongo.uri` is always resolved before the app is built:
  * either the operator's MONGO_URI or the embedded FerretDB started by main.ts.
+ *
+ * The pool is bounded (mongoMaxPoolSize, 20) rather than the driver's 100: FerretDB on PostgreSQL
+ * deadlocks for good once as many operations as its own pool (50) wait for a second connection,
+ * and a bounded pool queues excess work in the driver instead (docs/decisions/0008).
  */
 @Global()
 @Module({
@@ -30,6 +34,9 @@ const SERVER_SELECTION_TIMEOUT_MS = 5_000;
         serverSelectionTimeoutMS: SERVER_SELECTION_TIMEOUT_MS,
         // A stalled database must fail an operation (retried, or queued in the outbox), not hang it.
         socketTimeoutMS: config.protocol.mongoSocketTimeoutMs,
+        ...(/[?&]maxPoolSize=/i.test(config.mongo.uri ?? '')
+          ? {}
+          : { maxPoolSize: config.protocol.mongoMaxPoolSize }),
       }),
     }),
     MongooseModule.forFeatureAsync([

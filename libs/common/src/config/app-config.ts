@@ -71,6 +71,12 @@ export interface ProtocolLimits {
   /** A database operation with no answer for this long fails (and is retried or queued). */
   mongoSocketTimeoutMs: number;
   mongoRetryCapMs: number;
+  /**
+   * The driver's connection pool per instance. On the embedded FerretDB-on-PostgreSQL it must stay
+   * below FerretDB's own pool (50, FERRETDB_POOL_MAX_CONNS) summed over every client, or FerretDB
+   * can deadlock for good (docs/decisions/0008). A `maxPoolSize` in MONGO_URI wins.
+   */
+  mongoMaxPoolSize: number;
   sessionListLimit: number;
   /** MongoDB unreachable this long before admins are alerted (SPEC 7). */
   databaseOutageAlertMs: number;
@@ -118,7 +124,7 @@ export interface AppConfig {
     /** Start-up gives up on an unreachable MONGO_URI after this long (MONGO_CONNECT_TIMEOUT). */
     connectTimeoutMs: number;
   };
-  embeddedDb: { binary: string; provisionScript: string };
+  embeddedDb: { binary: string; provisionScript: string; backend: 'postgresql' | 'sqlite' };
   redisUrl?: string;
   /** Prefix of every key and channel of the multi-instance mode (REDIS_KEY_PREFIX). */
   redisKeyPrefix: string;

@@ -161,6 +161,8 @@ export class EnvironmentVariables {
   @IsOptional() @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) LOG_LEVEL?: string;
   /** [ext] Where the embedded FerretDB binary lives (default `.tools/bin/ferretdb`). */
   @IsOptional() FERRETDB_BIN?: string;
+  /** [ext] FerretDB's storage for the embedded database (docs/decisions/0008). */
+  @IsOptional() @IsIn(['postgresql', 'sqlite']) EMBEDDED_DB_BACKEND?: string;
 }
 
 /** Variables read by `loadConfig` beyond the schema: the provider families. */

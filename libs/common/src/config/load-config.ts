@@ -90,6 +90,7 @@ export const DEFAULT_PROTOCOL_LIMITS: ProtocolLimits = {
   mongoPingTimeoutMs: 2_000,
   mongoSocketTimeoutMs: 20_000,
   mongoRetryCapMs: 2_000,
+  mongoMaxPoolSize: 20,
   sessionListLimit: 100,
   databaseOutageAlertMs: 30_000,
   databaseCheckIntervalMs: 5_000,
@@ -367,6 +368,7 @@ export function loadConfig(rawEnv: Environment, overrides: Partial<ProtocolLimit
     embeddedDb: {
       binary: resolve(env.FERRETDB_BIN ?? '.tools/bin/ferretdb'),
       provisionScript: resolve('scripts/provision-ferretdb.sh'),
+      backend: env.EMBEDDED_DB_BACKEND === 'sqlite' ? 'sqlite' : 'postgresql',
     },
     redisUrl: env.REDIS_URL,
     redisKeyPrefix: env.REDIS_KEY_PREFIX ?? 'chatbox:',

@@ -1,17 +1,35 @@
-import { ChildProcess, spawn, execFile } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { MongoClient } from 'mongodb';
 import { freePort } from './free-port';
+import {
+  isProcessAlive,
+  settlesWithin,
+  signalProcess,
+  sleep,
+  spawnWatched,
+  waitUntil,
+  WatchedProcess,
+} from './watched-process';
 
 const execFileAsync = promisify(execFile);
+
+/**
+ * FerretDB's storage: its SQLite handler (files in `dataDir`) or its PostgreSQL handler (the URL is
+ * read at each spawn, once the server it names is up).
+ */
+export type FerretDbBackend = { handler: 'sqlite' } | { handler: 'postgresql'; postgresqlUrl: () => string };
 
 export interface FerretDbOptions {
   binary: string;
   /** Run when the binary is missing; exit code 3 means "no Go on this machine". */
   provisionScript?: string;
+  /** State directory and pid file (and the SQLite files with the SQLite handler). */
   dataDir: string;
+  /** Default: SQLite. */
+  backend?: FerretDbBackend;
   startTimeoutMs?: number;
   /** Restart FerretDB when it exits unexpectedly (the service keeps its database). */
   supervise?: boolean;
@@ -19,28 +37,17 @@ export interface FerretDbOptions {
   log?: (level: 'info' | 'warn' | 'error', message: string) => void;
 }
 
-/**
- * The parent-death guard: FerretDB runs under a tiny shell that holds our stdin. When this Node
- * process dies for any reason (even SIGKILL) the pipe closes, `cat` returns and FerretDB is
- * terminated, so no orphan keeps the data directory. On a clean stop we close stdin ourselves.
- */
-const WATCHDOG = `
-exec 3<&0
-"$@" </dev/null 3<&- &
-child=$!
-echo "$child" > "$FERRETDB_PIDFILE"
-{ cat <&3 >/dev/null; kill -TERM "$child" 2>/dev/null; } &
-exec 3<&-
-wait "$child"
-`;
-
 const DEFAULT_START_TIMEOUT_MS = 30_000;
 const PING_INTERVAL_MS = 100;
+/**
+ * SIGTERM gets this long before SIGKILL: FerretDB drains its connections on SIGTERM, and one whose
+ * PostgreSQL pool is deadlocked (see docs/decisions/0008) took ~10 s to give up.
+ */
 const STOP_TIMEOUT_MS = 5_000;
 
-/** Owns one FerretDB (SQLite backend) child process on a free loopback port. */
+/** Owns one FerretDB child process on a free loopback port. */
 export class FerretDbProcess {
-  private child?: ChildProcess;
+  private watched?: WatchedProcess;
   private port?: number;
   private stopping = false;
   private restartTimer?: NodeJS.Timeout;
@@ -98,41 +105,40 @@ export class FerretDbProcess {
     return this.uri;
   }
 
+  private handlerArgs(): string[] {
+    const backend = this.options.backend ?? { handler: 'sqlite' };
+    return backend.handler === 'sqlite'
+      ? ['--handler=sqlite', `--sqlite-url=file:${this.options.dataDir}/`]
+      : ['--handler=postgresql', `--postgresql-url=${backend.postgresqlUrl()}`];
+  }
+
   private async spawnChild(): Promise<void> {
     const debugPort = await freePort();
     const dataDir = this.options.dataDir;
     const args = [
-      '--handler=sqlite',
-      `--sqlite-url=file:${dataDir}/`,
+      ...this.handlerArgs(),
       `--listen-addr=127.0.0.1:${this.port}`,
       `--state-dir=${dataDir}`,
       '--telemetry=disable',
       `--debug-addr=127.0.0.1:${debugPort}`,
       '--log-level=warn',
     ];
-    const child = spawn('/bin/sh', ['-c', WATCHDOG, 'ferretdb-watchdog', this.options.binary, ...args], {
-      stdio: ['pipe', 'ignore', 'pipe'],
-      // Its own process group: Ctrl+C in a terminal signals the service, which drains and then stops
-      // the database last (SPEC 13), instead of the database dying under a draining service.
-      detached: true,
-      env: { PATH: '/usr/bin:/bin', FERRETDB_PIDFILE: this.pidFile },
+    const watched = spawnWatched(this.options.binary, args, {
+      name: 'ferretdb-watchdog',
+      signal: 'TERM',
+      pidFile: this.pidFile,
     });
-    this.child = child;
-    let stderr = '';
-    child.stderr?.on('data', (chunk: Buffer) => {
-      stderr = (stderr + chunk.toString()).slice(-4000);
-    });
-    child.on('exit', (code, signal) => {
-      if (this.child === child) this.child = undefined;
-      child.stdin?.destroy();
+    this.watched = watched;
+    void watched.exited.then(({ code, signal }) => {
+      if (this.watched === watched) this.watched = undefined;
       if (this.stopping) return;
       this.options.log?.(
         'error',
-        `FerretDB exited unexpectedly (code ${code}, signal ${signal}): ${stderr.trim()}`,
+        `FerretDB exited unexpectedly (code ${code}, signal ${signal}): ${watched.stderrTail().trim()}`,
       );
       if (this.options.supervise) this.scheduleRestart();
     });
-    await this.waitForPing(() => stderr);
+    await this.waitForPing(watched);
   }
 
   private scheduleRestart(): void {
@@ -149,17 +155,18 @@ export class FerretDbProcess {
     }, this.options.restartDelayMs ?? 1000);
   }
 
-  private async waitForPing(stderr: () => string): Promise<void> {
+  private async waitForPing(watched: WatchedProcess): Promise<void> {
     const deadline = Date.now() + (this.options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS);
     while (Date.now() < deadline) {
-      if (!this.child) throw new Error(`FerretDB exited during start-up: ${stderr().trim()}`);
+      if (this.watched !== watched)
+        throw new Error(`FerretDB exited during start-up: ${watched.stderrTail().trim()}`);
       const client = new MongoClient(this.uri, { serverSelectionTimeoutMS: 500, connectTimeoutMS: 500 });
       try {
         await client.connect();
         await client.db('admin').command({ ping: 1 });
         return;
       } catch {
-        await new Promise((resolve) => setTimeout(resolve, PING_INTERVAL_MS));
+        await sleep(PING_INTERVAL_MS);
       } finally {
         await client.close().catch(() => undefined);
       }
@@ -188,40 +195,29 @@ export class FerretDbProcess {
     rmSync(this.pidFile, { force: true });
   }
 
-  /** Stops FerretDB and waits for it to exit. */
+  /** Stops FerretDB (SIGTERM, then SIGKILL after a grace period) and waits for it to exit. */
   async stop(): Promise<void> {
     this.stopping = true;
     if (this.restartTimer) clearTimeout(this.restartTimer);
-    const child = this.child;
+    const watched = this.watched;
     const pid = this.pid;
-    if (child) {
-      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      child.stdin?.end();
-      const timer = setTimeout(
-        () => pid && isProcessAlive(pid) && process.kill(pid, 'SIGKILL'),
-        STOP_TIMEOUT_MS,
-      );
-      await exited;
-      clearTimeout(timer);
+    if (watched) {
+      watched.release();
+      const exited = await settlesWithin(watched.exited, STOP_TIMEOUT_MS);
+      if (!exited && pid) {
+        this.options.log?.('warn', `FerretDB did not stop within ${STOP_TIMEOUT_MS} ms: sending SIGKILL`);
+        signalProcess(pid, 'SIGKILL');
+      }
+      await watched.exited;
     }
     if (pid) await waitUntil(() => !isProcessAlive(pid), STOP_TIMEOUT_MS);
     rmSync(this.pidFile, { force: true });
   }
 
-  /** For outage tests: kills FerretDB itself (the watchdog notices and, when supervised, restarts it). */
+  /** For fault tests: signals FerretDB itself (the watchdog notices and, when supervised, restarts it). */
   killForTest(signal: NodeJS.Signals = 'SIGKILL'): void {
     const pid = this.pid;
     if (pid) process.kill(pid, signal);
-  }
-}
-
-/** Whether a process with this pid exists (signal 0 probes without touching it). */
-export function isProcessAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }
 
@@ -243,9 +239,4 @@ function hasLiveWatchdog(pid: number): boolean {
   const stat = procText(pid, 'stat');
   const parentPid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
   return parentPid > 1 && procText(parentPid, 'cmdline').includes('ferretdb-watchdog');
-}
-
-async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
 }
