@@ -234,7 +234,7 @@ export class ChatService {
 
   private async helpRequest(connection: ClientConnection, frame: InboundFrame): Promise<void> {
     const session = await this.activeSessionFor(connection);
-    this.sessions.markHelpRequested(session);
+    await this.sessions.markHelpRequested(session);
     // The excerpt is the request's own text, else the last user message (read only in that case).
     const excerpt = frame.content?.trim() ? frame.content : await this.sessions.lastUserMessage(session);
     // Alerts (e-mail, SMS, webhook, dashboards) are rate limited per session by the notification

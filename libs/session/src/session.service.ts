@@ -14,6 +14,7 @@ import {
 } from '@chatbox/storage';
 import { chatEvent } from './chat-event';
 import { SessionBroadcaster } from './ports/session-broadcaster';
+import { settledWithin } from './settled-within';
 import { sessionNameFrom } from './session-name';
 import { SessionDetail, SharedSessionView, toSessionDetail, toSharedView } from './session-views';
 
@@ -185,8 +186,14 @@ export class SessionService {
   }
 
   /** Marks help requested; returns true when this is a new request (not a repeat). */
-  markHelpRequested(session: SessionRecord): boolean {
-    return this.store.markHelpRequested(session);
+  /**
+   * Marks help requested (SPEC 4.7). Admins look for it in their lists at once, so the confirmation
+   * waits for the write, at most `replyWriteWaitMs` (an outage must not keep the user waiting).
+   */
+  async markHelpRequested(session: SessionRecord): Promise<boolean> {
+    const { isNew, written } = this.store.markHelpRequested(session);
+    await settledWithin(written, this.config.protocol.replyWriteWaitMs);
+    return isNew;
   }
 
   /** The last user message of the session (the excerpt of a help alert). */

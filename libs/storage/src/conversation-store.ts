@@ -208,20 +208,22 @@ export class ConversationStore implements OnModuleInit {
   }
 
   /**
-   * Marks help requested and opens the help queue entry; true when this is a new request (not a
+   * Marks help requested and opens the help queue entry; `isNew` when this is a new request (not a
    * repeat while one is open or an admin assists; a resolved request opens again).
    */
-  markHelpRequested(session: SessionRecord, at = new Date()): boolean {
+  markHelpRequested(session: SessionRecord, at = new Date()): { isNew: boolean; written: Promise<void> } {
     const repeat =
       session.helpState === 'open' ||
       session.helpState === 'assisted' ||
       session.assistingSince !== undefined;
     session.helpRequested = true;
-    if (repeat) return false;
+    if (repeat) return { isNew: false, written: Promise.resolve() };
     session.helpRequestedAt = at;
     session.helpState = 'open';
-    this.change(session.id, { set: { helpRequested: true, helpRequestedAt: at, helpState: 'open' } });
-    return true;
+    const written = this.change(session.id, {
+      set: { helpRequested: true, helpRequestedAt: at, helpState: 'open' },
+    });
+    return { isNew: true, written };
   }
 
   /**

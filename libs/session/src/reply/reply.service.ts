@@ -10,6 +10,7 @@ import { ClientConnection } from '../ports/client-connection';
 import { ConnectionRegistry } from '../ports/connection-registry';
 import { ReplyLock } from '../ports/reply-lock';
 import { SessionBroadcaster, deliverReplyFrameOnce } from '../ports/session-broadcaster';
+import { settledWithin } from '../settled-within';
 
 export type ReplyStatus = 'complete' | 'stopped' | 'error' | 'interrupted';
 
@@ -469,17 +470,8 @@ export class ReplyService {
     // (someone who typed gets text only). See docs/decisions/0003-llm.md.
     if (status === 'complete' && job.trigger.type === 'voice_message' && this.llm.ttsAvailable)
       await this.speak(session, messageId, modelId, reply.text);
-    if (written && this.lock.sharedAcrossInstances) await this.landedOrLater(written);
-  }
-
-  /** Waits for a write, at most `replyWriteWaitMs` (an outage must not hold the session's lock). */
-  private async landedOrLater(written: Promise<void>): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      written.catch(() => undefined),
-      new Promise<void>((resolve) => (timer = setTimeout(resolve, this.config.protocol.replyWriteWaitMs))),
-    ]);
-    clearTimeout(timer);
+    if (written && this.lock.sharedAcrossInstances)
+      await settledWithin(written, this.config.protocol.replyWriteWaitMs);
   }
 
   private replyMessage(reply: ActiveReply, meta: Record<string, string>): StoredMessage {
