@@ -3,7 +3,7 @@
 // ratios to the floor; asserts nothing (docs/performance.md keeps the results and the bars).
 //   SCENARIOS=50x2,200x2,500x1  IDLE_SOCKETS=5000  PREFILL_SESSIONS=5000  PREFILL_MESSAGES=50000
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -194,8 +194,11 @@ async function chat(wsUrl, userId, messages) {
   let errors = 0;
   let chunks = 0;
   let socket;
+  const connecting = performance.now();
+  let connectMs;
   try {
     socket = await open(wsUrl, userId);
+    connectMs = performance.now() - connecting;
   } catch (error) {
     failures.push(`connect: ${error.message}`);
     return { replies, errors: messages, chunks };
@@ -234,17 +237,62 @@ async function chat(wsUrl, userId, messages) {
     else replies.push({ first, total: performance.now() - sent });
   }
   socket.close();
-  return { replies, errors, chunks };
+  return { replies, errors, chunks, connectMs };
+}
+
+/** CPU seconds (user + system) a process tree has used: `root` and every descendant. */
+function cpuSeconds(rootPid, exceptPids = [], { ownOnly = false } = {}) {
+  const children = new Map();
+  const usage = new Map();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const parent = Number(fields[1]);
+      if (!children.has(parent)) children.set(parent, []);
+      children.get(parent).push(Number(entry));
+      usage.set(Number(entry), (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  let total = 0;
+  const visit = (pid) => {
+    if (exceptPids.includes(pid)) return;
+    total += usage.get(pid) ?? 0;
+    if (!ownOnly) for (const child of children.get(pid) ?? []) visit(child);
+  };
+  visit(rootPid);
+  return total;
+}
+const CLOCK_TICKS = 100;
+
+/** CPU of the target, and of the database processes (the bench's other children) while it ran. */
+function cpuNow(target) {
+  return {
+    own: cpuSeconds(target.child.pid),
+    // Everything the bench started but the floor and the service (their trees), minus the bench itself.
+    database:
+      cpuSeconds(process.pid, [floor?.child.pid, service?.child.pid].filter(Boolean)) -
+      cpuSeconds(process.pid, [], { ownOnly: true }),
+  };
 }
 
 async function run(target, clients, messages, label) {
   const operationsBefore = target.databaseOperations ? await target.databaseOperations() : undefined;
+  const cpuBefore = cpuNow(target);
   const started = performance.now();
   const results = await Promise.all(
     Array.from({ length: clients }, (_, i) => chat(target.wsUrl, `bench-${label}-${i}`, messages)),
   );
   const wall = (performance.now() - started) / 1000;
+  const cpuAfter = cpuNow(target);
   const firsts = results.flatMap((r) => r.replies.map((reply) => reply.first)).sort((a, b) => a - b);
+  const totals = results.flatMap((r) => r.replies.map((reply) => reply.total)).sort((a, b) => a - b);
+  const connects = results
+    .flatMap((r) => (r.connectMs === undefined ? [] : [r.connectMs]))
+    .sort((a, b) => a - b);
   const chunks = results.reduce((sum, r) => sum + r.chunks, 0);
   const exchanges = firsts.length;
   let operations;
@@ -257,6 +305,11 @@ async function run(target, clients, messages, label) {
     wall,
     p50: percentile(firsts, 50),
     p99: percentile(firsts, 99),
+    cpuPerExchange: (cpuAfter.own - cpuBefore.own) / Math.max(1, totals.length),
+    databaseCpuPerExchange: (cpuAfter.database - cpuBefore.database) / Math.max(1, totals.length),
+    connectP99: percentile(connects, 99),
+    totalP50: percentile(totals, 50),
+    totalP99: percentile(totals, 99),
     chunksPerSecond: chunks / wall,
     errors: results.reduce((sum, r) => sum + r.errors, 0),
     operations,
@@ -373,6 +426,27 @@ function compare(label, floorResult, serviceResult) {
     fmt.ms(floorResult.p99),
     fmt.ms(serviceResult.p99),
     (serviceResult.p99 / floorResult.p99).toFixed(2),
+  ]);
+  rows.push([
+    '',
+    'connect + greeting p99',
+    fmt.ms(floorResult.connectP99),
+    fmt.ms(serviceResult.connectP99),
+    (serviceResult.connectP99 / floorResult.connectP99).toFixed(2),
+  ]);
+  rows.push([
+    '',
+    'whole reply p50 / p99',
+    `${fmt.ms(floorResult.totalP50)} / ${fmt.ms(floorResult.totalP99)}`,
+    `${fmt.ms(serviceResult.totalP50)} / ${fmt.ms(serviceResult.totalP99)}`,
+    (serviceResult.totalP99 / floorResult.totalP99).toFixed(2),
+  ]);
+  rows.push([
+    '',
+    'CPU ms per exchange (database)',
+    fmt.ms(floorResult.cpuPerExchange * 1000),
+    `${fmt.ms(serviceResult.cpuPerExchange * 1000)} (${fmt.ms(serviceResult.databaseCpuPerExchange * 1000)})`,
+    (serviceResult.cpuPerExchange / floorResult.cpuPerExchange).toFixed(2),
   ]);
   rows.push([
     '',

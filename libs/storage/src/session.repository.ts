@@ -159,29 +159,25 @@ export class SessionRepository implements OnModuleInit {
     }
   }
 
+  /** The hot write of every exchange: the driver's own update (no Mongoose casting: the shape is ours). */
   async applyCounters(sessionId: string, delta: CounterDelta): Promise<void> {
-    await this.model
-      .updateOne(
-        { _id: sessionId },
-        {
-          $inc: {
-            msgCount: delta.messages,
-            totalTokens: delta.promptTokens + delta.completionTokens,
-            promptTokens: delta.promptTokens,
-            completionTokens: delta.completionTokens,
-            respTimeSum: delta.responseTimeSum,
-            respCount: delta.responseCount,
-          },
-          $max: {
-            maxRespTime: delta.maxResponseTime,
-            ...(delta.lastActivity ? { lastActivity: delta.lastActivity } : {}),
-          },
-          ...(delta.averageResponseTime !== undefined
-            ? { $set: { avgRespTime: delta.averageResponseTime } }
-            : {}),
-        },
-      )
-      .exec();
+    await this.model.collection.updateOne({ _id: sessionId } as never, {
+      $inc: {
+        msgCount: delta.messages,
+        totalTokens: delta.promptTokens + delta.completionTokens,
+        promptTokens: delta.promptTokens,
+        completionTokens: delta.completionTokens,
+        respTimeSum: delta.responseTimeSum,
+        respCount: delta.responseCount,
+      },
+      $max: {
+        maxRespTime: delta.maxResponseTime,
+        ...(delta.lastActivity ? { lastActivity: delta.lastActivity } : {}),
+      },
+      ...(delta.averageResponseTime !== undefined
+        ? { $set: { avgRespTime: delta.averageResponseTime } }
+        : {}),
+    });
   }
 
   /** Counters rebuilt from the stored messages (idempotent: absolute values). */
@@ -212,7 +208,7 @@ export class SessionRepository implements OnModuleInit {
     if (change.unset && change.unset.length > 0)
       update.$unset = Object.fromEntries(change.unset.map((field) => [field, '']));
     if (Object.keys(update).length === 0) return;
-    await this.model.updateOne({ _id: sessionId }, update).exec();
+    await this.model.collection.updateOne({ _id: sessionId } as never, update);
   }
 
   /** Ends an active session (`endTs` and `dur` together); false when already ended or unknown. */
