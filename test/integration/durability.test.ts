@@ -170,7 +170,7 @@ describe('the hot path does not wait for the database', () => {
     }
   });
 
-  it('writes nothing per streamed chunk: 50 chunks cost at most 3 writes (two inserts and one counter update)', async () => {
+  it('writes nothing per streamed chunk: an exchange of 50 chunks costs two inserts; the counters follow in one coalesced update', async () => {
     const client = await connect(t.wsUrl, userToken('no-chunk-writes'));
     client.send({ type: 'user_message', content: 'warm up' });
     const first = await client.waitForReply();
@@ -195,6 +195,12 @@ describe('the hot path does not wait for the database', () => {
           ),
         );
       expect(Number(reply.metadata!.seq)).toBe(50);
+      // A ping answered: every write the exchange queued has been sent (or is in the outbox).
+      client.send({ type: 'ping' });
+      await client.waitForType('pong');
+      await waitUntil(() => writes.length >= 2, 5_000, 'the two inserts');
+      expect([...writes].sort()).toEqual(['insert messages', 'insert messages']);
+      // The counters of both messages in one update (at most every counterFlushDelayMs; now, here).
       await t.app.get(ConversationStore).settle();
     } finally {
       connection.getClient().off('commandStarted', listener);

@@ -92,7 +92,10 @@ export interface ProtocolLimits {
   outboxFlushIntervalMs: number;
   /** The outbox journal is rewritten with only the waiting writes once it grows past this. */
   journalCompactBytes: number;
-  /** A message's counters wait at most this long to be written with the next ones (one update per exchange). */
+  /**
+   * A session's counters are written at most this often (the messages' deltas coalesced into one
+   * update; lists of this process show them at once, other processes this much later).
+   */
   counterFlushDelayMs: number;
   /** Sessions held in memory (fields, counters, the last messages); the least recently used go first. */
   sessionCacheEntries: number;

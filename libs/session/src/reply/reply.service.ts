@@ -414,13 +414,13 @@ export class ReplyService {
     let written: Promise<void> | undefined;
     if (reply.text !== '' || status === 'complete') {
       try {
-        // Queued for the database (the outbox keeps it through an outage); the done frame does not wait.
-        ({ written } = await this.store.appendMessage(
-          session,
-          this.replyMessage(reply, meta),
-          { promptTokens, completionTokens, responseTimeMs },
-          { flush: true },
-        ));
+        // Queued for the database (the outbox keeps it through an outage); the done frame does not
+        // wait. The session's counters follow with the next counter write (at most every 10 s).
+        ({ written } = await this.store.appendMessage(session, this.replyMessage(reply, meta), {
+          promptTokens,
+          completionTokens,
+          responseTimeMs,
+        }));
         if (conversationId) this.store.setDifyConversation(session, conversationId);
       } catch (error) {
         this.logger.error(
