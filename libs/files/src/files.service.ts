@@ -27,6 +27,67 @@ export class RemoteFileError extends Error {
   }
 }
 
+/** Options of `FilesService.importFromUrl`. */
+export interface RemoteFileOptions {
+  filename?: string;
+  mimeType?: string;
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+/** Only http(s) URLs are fetched. */
+function remoteUrlOf(url: string): URL {
+  let target: URL;
+  try {
+    target = new URL(url);
+  } catch (error) {
+    throw new RemoteFileError('not a valid URL', { cause: error });
+  }
+  if (target.protocol !== 'https:' && target.protocol !== 'http:')
+    throw new RemoteFileError(`scheme ${target.protocol} is not allowed`);
+  return target;
+}
+
+async function inspectRemoteHead(
+  head: Buffer,
+  filename: string,
+  declaredMime: string,
+): Promise<AcceptedType> {
+  try {
+    return await inspectHead(head, filename, declaredMime);
+  } catch (error) {
+    if (error instanceof RefusedContent) throw new RemoteFileError(error.message, { cause: error });
+    throw error;
+  }
+}
+
+/**
+ * The head and then the `rest` of the chunks as one byte stream that fails as soon as more than
+ * `maxSize` bytes went through; `size()` is the count so far.
+ */
+function sizeCappedBody(
+  head: Buffer,
+  rest: AsyncIterator<Uint8Array> | undefined,
+  maxSize: number,
+): { stream: Readable; size: () => number } {
+  let size = 0;
+  const pass = (chunk: Buffer) => {
+    size += chunk.length;
+    if (size > maxSize) throw new RemoteFileError(`file is over the limit of ${maxSize} bytes`);
+    return chunk;
+  };
+  const stream = Readable.from(
+    (async function* () {
+      yield pass(head);
+      if (!rest) return;
+      for (let next = await rest.next(); !next.done; next = await rest.next())
+        yield pass(Buffer.from(next.value));
+    })(),
+    { objectMode: false },
+  );
+  return { stream, size: () => size };
+}
+
 /**
  * Lookups and access rules for stored files; used by the REST controller and the chat session.
  * Also stores files the service itself obtained (speech audio, files an AI announced) as uploads
@@ -61,84 +122,19 @@ export class FilesService {
    * against the upload allow-list (the server's claimed type and the name are only hints).
    * @throws RemoteFileError when the URL, the response, the size or the type is not acceptable.
    */
-  async importFromUrl(
-    userId: string,
-    url: string,
-    options: { filename?: string; mimeType?: string; timeoutMs?: number; signal?: AbortSignal } = {},
-  ): Promise<UploadRecord> {
-    let target: URL;
+  async importFromUrl(userId: string, url: string, options: RemoteFileOptions = {}): Promise<UploadRecord> {
+    const target = remoteUrlOf(url);
+    const response = await this.fetchRemote(target, options);
+    const chunks = response.body[Symbol.asyncIterator]();
     try {
-      target = new URL(url);
-    } catch (error) {
-      throw new RemoteFileError('not a valid URL', { cause: error });
-    }
-    if (target.protocol !== 'https:' && target.protocol !== 'http:')
-      throw new RemoteFileError(`scheme ${target.protocol} is not allowed`);
-    const maxSize = this.config.storage.uploadMaxSize;
-    const timeout = AbortSignal.timeout(options.timeoutMs ?? REMOTE_FILE_TIMEOUT_MS);
-    const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout;
-    let response: Response;
-    try {
-      response = await fetch(target, { signal, redirect: 'follow' });
-    } catch (error) {
-      throw new RemoteFileError(`download failed: ${(error as Error).message}`, { cause: error });
-    }
-    if (!response.ok || !response.body) {
-      await response.body?.cancel().catch(() => undefined);
-      throw new RemoteFileError(`download answered HTTP ${response.status}`);
-    }
-    const declaredLength = Number(response.headers.get('content-length') ?? NaN);
-    if (declaredLength > maxSize) {
-      await response.body.cancel().catch(() => undefined);
-      throw new RemoteFileError(`file of ${declaredLength} bytes is over the limit of ${maxSize}`);
-    }
-    const chunks = (response.body as unknown as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();
-    const release = () => void chunks.return?.().catch(() => undefined);
-    try {
-      const { head, ended } = await readHead(chunks, SNIFF_BYTES);
-      if (head.length === 0) throw new RemoteFileError('the file is empty');
-      if (head.length > maxSize) throw new RemoteFileError(`file is over the limit of ${maxSize} bytes`);
-      const filename = sanitizeFilename(
-        options.filename ?? decodeURIComponent(target.pathname.split('/').pop() ?? ''),
-      );
-      const declaredMime =
-        options.mimeType ?? response.headers.get('content-type')?.split(';')[0].trim() ?? '';
-      let accepted: AcceptedType;
-      try {
-        accepted = await inspectHead(head, filename, declaredMime);
-      } catch (error) {
-        if (error instanceof RefusedContent) throw new RemoteFileError(error.message, { cause: error });
-        throw error;
-      }
-      let size = 0;
-      const body = Readable.from(
-        (async function* () {
-          const pass = (chunk: Buffer) => {
-            size += chunk.length;
-            if (size > maxSize) throw new RemoteFileError(`file is over the limit of ${maxSize} bytes`);
-            return chunk;
-          };
-          yield pass(head);
-          if (ended) return;
-          for (let next = await chunks.next(); !next.done; next = await chunks.next())
-            yield pass(Buffer.from(next.value));
-        })(),
-        { objectMode: false },
-      );
-      const record = await this.record(
-        userId,
-        filename,
-        accepted.mime,
-        () => size,
-        (id) => this.driver.put(id, body, accepted.mime),
-      );
+      const record = await this.storeRemote(userId, target, response.headers, chunks, options);
       this.logger.log(
         { fileId: record.id, userId, size: record.size, mime: record.mime },
         'remote file stored',
       );
       return record;
     } catch (error) {
-      release();
+      void chunks.return?.().catch(() => undefined);
       if (error instanceof RemoteFileError) throw error;
       throw new RemoteFileError(`download failed: ${(error as Error).message}`, { cause: error });
     }
@@ -196,6 +192,59 @@ export class FilesService {
     const parts: Buffer[] = [];
     for await (const chunk of await this.driver.open(upload.key)) parts.push(chunk as Buffer);
     return Buffer.concat(parts);
+  }
+
+  /** Fetches within the timeout; refuses error statuses and a declared length over UPLOAD_MAX_SIZE. */
+  private async fetchRemote(
+    target: URL,
+    options: RemoteFileOptions,
+  ): Promise<{ headers: Headers; body: AsyncIterable<Uint8Array> }> {
+    const maxSize = this.config.storage.uploadMaxSize;
+    const timeout = AbortSignal.timeout(options.timeoutMs ?? REMOTE_FILE_TIMEOUT_MS);
+    const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout;
+    let response: Response;
+    try {
+      response = await fetch(target, { signal, redirect: 'follow' });
+    } catch (error) {
+      throw new RemoteFileError(`download failed: ${(error as Error).message}`, { cause: error });
+    }
+    if (!response.ok || !response.body) {
+      await response.body?.cancel().catch(() => undefined);
+      throw new RemoteFileError(`download answered HTTP ${response.status}`);
+    }
+    const declaredLength = Number(response.headers.get('content-length') ?? NaN);
+    if (declaredLength > maxSize) {
+      await response.body.cancel().catch(() => undefined);
+      throw new RemoteFileError(`file of ${declaredLength} bytes is over the limit of ${maxSize}`);
+    }
+    return { headers: response.headers, body: response.body as unknown as AsyncIterable<Uint8Array> };
+  }
+
+  /** Sniffs the first bytes against the upload allow-list, then streams the whole file to the driver. */
+  private async storeRemote(
+    userId: string,
+    target: URL,
+    headers: Headers,
+    chunks: AsyncIterator<Uint8Array>,
+    options: RemoteFileOptions,
+  ): Promise<UploadRecord> {
+    const maxSize = this.config.storage.uploadMaxSize;
+    const { head, ended } = await readHead(chunks, SNIFF_BYTES);
+    if (head.length === 0) throw new RemoteFileError('the file is empty');
+    if (head.length > maxSize) throw new RemoteFileError(`file is over the limit of ${maxSize} bytes`);
+    const filename = sanitizeFilename(
+      options.filename ?? decodeURIComponent(target.pathname.split('/').pop() ?? ''),
+    );
+    const declaredMime = options.mimeType ?? headers.get('content-type')?.split(';')[0].trim() ?? '';
+    const accepted = await inspectRemoteHead(head, filename, declaredMime);
+    const body = sizeCappedBody(head, ended ? undefined : chunks, maxSize);
+    return this.record(
+      userId,
+      filename,
+      accepted.mime,
+      () => body.size(),
+      (id) => this.driver.put(id, body.stream, accepted.mime),
+    );
   }
 
   /** Writes through the driver, then records the upload; the stored bytes are removed when recording fails. */

@@ -280,76 +280,44 @@ function originProblems(name: string, origins: string[], allowWildcard: boolean)
     .map((origin) => `${name} entry "${origin}" must be an exact origin like https://app.example.com`);
 }
 
-/**
- * Parses and validates the whole environment into `AppConfig`.
- * @throws ConfigValidationError naming every variable that breaks its rule.
- */
-export function loadConfig(rawEnv: Environment, overrides: Partial<ProtocolLimits> = {}): AppConfig {
-  const env = withoutBlanks(rawEnv);
-  const nodeEnv = (env.NODE_ENV ?? 'development') as NodeEnv;
-  const isProduction = nodeEnv === 'production';
-  const allowedOrigins = parseList(env.ALLOWED_ORIGINS ?? env.WS_ALLOWED_ORIGINS);
-  const corsAllowedOrigins = parseList(env.CORS_ALLOWED_ORIGINS);
-  const webClientApiOrigins = parseList(env.WEB_CLIENT_API_ORIGINS);
-  const { problems: providerProblems, providers } = providerProblemsAndList(env);
-  const canned = cannedRepliesOf(env.ADMIN_CANNED_REPLIES);
+const DEMO_PROVIDER: LlmProviderConfig = { index: 0, id: 'demo', name: 'Demo model', type: 'demo' };
+const PRIVATE_NETWORKS = '10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,127.0.0.0/8';
 
-  const problems = [
-    ...schemaProblems(env),
-    ...placeholderProblems(env),
-    ...keyProblems(env),
-    ...providerProblems,
-    ...canned.problems,
-    ...originProblems('ALLOWED_ORIGINS', allowedOrigins, false),
-    ...originProblems('CORS_ALLOWED_ORIGINS', corsAllowedOrigins, true),
-    ...originProblems('WEB_CLIENT_API_ORIGINS', webClientApiOrigins, false),
-    ...(isProduction ? productionProblems(env, allowedOrigins, corsAllowedOrigins) : []),
-  ];
+type Origins = Pick<AppConfig, 'allowedOrigins' | 'corsAllowedOrigins' | 'webClientApiOrigins'>;
 
-  const effectiveProviders: LlmProviderConfig[] =
-    providers.length > 0 ? providers : [{ index: 0, id: 'demo', name: 'Demo model', type: 'demo' }];
-  const defaultModel = env.LLM_DEFAULT_MODEL ?? effectiveProviders[0].id;
-  if (!effectiveProviders.some((p) => p.id === defaultModel))
+function originsOf(env: Environment): Origins {
+  return {
+    allowedOrigins: parseList(env.ALLOWED_ORIGINS ?? env.WS_ALLOWED_ORIGINS),
+    corsAllowedOrigins: parseList(env.CORS_ALLOWED_ORIGINS),
+    webClientApiOrigins: parseList(env.WEB_CLIENT_API_ORIGINS),
+  };
+}
+
+/** The default model, and the speech providers, must name configured providers (speech: openai-type). */
+function modelChoiceProblems(
+  env: Environment,
+  providers: LlmProviderConfig[],
+  defaultModel: string,
+): string[] {
+  const problems: string[] = [];
+  if (!providers.some((p) => p.id === defaultModel))
     problems.push(`LLM_DEFAULT_MODEL "${defaultModel}" is not the ID of a configured provider`);
   for (const name of ['STT_PROVIDER_ID', 'TTS_PROVIDER_ID'] as const) {
     const id = env[name];
-    if (id !== undefined && !effectiveProviders.some((p) => p.id === id && p.type === 'openai'))
+    if (id !== undefined && !providers.some((p) => p.id === id && p.type === 'openai'))
       problems.push(`${name} "${id}" must be the ID of a configured openai-type provider`);
   }
-  if (env.STORAGE_DRIVER === 's3' && !env.S3_BUCKET)
-    problems.push('S3_BUCKET is required when STORAGE_DRIVER=s3');
+  return problems;
+}
 
-  if (problems.length > 0) throw new ConfigValidationError(problems);
+function storageDriverProblems(env: Environment): string[] {
+  return env.STORAGE_DRIVER === 's3' && !env.S3_BUCKET
+    ? ['S3_BUCKET is required when STORAGE_DRIVER=s3']
+    : [];
+}
 
-  const smtp: SmtpConfig | undefined = env.SMTP_HOST
-    ? {
-        host: env.SMTP_HOST,
-        port: intOf(env.SMTP_PORT, 587),
-        user: env.SMTP_USER,
-        pass: env.SMTP_PASS,
-        secure: parseBoolean(env.SMTP_SECURE, false),
-        from: env.EMAIL_FROM ?? 'chatbox@localhost',
-      }
-    : undefined;
-  const sms: SmsConfig | undefined =
-    env.SMS_ACCOUNT_SID && env.SMS_AUTH_TOKEN
-      ? {
-          provider: 'twilio',
-          accountSid: env.SMS_ACCOUNT_SID,
-          authToken: env.SMS_AUTH_TOKEN,
-          fromNumber: env.SMS_FROM_NUMBER,
-          apiBase: (env.SMS_API_BASE ?? 'https://api.twilio.com').replace(/\/+$/, ''),
-        }
-      : undefined;
-  const dataDir = resolve(env.DATA_DIR ?? './data');
-  const shareTtl = optionalDurationOf(env.SHARE_LINK_TTL);
-
+function securitySections(env: Environment): Pick<AppConfig, 'jwt' | 'encryption'> {
   return {
-    env: nodeEnv,
-    isProduction,
-    port: intOf(env.PORT ?? env.SERVER_PORT, 8080),
-    pathPrefix: (env.CHATBOX_PATH_PREFIX ?? '/chatbox').replace(/\/+$/, '') || '',
-    logLevel: env.LOG_LEVEL ?? 'info',
     jwt: env.JWT_SECRET
       ? { secret: env.JWT_SECRET, generated: false }
       : { secret: randomBytes(32).toString('hex'), generated: true },
@@ -357,6 +325,13 @@ export function loadConfig(rawEnv: Environment, overrides: Partial<ProtocolLimit
       key: env.ENCRYPTION_KEY ? Buffer.from(env.ENCRYPTION_KEY, 'utf8') : undefined,
       oldKeys: parseList(env.ENCRYPTION_KEYS_OLD).map((key) => Buffer.from(key, 'utf8')),
     },
+  };
+}
+
+function databaseSections(
+  env: Environment,
+): Pick<AppConfig, 'mongo' | 'embeddedDb' | 'redisUrl' | 'redisKeyPrefix'> {
+  return {
     mongo: {
       uri: env.MONGO_URI,
       database: env.MONGO_DATABASE ?? 'chat',
@@ -372,74 +347,154 @@ export function loadConfig(rawEnv: Environment, overrides: Partial<ProtocolLimit
     },
     redisUrl: env.REDIS_URL,
     redisKeyPrefix: env.REDIS_KEY_PREFIX ?? 'chatbox:',
-    allowedOrigins,
-    corsAllowedOrigins,
-    webClientApiOrigins,
-    trustedProxies: parseList(env.TRUSTED_PROXIES ?? '10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,127.0.0.0/8'),
-    metricsAllowedNetworks: parseList(
-      env.METRICS_ALLOWED_NETWORKS ?? '10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,127.0.0.0/8,::1/128',
-    ),
-    limits: {
-      maxMessageSize: intOf(env.MAX_MESSAGE_SIZE, 1_048_576),
-      maxPendingBytes: parseByteSize(env.MAX_PENDING_BYTES ?? '2MB') as number,
-      maxConnections: intOf(env.MAX_CONNECTIONS, 10_000),
-      maxConnectionsPerUser: intOf(env.MAX_CONNECTIONS_PER_USER, 10),
-      rateLimit: intOf(env.RATE_LIMIT, 100),
-      rateWindowMs: RATE_WINDOW_MS,
-      adminRateLimit: intOf(env.ADMIN_RATE_LIMIT, 20),
-      adminRateWindowMs: durationOf(env.ADMIN_RATE_WINDOW, '1m'),
-      adminReadRateLimit: intOf(env.ADMIN_READ_RATE_LIMIT, DEFAULT_ADMIN_READ_RATE_LIMIT),
-      publicRateLimit: intOf(env.PUBLIC_RATE_LIMIT, 60),
-      publicRateWindowMs: RATE_WINDOW_MS,
+  };
+}
+
+function limitsSection(env: Environment): AppConfig['limits'] {
+  return {
+    maxMessageSize: intOf(env.MAX_MESSAGE_SIZE, 1_048_576),
+    maxPendingBytes: parseByteSize(env.MAX_PENDING_BYTES ?? '2MB') as number,
+    maxConnections: intOf(env.MAX_CONNECTIONS, 10_000),
+    maxConnectionsPerUser: intOf(env.MAX_CONNECTIONS_PER_USER, 10),
+    rateLimit: intOf(env.RATE_LIMIT, 100),
+    rateWindowMs: RATE_WINDOW_MS,
+    adminRateLimit: intOf(env.ADMIN_RATE_LIMIT, 20),
+    adminRateWindowMs: durationOf(env.ADMIN_RATE_WINDOW, '1m'),
+    adminReadRateLimit: intOf(env.ADMIN_READ_RATE_LIMIT, DEFAULT_ADMIN_READ_RATE_LIMIT),
+    publicRateLimit: intOf(env.PUBLIC_RATE_LIMIT, 60),
+    publicRateWindowMs: RATE_WINDOW_MS,
+  };
+}
+
+function llmSection(
+  env: Environment,
+  providers: LlmProviderConfig[],
+  defaultModel: string,
+): AppConfig['llm'] {
+  return {
+    streamTimeoutMs: durationOf(env.LLM_STREAM_TIMEOUT, '120s'),
+    firstTokenTimeoutMs: durationOf(env.LLM_FIRST_TOKEN_TIMEOUT, '30s'),
+    historyMessages: intOf(env.LLM_HISTORY_MESSAGES, 20),
+    maxReplyBytes: parseByteSize(env.LLM_MAX_REPLY_SIZE ?? '256KB') as number,
+    systemPrompt: env.LLM_SYSTEM_PROMPT ?? DEFAULT_SYSTEM_PROMPT,
+    providers,
+    defaultModel,
+    aiDuringTakeover: parseBoolean(env.AI_DURING_TAKEOVER, false),
+    sttProviderId: env.STT_PROVIDER_ID,
+    ttsProviderId: env.TTS_PROVIDER_ID,
+    ttsVoice: env.TTS_VOICE,
+  };
+}
+
+function smtpOf(env: Environment): SmtpConfig | undefined {
+  if (!env.SMTP_HOST) return undefined;
+  return {
+    host: env.SMTP_HOST,
+    port: intOf(env.SMTP_PORT, 587),
+    user: env.SMTP_USER,
+    pass: env.SMTP_PASS,
+    secure: parseBoolean(env.SMTP_SECURE, false),
+    from: env.EMAIL_FROM ?? 'chatbox@localhost',
+  };
+}
+
+function smsOf(env: Environment): SmsConfig | undefined {
+  if (!env.SMS_ACCOUNT_SID || !env.SMS_AUTH_TOKEN) return undefined;
+  return {
+    provider: 'twilio',
+    accountSid: env.SMS_ACCOUNT_SID,
+    authToken: env.SMS_AUTH_TOKEN,
+    fromNumber: env.SMS_FROM_NUMBER,
+    apiBase: (env.SMS_API_BASE ?? 'https://api.twilio.com').replace(/\/+$/, ''),
+  };
+}
+
+function notifySection(env: Environment): AppConfig['notify'] {
+  return {
+    adminEmails: parseList(env.ADMIN_EMAILS),
+    adminPhones: parseList(env.ADMIN_PHONES),
+    adminPanelUrl: env.ADMIN_PANEL_URL,
+    smtp: smtpOf(env),
+    sms: smsOf(env),
+    webhookUrl: env.NOTIFY_WEBHOOK_URL,
+    rateLimit: intOf(env.NOTIFY_RATE_LIMIT, 5),
+    rateWindowMs: durationOf(env.NOTIFY_RATE_WINDOW, '5m'),
+  };
+}
+
+function storageSection(env: Environment): AppConfig['storage'] {
+  return {
+    driver: (env.STORAGE_DRIVER ?? 'local') as StorageDriver,
+    dataDir: resolve(env.DATA_DIR ?? './data'),
+    s3: {
+      bucket: env.S3_BUCKET,
+      region: env.S3_REGION,
+      endpoint: env.S3_ENDPOINT,
+      accessKeyId: env.S3_ACCESS_KEY_ID,
+      secretAccessKey: env.S3_SECRET_ACCESS_KEY,
+      forcePathStyle: parseBoolean(env.S3_FORCE_PATH_STYLE, false),
     },
+    uploadMaxSize: parseByteSize(env.UPLOAD_MAX_SIZE ?? '25MB') as number,
+    uploadRateLimit: intOf(env.UPLOAD_RATE_LIMIT, 20),
+    uploadRateWindowMs: durationOf(env.UPLOAD_RATE_WINDOW, '1m'),
+    uploadQuotaBytes: parseByteSize(env.UPLOAD_QUOTA ?? '1GB') as number,
+    uploadOrphanGraceMs: optionalDurationOf(env.UPLOAD_ORPHAN_TTL, '24h'),
+    uploadCleanupIntervalMs: durationOf(env.UPLOAD_CLEANUP_INTERVAL, '1h'),
+    fileUrlTtlMs: durationOf(env.FILE_URL_TTL, '1h'),
+    shareLinkTtlMs: optionalDurationOf(env.SHARE_LINK_TTL),
+  };
+}
+
+/**
+ * Parses and validates the whole environment into `AppConfig`: every rule is checked first, then
+ * each section is built from the (now valid) variables.
+ * @throws ConfigValidationError naming every variable that breaks its rule.
+ */
+export function loadConfig(rawEnv: Environment, overrides: Partial<ProtocolLimits> = {}): AppConfig {
+  const env = withoutBlanks(rawEnv);
+  const nodeEnv = (env.NODE_ENV ?? 'development') as NodeEnv;
+  const isProduction = nodeEnv === 'production';
+  const origins = originsOf(env);
+  const { problems: providerProblems, providers } = providerProblemsAndList(env);
+  const effectiveProviders = providers.length > 0 ? providers : [DEMO_PROVIDER];
+  const defaultModel = env.LLM_DEFAULT_MODEL ?? effectiveProviders[0].id;
+  const canned = cannedRepliesOf(env.ADMIN_CANNED_REPLIES);
+
+  const problems = [
+    ...schemaProblems(env),
+    ...placeholderProblems(env),
+    ...keyProblems(env),
+    ...providerProblems,
+    ...canned.problems,
+    ...originProblems('ALLOWED_ORIGINS', origins.allowedOrigins, false),
+    ...originProblems('CORS_ALLOWED_ORIGINS', origins.corsAllowedOrigins, true),
+    ...originProblems('WEB_CLIENT_API_ORIGINS', origins.webClientApiOrigins, false),
+    ...(isProduction ? productionProblems(env, origins.allowedOrigins, origins.corsAllowedOrigins) : []),
+    ...modelChoiceProblems(env, effectiveProviders, defaultModel),
+    ...storageDriverProblems(env),
+  ];
+  if (problems.length > 0) throw new ConfigValidationError(problems);
+
+  return {
+    env: nodeEnv,
+    isProduction,
+    port: intOf(env.PORT ?? env.SERVER_PORT, 8080),
+    pathPrefix: (env.CHATBOX_PATH_PREFIX ?? '/chatbox').replace(/\/+$/, '') || '',
+    logLevel: env.LOG_LEVEL ?? 'info',
+    ...securitySections(env),
+    ...databaseSections(env),
+    ...origins,
+    trustedProxies: parseList(env.TRUSTED_PROXIES ?? PRIVATE_NETWORKS),
+    metricsAllowedNetworks: parseList(env.METRICS_ALLOWED_NETWORKS ?? `${PRIVATE_NETWORKS},::1/128`),
+    limits: limitsSection(env),
     session: {
       reconnectTimeoutMs: durationOf(env.RECONNECT_TIMEOUT, '15m'),
       cleanupIntervalMs: durationOf(env.SESSION_CLEANUP_INTERVAL, '1m'),
     },
-    llm: {
-      streamTimeoutMs: durationOf(env.LLM_STREAM_TIMEOUT, '120s'),
-      firstTokenTimeoutMs: durationOf(env.LLM_FIRST_TOKEN_TIMEOUT, '30s'),
-      historyMessages: intOf(env.LLM_HISTORY_MESSAGES, 20),
-      maxReplyBytes: parseByteSize(env.LLM_MAX_REPLY_SIZE ?? '256KB') as number,
-      systemPrompt: env.LLM_SYSTEM_PROMPT ?? DEFAULT_SYSTEM_PROMPT,
-      providers: effectiveProviders,
-      defaultModel,
-      aiDuringTakeover: parseBoolean(env.AI_DURING_TAKEOVER, false),
-      sttProviderId: env.STT_PROVIDER_ID,
-      ttsProviderId: env.TTS_PROVIDER_ID,
-      ttsVoice: env.TTS_VOICE,
-    },
-    notify: {
-      adminEmails: parseList(env.ADMIN_EMAILS),
-      adminPhones: parseList(env.ADMIN_PHONES),
-      adminPanelUrl: env.ADMIN_PANEL_URL,
-      smtp,
-      sms,
-      webhookUrl: env.NOTIFY_WEBHOOK_URL,
-      rateLimit: intOf(env.NOTIFY_RATE_LIMIT, 5),
-      rateWindowMs: durationOf(env.NOTIFY_RATE_WINDOW, '5m'),
-    },
+    llm: llmSection(env, effectiveProviders, defaultModel),
+    notify: notifySection(env),
     admin: { cannedReplies: canned.replies },
-    storage: {
-      driver: (env.STORAGE_DRIVER ?? 'local') as StorageDriver,
-      dataDir,
-      s3: {
-        bucket: env.S3_BUCKET,
-        region: env.S3_REGION,
-        endpoint: env.S3_ENDPOINT,
-        accessKeyId: env.S3_ACCESS_KEY_ID,
-        secretAccessKey: env.S3_SECRET_ACCESS_KEY,
-        forcePathStyle: parseBoolean(env.S3_FORCE_PATH_STYLE, false),
-      },
-      uploadMaxSize: parseByteSize(env.UPLOAD_MAX_SIZE ?? '25MB') as number,
-      uploadRateLimit: intOf(env.UPLOAD_RATE_LIMIT, 20),
-      uploadRateWindowMs: durationOf(env.UPLOAD_RATE_WINDOW, '1m'),
-      uploadQuotaBytes: parseByteSize(env.UPLOAD_QUOTA ?? '1GB') as number,
-      uploadOrphanGraceMs: optionalDurationOf(env.UPLOAD_ORPHAN_TTL, '24h'),
-      uploadCleanupIntervalMs: durationOf(env.UPLOAD_CLEANUP_INTERVAL, '1h'),
-      fileUrlTtlMs: durationOf(env.FILE_URL_TTL, '1h'),
-      shareLinkTtlMs: shareTtl,
-    },
+    storage: storageSection(env),
     protocol: { ...DEFAULT_PROTOCOL_LIMITS, ...overrides },
   };
 }

@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { createParser, EventSourceMessage } from 'eventsource-parser';
+import { createParser } from 'eventsource-parser';
 import type { Observable } from 'rxjs';
 import type { LlmProviderConfig } from '@chatbox/common';
 import { LlmProviderError } from '../llm-errors';
@@ -64,6 +64,103 @@ export function difyFileEvent(
   return { kind: 'file', url: url.toString(), ...(mimeType ? { mimeType } : {}), ...(name ? { name } : {}) };
 }
 
+/** What one Dify event means for the reply: events to emit, the reply's end, or its failure. */
+interface DifyOutcome {
+  events?: ReplyEvent[];
+  /** `message_end`: the reply is complete (Dify's conversation to continue next time). */
+  end?: { conversationId?: string };
+  failure?: LlmProviderError;
+}
+
+type DifyEventMapper = (event: DifyEvent, endpoint: string) => DifyOutcome;
+
+const answerOutcome: DifyEventMapper = (event) => ({
+  events: event.answer ? [{ kind: 'delta', text: event.answer }] : [],
+});
+
+const fileOutcome: DifyEventMapper = (event, endpoint) => {
+  const file = difyFileEvent(event, endpoint);
+  return { events: file ? [file] : [] };
+};
+
+const endOutcome: DifyEventMapper = (event) => {
+  const usage = event.metadata?.usage;
+  const reported = usage && (usage.prompt_tokens !== undefined || usage.completion_tokens !== undefined);
+  return {
+    events: reported
+      ? [
+          {
+            kind: 'usage',
+            promptTokens: usage.prompt_tokens ?? 0,
+            completionTokens: usage.completion_tokens ?? 0,
+          },
+        ]
+      : [],
+    end: { conversationId: event.conversation_id || undefined },
+  };
+};
+
+const errorOutcome: DifyEventMapper = (event) => ({
+  failure: new LlmProviderError(
+    'provider',
+    `stream error event ${event.code ?? ''}: ${event.message ?? ''}`.slice(0, ERROR_BODY_CHARS),
+    { status: event.status },
+  ),
+});
+
+/** The events that matter; ping, agent_thought, workflow and tts events carry no reply content. */
+const DIFY_EVENT_MAPPERS = new Map<string, DifyEventMapper>([
+  ['message', answerOutcome],
+  ['agent_message', answerOutcome],
+  ['message_file', fileOutcome],
+  ['message_end', endOutcome],
+  ['error', errorOutcome],
+]);
+
+/**
+ * Reads the SSE body, emitting reply events as they come, until `message_end` (returned), an error
+ * event or unreadable data (thrown), or a body that ends early (thrown as truncated). Undefined
+ * when the reply was cancelled meanwhile. `onTask` learns Dify's task id, needed to stop it.
+ */
+async function readDifyStream(
+  body: ReadableStream<Uint8Array>,
+  signal: AbortSignal,
+  endpoint: string,
+  emit: (event: ReplyEvent) => void,
+  onTask: (taskId: string) => void,
+): Promise<DifyOutcome['end']> {
+  let outcome: DifyOutcome = {};
+  const parser = createParser({
+    onEvent: (message) => {
+      if (outcome.failure || outcome.end) return;
+      let event: DifyEvent;
+      try {
+        event = JSON.parse(message.data) as DifyEvent;
+      } catch {
+        outcome = { failure: new LlmProviderError('provider', 'unreadable stream data') };
+        return;
+      }
+      if (event.task_id) onTask(event.task_id);
+      outcome = DIFY_EVENT_MAPPERS.get(event.event ?? '')?.(event, endpoint) ?? {};
+      outcome.events?.forEach(emit);
+    },
+  });
+  const decoder = new TextDecoder();
+  try {
+    for await (const chunk of body) {
+      parser.feed(decoder.decode(chunk, { stream: true }));
+      if (outcome.failure || outcome.end) break;
+    }
+  } catch (error) {
+    if (signal.aborted) return undefined;
+    throw new LlmProviderError('connection', `stream failed: ${(error as Error).message}`, { cause: error });
+  }
+  if (outcome.failure) throw outcome.failure;
+  if (signal.aborted) return undefined;
+  if (!outcome.end) throw new LlmProviderError('truncated', 'stream ended without message_end');
+  return outcome.end;
+}
+
 /**
  * Dify chat apps: `POST {endpoint}/chat-messages` in streaming mode. Dify keeps the conversation
  * itself (`conversation_id` from the previous `message_end`), so only the newest user text is sent
@@ -85,79 +182,20 @@ export class DifyProvider implements LlmProvider {
 
   stream(request: ReplyRequest): Observable<ReplyEvent> {
     return abortableStream(async (emit, signal) => {
-      let taskId: string | undefined;
-      let finished = false;
+      const task: { id?: string; finished: boolean } = { finished: false };
       const stopOnAbort = () => {
-        if (!finished && taskId) void this.stopTask(taskId, request.userId);
+        if (!task.finished && task.id) void this.stopTask(task.id, request.userId);
       };
       signal.addEventListener('abort', stopOnAbort, { once: true });
       try {
         const response = await this.post(request, signal);
         if (!response.body) throw new LlmProviderError('truncated', 'response without a body');
-        let failure: LlmProviderError | undefined;
-        let end: { conversationId?: string } | undefined;
-        const handle = (message: EventSourceMessage) => {
-          if (failure || end) return;
-          let data: DifyEvent;
-          try {
-            data = JSON.parse(message.data) as DifyEvent;
-          } catch {
-            failure = new LlmProviderError('provider', 'unreadable stream data');
-            return;
-          }
-          taskId = data.task_id ?? taskId;
-          switch (data.event) {
-            case 'message':
-            case 'agent_message':
-              if (data.answer) emit({ kind: 'delta', text: data.answer });
-              break;
-            case 'message_file': {
-              const file = difyFileEvent(data, this.endpoint);
-              if (file) emit(file);
-              break;
-            }
-            case 'message_end': {
-              const usage = data.metadata?.usage;
-              if (usage && (usage.prompt_tokens !== undefined || usage.completion_tokens !== undefined))
-                emit({
-                  kind: 'usage',
-                  promptTokens: usage.prompt_tokens ?? 0,
-                  completionTokens: usage.completion_tokens ?? 0,
-                });
-              end = { conversationId: data.conversation_id || undefined };
-              break;
-            }
-            case 'error':
-              failure = new LlmProviderError(
-                'provider',
-                `stream error event ${data.code ?? ''}: ${data.message ?? ''}`.slice(0, ERROR_BODY_CHARS),
-                { status: data.status },
-              );
-              break;
-            default:
-              break; // ping, agent_thought, workflow and tts events carry no reply text
-          }
-        };
-        const parser = createParser({ onEvent: handle });
-        const decoder = new TextDecoder();
-        try {
-          for await (const chunk of response.body) {
-            parser.feed(decoder.decode(chunk as Uint8Array, { stream: true }));
-            if (failure || end) break;
-          }
-        } catch (error) {
-          if (signal.aborted) return;
-          throw new LlmProviderError('connection', `stream failed: ${(error as Error).message}`, {
-            cause: error,
-          });
-        }
-        if (failure) throw failure;
-        if (signal.aborted) return;
-        if (!end) throw new LlmProviderError('truncated', 'stream ended without message_end');
-        finished = true;
+        const end = await readDifyStream(response.body, signal, this.endpoint, emit, (id) => (task.id = id));
+        if (!end) return;
+        task.finished = true;
         emit({ kind: 'end', ...(end.conversationId ? { conversationId: end.conversationId } : {}) });
       } finally {
-        finished = finished || !signal.aborted;
+        task.finished = task.finished || !signal.aborted;
         signal.removeEventListener('abort', stopOnAbort);
       }
     });
