@@ -47,7 +47,11 @@ export interface AdminSessionDetail extends SessionDetail {
   takeovers: { admin_id: string; admin_name: string; start: string; end?: string }[];
 }
 
-/** Admin reads and the dashboard numbers (SPEC 5). Counters live on the documents (SPEC 8). */
+/**
+ * The admin REST API's use cases (SPEC 5): session lists and details, takeover, leave and help
+ * resolution (through the session module), and the dashboard numbers. Counters live on the
+ * documents (SPEC 8).
+ */
 @Injectable()
 export class AdminService {
   constructor(

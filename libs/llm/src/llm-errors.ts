@@ -10,7 +10,7 @@ export type ProviderFailureKind =
   | 'connection'
   /** The stream stopped before its end marker (`[DONE]`, `message_stop`, `message_end`). */
   | 'truncated'
-  /** The provider reported an error inside the stream (`error` event). */
+  /** The provider reported an error inside the stream (`error` event), or sent unreadable data. */
   | 'provider';
 
 export class LlmProviderError extends Error {

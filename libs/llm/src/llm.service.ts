@@ -114,11 +114,6 @@ export class LlmService {
     return this.config.llm.defaultModel;
   }
 
-  /** `LLM_HISTORY_MESSAGES`: how many prior messages the caller should put in `request.history`. */
-  get historyMessages(): number {
-    return this.config.llm.historyMessages;
-  }
-
   hasModel(modelId: string): boolean {
     return this.providers.has(modelId);
   }

@@ -13,7 +13,7 @@ export interface ReplyRequest {
   sessionId: string;
   /**
    * Prior turns, oldest first, the new user message last. Sent as given: limiting it to
-   * `LLM_HISTORY_MESSAGES` (`LlmService.historyMessages`) is the caller's job (the session).
+   * `LLM_HISTORY_MESSAGES` (`config.llm.historyMessages`) is the caller's job (the session).
    */
   history: ChatTurn[];
   /** Dify keeps its own context per conversation. */

@@ -5,7 +5,8 @@ import { MetricsService } from './metrics.service';
 import { StorageMetrics } from './storage-metrics';
 
 /**
- * Prometheus metrics (SPEC 12). Global so any feature module can inject `MetricsService`.
+ * Prometheus metrics (SPEC 12). Global so the app's observer wiring (ObservabilityModule) can
+ * inject `MetricsService`; feature modules never do: they emit `ChatboxEvents` or offer observers.
  * Needs the (global) StorageModule for the MongoDB timing and the active-session count.
  */
 @Global()

@@ -7,8 +7,8 @@ import { MetricsService } from './metrics.service';
  * Connects storage to the metrics without storage knowing Prometheus: times every repository
  * operation through the `MongoRetry` hook and reads the active-session count from the database.
  *
- * The count is read at start and again every SESSION_CLEANUP_INTERVAL: the session module moves
- * the gauge in between, and the resync corrects drift (sessions ended by another instance or
+ * The count is read at start and again every SESSION_CLEANUP_INTERVAL: the session module's
+ * `session.created`/`session.ended` events move the gauge in between, and the resync corrects drift (sessions ended by another instance or
  * while this one was down). Every instance therefore reports the cluster-wide number.
  */
 @Injectable()

@@ -10,8 +10,8 @@ import { InMemoryNotificationRateLimiter, NotificationRateLimiter } from './rate
 import { RedisNotificationRateLimiter } from './redis-rate-limiter';
 
 /**
- * Import it wherever alerts are raised (session, admin); Nest keeps one `NotificationService`, so
- * every importer and the gateway see the same `dashboardEvents$`.
+ * Import it wherever alerts are raised, relayed or counted (the session module, the app's metrics
+ * wiring); Nest keeps one `NotificationService`, so every importer sees the same `dashboardEvents$`.
  */
 @Module({
   providers: [

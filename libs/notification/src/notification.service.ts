@@ -53,8 +53,8 @@ export class NotificationService implements OnModuleInit, OnModuleDestroy {
   private suppressedCount = 0;
 
   /**
-   * Live alerts for admin dashboards on this instance. The gateway subscribes once and relays each
-   * value to every dashboard socket as a `notification` frame (see `DashboardAlert`).
+   * Live alerts for admin dashboards on this instance. The session module's `AlertRelay` subscribes
+   * once and sends each value to every dashboard socket as a `notification` frame (see `DashboardAlert`).
    */
   readonly dashboardEvents$: Observable<DashboardAlert> = this.dashboard.asObservable();
 

@@ -1,4 +1,4 @@
-/** Delivery channels. `dashboard` is the in-process stream the gateway relays to admin dashboards. */
+/** Delivery channels. `dashboard` is the in-process stream relayed to admin dashboard sockets. */
 export type NotificationChannel = 'email' | 'sms' | 'webhook' | 'dashboard';
 
 export const NOTIFICATION_CHANNELS: readonly NotificationChannel[] = ['email', 'sms', 'webhook', 'dashboard'];
@@ -15,8 +15,9 @@ export interface HelpRequestAlert {
   lastUserMessage?: string;
   at?: Date;
   /**
-   * Link base used when ADMIN_PANEL_URL is not configured, typically derived by the caller from the
-   * request host (e.g. `https://chat.example.com/chatbox/admin`). ADMIN_PANEL_URL wins when set.
+   * Link base used when ADMIN_PANEL_URL is not configured (e.g. `https://chat.example.com/chatbox/admin`,
+   * from the request host); ADMIN_PANEL_URL wins when set. The session's help request does not pass
+   * one yet, so without ADMIN_PANEL_URL its links are relative.
    */
   adminPanelBaseUrl?: string;
 }
@@ -70,7 +71,7 @@ export interface RenderedAlert {
 }
 
 /**
- * What the gateway relays to admin dashboards as a `notification` frame:
+ * What admin dashboards receive as a `notification` frame:
  * `{type:"notification", sender:"system", content, session_id: sessionId, timestamp, metadata}`.
  * `metadata.event` holds the event name.
  */

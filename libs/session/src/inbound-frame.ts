@@ -1,6 +1,8 @@
 /**
- * A validated client frame. The gateway parses and validates it once (keys, types, sizes, metadata
- * keys and values, server-owned metadata stripped); the session module trusts the shape.
+ * A client frame as the gateway's parser (gateway/frame-parser.ts) delivers it, validated once at
+ * the edge: keys, JSON types, lengths, metadata keys and values, server-owned metadata dropped, and
+ * a `stream_resume`'s metadata parsed into `resume`. The session module trusts this shape; what it
+ * still checks are rules of its own (a blank message, an unknown model, who may leave a session).
  */
 interface InboundFields {
   session_id?: string;

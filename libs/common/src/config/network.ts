@@ -43,7 +43,7 @@ const PRIVATE_NETWORKS = networkList([
   'fe80::/10',
 ]);
 
-/** Loopback, private, `.local`/`.internal`/`.svc` or dotless hosts may be reached over plain http. */
+/** Loopback, private, `.local`/`.internal`/`.svc`/`.localhost` or dotless hosts may be reached over plain http. */
 export function isPrivateHost(hostname: string): boolean {
   const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
   if (host === 'localhost') return true;
