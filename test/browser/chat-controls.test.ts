@@ -212,9 +212,14 @@ describe('chat controls in Chromium (stop, model selector, uploads, audio)', () 
       squash(replies[0].content),
     );
     expect(squash(await lastAi(page).textContent())).toBe(squash(replies[0].content));
-    // Nothing streams in after the stop.
-    await page.waitForTimeout(400);
-    expect(squash(await lastAi(page).textContent())).toBe(squash(replies[0].content));
+    // Nothing streams in after the stop: a session's replies come one after another, so anything
+    // late of the stopped one would reach the page before the next reply.
+    fakeA.script({ chunks: ['Next', ' reply.'] });
+    await sendMessage(page, 'And now?');
+    await lastAi(page).filter({ hasText: 'Next reply.' }).waitFor();
+    await waitForReplyDone(page);
+    const stopped = page.locator('.msg-ai.msg-stopped .bubble-body');
+    expect(squash(await stopped.textContent())).toBe(squash(replies[0].content));
     await expect(page.locator('#typing').isVisible()).resolves.toBe(false);
     expect(pages.pageErrors()).toEqual([]);
   });

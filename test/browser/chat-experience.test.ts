@@ -15,6 +15,7 @@ import {
   words,
 } from '../support/browser';
 import { expiredToken, foreignToken, userToken } from '../support/tokens';
+import { until } from '../support/until';
 import { TestClient } from '../support/ws-client';
 
 // Browser-side globals used inside page.evaluate callbacks (this project compiles without the DOM lib).
@@ -153,8 +154,7 @@ describe('chat experience in Chromium (sidebar, retry, scrolling, tokens, code, 
     await sendMessage(page, 'And after the picture?');
     await lastAi(page).filter({ hasText: 'w5' }).nth(0).waitFor();
     await waitForReplyDone(page);
-    await page.waitForTimeout(100);
-    expect(await fromBottom(page)).toBeLessThan(8);
+    await until(async () => (await fromBottom(page)) < 8);
 
     // Reading back: new content does not pull the reader down, a button offers the way back.
     await page.evaluate(() => {
@@ -312,16 +312,14 @@ describe('chat experience in Chromium (sidebar, retry, scrolling, tokens, code, 
           (node as unknown as { getBoundingClientRect(): { right: number } }).getBoundingClientRect().right >
           10,
       );
-    await page.waitForTimeout(250);
-    expect(await inView()).toBe(false);
+    // The sidebar slides (a CSS transition): wait for where it must end up.
+    await until(async () => !(await inView()));
     await page.getByRole('button', { name: 'Show the conversation list' }).click();
-    await page.waitForTimeout(250);
-    expect(await inView()).toBe(true);
+    await until(inView);
     await screenshots(page, 'chat-sidebar');
     await page.setViewportSize({ width: 375, height: 740 });
     await page.keyboard.press('Escape');
-    await page.waitForTimeout(250);
-    expect(await inView()).toBe(false);
+    await until(async () => !(await inView()));
   });
 
   it('a new chat welcomes; an ended one can be continued in a new session that refers to it', async () => {

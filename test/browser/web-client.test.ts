@@ -32,6 +32,11 @@ declare class MutationObserver {
   observe(target: unknown, options: object): void;
 }
 declare function getComputedStyle(node: unknown): { overflowX: string; fontFamily: string };
+declare class Image {
+  onerror: (() => void) | null;
+  onload: (() => void) | null;
+  src: string;
+}
 
 const SCREENSHOTS = resolve(__dirname, '../../test-artifacts/screenshots');
 const WIDTHS = [1280, 375];
@@ -200,7 +205,9 @@ describe('web client in Chromium (sessions, chat, admin)', () => {
     await viewer.getByText('Hello there. How are you?').waitFor();
     expect(await viewer.locator('#input').count()).toBe(0);
     expect(await viewer.locator('#readonly-note').isVisible()).toBe(true);
-    await viewer.waitForTimeout(300);
+    // A chat page opens its socket right after rendering the history it fetched: a shared view,
+    // rendered, never has one.
+    expect(await viewer.evaluate(() => Boolean(window.__chatbox.socket))).toBe(false);
     expect(sockets).toEqual([]);
     await shoot(viewer, 'shared');
   });
@@ -224,7 +231,16 @@ describe('web client in Chromium (sessions, chat, admin)', () => {
     );
     expect(await bubble.locator('[onerror], script').count()).toBe(0);
     await expect(bubble.textContent()).resolves.toContain('done.');
-    await page.waitForTimeout(500);
+    // An image that fails to load now reports after any that failed before it (the hostile one,
+    // had it been created even for a moment): wait for this probe's error, then look for dialogs.
+    await page.evaluate(
+      () =>
+        new Promise<void>((resolve) => {
+          const probe = new Image();
+          probe.onerror = probe.onload = () => resolve();
+          probe.src = `x?probe=${Date.now()}`;
+        }),
+    );
     expect(dialogs.slice(before)).toEqual([]);
     made.markdown = (await page.evaluate(() => window.__chatbox.sessionId)) ?? undefined;
     await shoot(page, 'chat');

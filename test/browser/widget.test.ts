@@ -7,6 +7,7 @@ import { FakeOpenAi, startFakeOpenAi } from '../support/fake-llm';
 import { startTestApp, TestApp } from '../support/app';
 import { launchChromium, PageTracker, screenshots, words } from '../support/browser';
 import { userToken } from '../support/tokens';
+import { until } from '../support/until';
 import { freePort } from '../../libs/storage/src/embedded/free-port';
 
 declare const window: unknown;
@@ -145,9 +146,7 @@ describe('embeddable widget in Chromium', () => {
     await page.goto(`${stranger.origin}/`);
     await page.getByRole('button', { name: /Open chat/ }).click();
     const handle = await page.locator('.chatbox-widget-panel iframe').elementHandle();
-    const deadline = Date.now() + 10_000;
-    while (blocked.length === 0 && Date.now() < deadline) await page.waitForTimeout(50);
-    expect(blocked.length).toBeGreaterThan(0);
+    await until(() => blocked.length > 0, 10_000, 50);
     const frame = await handle!.contentFrame();
     expect(
       await frame

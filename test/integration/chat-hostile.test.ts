@@ -2,6 +2,7 @@ import WebSocket from 'ws';
 import { startTestApp, TestApp } from '../support/app';
 import { expectFuzzSurvived, fuzzFrames, fuzzSocket } from '../support/frame-fuzz';
 import { expiredToken, foreignToken, signClaims, unsignedToken, userToken } from '../support/tokens';
+import { until } from '../support/until';
 import { Frame, handshakeStatus, TestClient } from '../support/ws-client';
 
 describe('chat: hostile and malformed input', () => {
@@ -217,8 +218,12 @@ describe('chat: hostile and malformed input', () => {
     const unknownError = await unknown.waitFor((frame) => frame.type === 'error' && frame !== foreignError);
     expect(foreignError.error).toEqual(unknownError.error);
 
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    expect(owner.frames.slice(ownerFramesBefore)).toEqual([]);
+    // Each socket's frames are handled in order: the intruders' pongs come after their hostile frames
+    // were dealt with, and the owner's pong after anything those sent to the owner.
+    await intruder.roundTrip();
+    await intruderByQuery.roundTrip();
+    await owner.roundTrip();
+    expect(owner.frames.slice(ownerFramesBefore).map((frame) => frame.type)).toEqual(['pong']);
     const raw = await t.stored(victimSession);
     expect(raw!.msgs).toHaveLength(2);
     const history = await fetch(`${t.baseUrl}/sessions/${victimSession}`, {
@@ -283,12 +288,12 @@ describe('chat: hostile and malformed input', () => {
       await client.waitForType('pong');
     }
     await ten[0].close();
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    const again = await handshakeStatus(t.wsUrl, {
-      token: userToken('many-tabs'),
-      origin: 'https://app.example.org',
-    });
-    expect(again.status).toBe(101);
+    // The closed socket's slot comes back once the server has seen the close.
+    await until(
+      async () =>
+        (await handshakeStatus(t.wsUrl, { token: userToken('many-tabs'), origin: 'https://app.example.org' }))
+          .status === 101,
+    );
   });
 
   it('a refused handshake never holds a slot', async () => {

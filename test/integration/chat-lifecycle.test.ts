@@ -62,19 +62,20 @@ describe('session lifecycle over the socket', () => {
   afterAll(async () => t?.close());
 
   it('ends an idle session with no socket after RECONNECT_TIMEOUT, persisting endTs and dur', async () => {
-    const client = await connect(t, userToken('idler'));
-    client.send({ type: 'user_message', content: 'bye soon' });
-    const { done } = await client.waitForReply();
     const kept = await connect(t, userToken('stayer'));
     kept.send({ type: 'user_message', content: 'I stay connected' });
     const stay = await kept.waitForReply();
+    // Idle since after the connected session: the sweep that ends it looked at the connected one
+    // first (sweeps go from the longest idle), and left it alone.
+    const client = await connect(t, userToken('idler'));
+    client.send({ type: 'user_message', content: 'bye soon' });
+    const { done } = await client.waitForReply();
     await client.close();
     const raw = await eventually(
       () => t.db.collection('sessions').findOne({ _id: done.session_id as never }),
       (doc) => doc?.endTs !== undefined,
     );
     expect(typeof raw!.dur).toBe('number');
-    await new Promise((r) => setTimeout(r, 1_500));
     const still = await t.stored(stay.done.session_id);
     expect(still).not.toHaveProperty('endTs');
   });
@@ -194,11 +195,26 @@ describe('session lifecycle over the socket', () => {
       method: 'POST',
       headers: { Authorization: `Bearer ${token}` },
     });
+    // A second takeover whose admin goes for good, later: its leave marks the end of a grace period
+    // that began after this admin's.
+    const markerUser = await connect(t, userToken('kept-marker'));
+    markerUser.send({ type: 'user_message', content: 'marker' });
+    const marker = (await markerUser.waitForReply()).done;
+    const markerToken = adminToken('gone', 'Gone');
+    await fetch(`${t.baseUrl}/admin/takeover/${marker.session_id}`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${markerToken}` },
+    });
+    const markerAdmin = await connect(t, markerToken, marker.session_id);
+
     const admin = await connect(t, token, done.session_id);
     await admin.close();
     await connect(t, token, done.session_id);
-    await new Promise((r) => setTimeout(r, 600));
+    await markerAdmin.close();
+    await markerUser.waitForType('admin_leave', 5_000);
+    await user.roundTrip();
     expect(user.ofType('admin_leave')).toHaveLength(0);
+    expect(await t.stored(done.session_id)).toMatchObject({ assistingAdminId: 'steady' });
   });
 });
 

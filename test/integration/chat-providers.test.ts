@@ -10,11 +10,11 @@ import {
 import { startTestApp, TestApp } from '../support/app';
 import { absolute, PNG, uploadFile, wavFile } from '../support/files-suite';
 import { userToken } from '../support/tokens';
+import { until } from '../support/until';
 import { Frame, TestClient } from '../support/ws-client';
 
 const SYSTEM_PROMPT = 'You are the provider test assistant.';
 const API_KEY = 'sk-provider-test-key';
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 type ProviderName = 'gpt' | 'claude' | 'dify';
 
@@ -86,6 +86,16 @@ async function replyAfter(client: TestClient, from: number) {
     from,
   );
   return client.waitForReply(done.metadata!.message_id);
+}
+
+/**
+ * Sends one more message and waits for its reply. A session's replies run one at a time (the spoken
+ * copy of a reply included), so whatever the previous reply would still have sent has come before.
+ */
+async function nextReply(client: TestClient, sessionId: string) {
+  const from = client.frames.length;
+  client.send({ type: 'user_message', content: 'One more thing', session_id: sessionId });
+  return replyAfter(client, from);
 }
 
 describe('chat through every provider type (fake OpenAI, Anthropic and Dify servers)', () => {
@@ -307,16 +317,29 @@ describe('chat through every provider type (fake OpenAI, Anthropic and Dify serv
       5_000,
       from2,
     );
-    await sleep(300);
+    expect(fakes.gpt.requestsTo('/chat/completions')).toHaveLength(3);
+    const next = await nextReply(tab1, sessionId);
+    await tab2.waitFor(
+      (frame) =>
+        frame.metadata?.done === 'true' && frame.metadata.message_id === next.done.metadata!.message_id,
+      5_000,
+      from2,
+    );
+    const failedId = reply.done.metadata!.message_id;
     const doneFrames = (client: TestClient, from: number) =>
       client.frames
         .slice(from)
-        .filter((frame) => frame.type === 'ai_response' && frame.metadata?.done === 'true');
+        .filter(
+          (frame) =>
+            frame.type === 'ai_response' &&
+            frame.metadata?.done === 'true' &&
+            frame.metadata.message_id === failedId,
+        );
     expect(doneFrames(tab1, from1)).toHaveLength(1);
     expect(doneFrames(tab2, from2)).toHaveLength(1);
     expect(tab1.frames.indexOf(error)).toBeLessThan(tab1.frames.indexOf(reply.done));
+    expect(tab1.frames.slice(from1).filter((frame) => frame.type === 'error')).toHaveLength(1);
     expect(tab2.frames.slice(from2).filter((frame) => frame.type === 'error')).toHaveLength(0);
-    expect(fakes.gpt.requestsTo('/chat/completions')).toHaveLength(3);
   });
 
   it.each(['claude', 'dify'] as const)(
@@ -342,8 +365,7 @@ describe('chat through every provider type (fake OpenAI, Anthropic and Dify serv
       expect(stored.content).toBe(text);
       expect(stored.meta.status).toBe('stopped');
       if (name === 'dify') {
-        const deadline = Date.now() + 2_000;
-        while (fakes.dify.stopRequests().length === 0 && Date.now() < deadline) await sleep(25);
+        await until(() => fakes.dify.stopRequests().length > 0, 2_000);
         expect(fakes.dify.stopRequests()[0].body).toEqual({ user: `u-stop-${name}` });
         expect(fakes.dify.stopRequests()[0].path).toBe(`/v1/chat-messages/${fakes.dify.taskIds[0]}/stop`);
       }
@@ -423,8 +445,8 @@ describe('chat through every provider type (fake OpenAI, Anthropic and Dify serv
     it('a typed message gets no voice reply; a TTS failure leaves the text reply intact', async () => {
       const client = await h.connect('u-tts-text');
       client.send({ type: 'user_message', content: 'Just text.' });
-      await client.waitForReply();
-      await sleep(300);
+      const typed = await client.waitForReply();
+      await nextReply(client, typed.done.session_id!);
       expect(client.frames.filter((frame) => frame.type === 'voice_message')).toHaveLength(0);
       expect(fakes.gpt.requestsTo('/audio/speech')).toHaveLength(0);
 
@@ -437,7 +459,7 @@ describe('chat through every provider type (fake OpenAI, Anthropic and Dify serv
         .scriptOnce({ status: 500 });
       const { client: voiceClient, sessionId, from: noteAt } = await voiceNote('u-tts-fail');
       const reply = (await replyAfter(voiceClient, noteAt)).done;
-      await sleep(300);
+      await nextReply(voiceClient, sessionId);
       expect(fakes.gpt.requestsTo('/audio/speech')).toHaveLength(1);
       expect(voiceClient.frames.filter((f) => f.type === 'voice_message' && f.sender === 'ai')).toHaveLength(
         0,

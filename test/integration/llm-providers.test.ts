@@ -21,6 +21,7 @@ import {
   startFakeDify,
   startFakeOpenAi,
 } from '../support/fake-llm';
+import { until } from '../support/until';
 
 const API_KEY = 'sk-test-secret-key-123456';
 const SYSTEM_PROMPT = 'You are the test assistant.';
@@ -73,11 +74,7 @@ async function unsubscribeAfterFirstDelta(
 ): Promise<{ at: number; events: ReplyEvent[] }> {
   const events: ReplyEvent[] = [];
   const subscription = stream.subscribe((event) => events.push(event));
-  const started = Date.now();
-  while (!events.some((event) => event.kind === 'delta')) {
-    if (Date.now() - started > 5_000) throw new Error('no delta within 5 s');
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  await until(() => events.some((event) => event.kind === 'delta'), 5_000, 10);
   subscription.unsubscribe();
   return { at: Date.now(), events };
 }
@@ -479,9 +476,7 @@ describe('dify provider', () => {
     fake.script({ chunks: LONG_REPLY, delayMs: 50 });
     await unsubscribeAfterFirstDelta(llm.stream(request('dify-1')));
     await fake.waitForClientClose(1_000);
-    const started = Date.now();
-    while (fake.stopRequests().length === 0 && Date.now() - started < 1_000)
-      await new Promise((r) => setTimeout(r, 10));
+    await until(() => fake.stopRequests().length > 0, 1_000, 10);
     const [stop] = fake.stopRequests();
     expect(stop).toBeDefined();
     expect(stop.path).toBe(`/v1/chat-messages/${fake.taskIds[0]}/stop`);
@@ -492,7 +487,9 @@ describe('dify provider', () => {
   it('does not call the stop endpoint after a normal end', async () => {
     fake.script({ chunks: ['done'] });
     await collect(llm.stream(request('dify-1')));
-    await new Promise((r) => setTimeout(r, 100));
+    // A stop would be sent as the reply ends: the next reply from the same server comes after it.
+    await collect(llm.stream(request('dify-1')));
+    expect(fake.requestsTo('/chat-messages')).toHaveLength(2);
     expect(fake.stopRequests()).toHaveLength(0);
   });
 

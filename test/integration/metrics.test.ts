@@ -195,8 +195,11 @@ describe('metrics move when things happen (chat over the socket)', () => {
       expect(value(/^chatbox_sessions_created_total (\S+)$/m)).toBe(1);
       expect(value(/^chatbox_llm_streams_in_flight (\S+)$/m)).toBe(0);
       await client.close();
-      await new Promise((r) => setTimeout(r, 100));
-      const after = await (await fetch(`${t.baseUrl}/metrics/prometheus`)).text();
+      let after = '';
+      await eventually(async () => {
+        after = await (await fetch(`${t.baseUrl}/metrics/prometheus`)).text();
+        return /^chatbox_websocket_connections_total 0$/m.test(after);
+      });
       expect(/^chatbox_websocket_connections_total (\S+)$/m.exec(after)?.[1]).toBe('0');
       expect(/^chatbox_websocket_connection_duration_seconds_count (\S+)$/m.exec(after)?.[1]).toBe('1');
     } finally {

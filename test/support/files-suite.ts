@@ -4,6 +4,7 @@ import type { Environment } from '@chatbox/common';
 import { UploadCleanupService } from '@chatbox/files';
 import { startTestApp, TestApp } from './app';
 import { adminToken, userToken } from './tokens';
+import { until } from './until';
 import { TestClient } from './ws-client';
 
 /** Short enough to watch a link expire inside a test. */
@@ -68,8 +69,6 @@ export async function uploadFile(
 export function absolute(t: TestApp, fileUrl: string): string {
   return `${new URL(t.baseUrl).origin}${fileUrl}`;
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export interface FilesSuiteOptions {
   /** Extra environment (the S3 variant points the app at its server). */
@@ -166,7 +165,8 @@ export function filesSuite(label: string, options: FilesSuiteOptions): void {
         sender: 'user',
       });
 
-      await sleep(TEST_FILE_URL_TTL_MS + 200);
+      const expires = Number(new URL(absolute(t, relayed.file_url as string)).searchParams.get('expires'));
+      await until(() => Date.now() >= expires * 1000, TEST_FILE_URL_TTL_MS + 2_000);
       const expired = await fetch(absolute(t, relayed.file_url as string));
       expect(expired.status).toBe(403);
       expect(await expired.json()).toMatchObject({ code: 'FORBIDDEN' });
@@ -197,11 +197,9 @@ export function filesSuite(label: string, options: FilesSuiteOptions): void {
       const sessionId = await startSession(client);
       client.send({ type: 'file_upload', session_id: sessionId, file_id: body.file_id });
       const share = await (async () => {
-        for (;;) {
-          const stored = await t.stored(sessionId);
-          if ((stored?.msgs as any[]).some((entry) => entry.fileId === body.file_id)) break;
-          await sleep(50);
-        }
+        await until(async () =>
+          ((await t.stored(sessionId))?.msgs as any[]).some((entry) => entry.fileId === body.file_id),
+        );
         const response = await fetch(`${t.baseUrl}/sessions/${sessionId}/share`, {
           method: 'POST',
           headers: { Authorization: `Bearer ${userToken('u-owner')}` },
@@ -368,7 +366,9 @@ export function filesSuite(label: string, options: FilesSuiteOptions): void {
       const { status, body } = await uploadFile(t, userToken('u-big'), { bytes: big, name: 'big.png' });
       expect(status).toBe(413);
       expect(body.code).toBe('PAYLOAD_TOO_LARGE');
-      await sleep(100);
+      // What the refused upload had begun to write is removed after the answer: wait for that.
+      const unchanged = async () => JSON.stringify(await options.storedObjects(t)) === JSON.stringify(before);
+      await until(unchanged);
       expect(await options.storedObjects(t)).toEqual(before);
       expect(await t.db.collection('uploads').countDocuments({ uid: 'u-big' })).toBe(0);
       // Exactly at the limit is fine; one byte more is not.
@@ -461,8 +461,7 @@ export function filesSuite(label: string, options: FilesSuiteOptions): void {
       const client = await connect('u-sweep');
       const sessionId = await startSession(client);
       client.send({ type: 'file_upload', session_id: sessionId, file_id: referenced.file_id });
-      client.send({ type: 'ping' });
-      await client.waitFor((frame) => frame.type === 'pong');
+      await client.roundTrip();
       const cleanup = t.app.get(UploadCleanupService);
 
       expect(await cleanup.sweep()).not.toContain(orphan.file_id); // still within its grace period

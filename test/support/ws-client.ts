@@ -84,6 +84,17 @@ export class TestClient {
     });
   }
 
+  /**
+   * Sends a `ping` and waits for its `pong`. The server handles the frames of one socket in order, so
+   * by then it has finished with every frame this client sent before, and sent what they caused:
+   * the marker that proves a frame that should not come never came.
+   */
+  async roundTrip(timeoutMs = 10_000): Promise<void> {
+    const from = this.frames.length;
+    this.send({ type: 'ping' });
+    await this.waitFor((frame) => frame.type === 'pong', timeoutMs, from);
+  }
+
   waitForType(type: string, timeoutMs?: number): Promise<Frame> {
     return this.waitFor((frame) => frame.type === type, timeoutMs);
   }
