@@ -250,6 +250,7 @@ describe('docs/asyncapi.yaml', () => {
         'response_time_ms',
         'first_token_ms',
         'stopped',
+        'status',
         'error',
       ].sort(),
     );

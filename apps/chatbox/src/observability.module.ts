@@ -51,6 +51,12 @@ export class MetricsWiring implements OnModuleInit, OnModuleDestroy {
             this.metrics.adminTakeover();
             if (event.humanWaitSeconds !== undefined) this.metrics.observeHumanWait(event.humanWaitSeconds);
             return;
+          case 'redis.availability':
+            return this.metrics.setRedisAvailable(event.available);
+          case 'reply.orphan_closed':
+            return this.metrics.orphanedReplyClosed();
+          case 'reply.frames_recovered':
+            return this.metrics.replyFramesRecoveredBy(event.count);
         }
       }),
     );

@@ -15,10 +15,20 @@ const CHECK: ApiPropertyOptions = {
   additionalProperties: true,
 };
 
+/** Redis unreachable degrades the service without failing readiness. */
+const REDIS_CHECK: ApiPropertyOptions = {
+  type: 'object',
+  required: ['status'],
+  properties: { status: { type: 'string', enum: ['ready', 'degraded'] } },
+  additionalProperties: true,
+  description:
+    'Only when REDIS_URL is set. `degraded` while Redis does not answer: the instance still serves its own sockets, readiness stays 200',
+};
+
 export class ReadinessChecksDto {
   @ApiProperty(CHECK) mongodb!: CheckBody;
   @ApiProperty(CHECK) llm!: CheckBody;
-  @ApiPropertyOptional({ ...CHECK, description: 'Only when REDIS_URL is set' }) redis?: CheckBody;
+  @ApiPropertyOptional(REDIS_CHECK) redis?: CheckBody;
   @ApiPropertyOptional({ ...CHECK, description: 'Only while draining (SIGTERM)' }) shutdown?: CheckBody;
 }
 

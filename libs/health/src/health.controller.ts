@@ -21,7 +21,8 @@ export class HealthController {
 
   @Get('readyz')
   @ApiOperation({
-    summary: 'Readiness (public): MongoDB, LLM providers, Redis when configured; 503 while draining',
+    summary:
+      'Readiness (public): MongoDB and LLM providers; Redis when configured is shown but only degrades (the instance still serves); 503 while draining',
   })
   @ApiOkResponse({ type: ReadinessDto, description: 'Ready' })
   @ApiServiceUnavailableResponse({

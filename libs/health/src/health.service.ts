@@ -10,7 +10,8 @@ export interface LivenessBody {
 }
 
 export interface CheckBody {
-  status: 'ready' | 'not ready';
+  /** `degraded`: Redis only (see `readiness`). */
+  status: 'ready' | 'not ready' | 'degraded';
   [detail: string]: unknown;
 }
 
@@ -22,7 +23,13 @@ export interface ReadinessBody {
 
 type Details = Record<string, Record<string, unknown> & { status: string }>;
 
-/** Readiness through Terminus indicators, reported in the body shape of SPEC 5. */
+/**
+ * Readiness through Terminus indicators, reported in the body shape of SPEC 5. Readiness means "can
+ * serve": an unreachable Redis is shown (`checks.redis.status: "degraded"`) but does not fail it while
+ * the database answers. Every instance still serves its own sockets (only cross-instance delivery and
+ * the shared limits fall back to per-instance), and failing it would take every pod out of the Service
+ * at once (docs/decisions/0004-multi-instance.md).
+ */
 @Injectable()
 export class HealthService {
   constructor(
@@ -52,9 +59,14 @@ export class HealthService {
       timestamp: new Date().toISOString(),
       checks: { mongodb: toCheck(details.mongodb), llm: toCheck(details.llm) },
     };
-    if (this.redis.configured) body.checks.redis = toCheck(details.redis);
+    if (this.redis.configured) {
+      const redis = toCheck(details.redis);
+      body.checks.redis = redis.status === 'ready' ? redis : { ...redis, status: 'degraded' };
+    }
     if (this.shutdown.isDraining) body.checks.shutdown = { status: 'not ready', reason: 'server_shutdown' };
-    const allReady = Object.values(body.checks).every((check) => check?.status === 'ready');
+    const allReady = Object.values(body.checks).every(
+      (check) => check?.status === 'ready' || check?.status === 'degraded',
+    );
     body.status = allReady ? 'ready' : 'not ready';
     return body;
   }

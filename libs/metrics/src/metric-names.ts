@@ -24,6 +24,9 @@ export const METRIC = {
   humanWait: 'chatbox_human_wait_seconds',
   notificationsSent: 'chatbox_notifications_sent_total',
   notificationsFailed: 'chatbox_notifications_failed_total',
+  redisUp: 'chatbox_redis_up',
+  orphanedReplies: 'chatbox_orphaned_replies_total',
+  replyFramesRecovered: 'chatbox_reply_frames_recovered_total',
 } as const;
 
 export type MetricName = (typeof METRIC)[keyof typeof METRIC];

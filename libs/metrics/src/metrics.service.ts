@@ -95,6 +95,19 @@ export class MetricsService implements OnModuleDestroy {
     ['channel'],
   );
 
+  private readonly redisUp = this.gauge(
+    METRIC.redisUp,
+    'Multi-instance mode: 1 while this instance reaches Redis, 0 while it does not',
+  );
+  private readonly orphanedReplies = this.counter(
+    METRIC.orphanedReplies,
+    'Replies of a gone instance ended as interrupted by this instance',
+  );
+  private readonly replyFramesRecovered = this.counter(
+    METRIC.replyFramesRecovered,
+    'Reply frames this instance had missed, fetched from the reply stream before delivery',
+  );
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }
@@ -186,6 +199,20 @@ export class MetricsService implements OnModuleDestroy {
   /** Seconds a user waited between asking for a human and an admin taking over. */
   observeHumanWait(seconds: number): void {
     this.humanWait.observe(seconds);
+  }
+
+  // Several instances
+
+  setRedisAvailable(available: boolean): void {
+    this.redisUp.set(available ? 1 : 0);
+  }
+
+  orphanedReplyClosed(): void {
+    this.orphanedReplies.inc();
+  }
+
+  replyFramesRecoveredBy(count: number): void {
+    if (count > 0) this.replyFramesRecovered.inc(count);
   }
 
   // Notifications

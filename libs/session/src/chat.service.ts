@@ -155,21 +155,23 @@ export class ChatService {
     const session = await this.activeSessionFor(connection);
     const assistedByHuman = session.assistingSince !== undefined;
     const willReply = !assistedByHuman || this.config.llm.aiDuringTakeover;
-    if (willReply && !this.replies.canEnqueue(session.id))
-      throw new DomainError(
-        ErrorCode.SERVICE_BUSY,
-        'Too many messages waiting for a reply; try again shortly',
-      );
-
     const isStaff = connection.principal.isAdmin && session.userId !== connection.principal.userId;
+    // The reply's place is taken before the message is stored: a refused message is not stored.
+    const slot = willReply && !isStaff ? await this.replies.takeSlot(session.id) : undefined;
+
     // Stored in memory now and in the database in the background: the reply does not wait for it.
-    const { message: stored, written } = await this.sessions.storeMessage(session, {
-      type: 'user_message',
-      content: frame.content,
-      timestamp: new Date(),
-      sender: isStaff ? 'admin' : 'user',
-      ...(frame.metadata && Object.keys(frame.metadata).length > 0 ? { meta: frame.metadata } : {}),
-    });
+    const { message: stored, written } = await this.sessions
+      .storeMessage(session, {
+        type: 'user_message',
+        content: frame.content,
+        timestamp: new Date(),
+        sender: isStaff ? 'admin' : 'user',
+        ...(frame.metadata && Object.keys(frame.metadata).length > 0 ? { meta: frame.metadata } : {}),
+      })
+      .catch((error: unknown) => {
+        slot?.release();
+        throw error;
+      });
     this.broadcaster.toSession(
       session.id,
       chatEvent('user_message', stored.sender, {
@@ -183,23 +185,20 @@ export class ChatService {
       }),
       connection.id,
     );
-    if (isStaff || !willReply) {
+    if (!slot) {
       void written.catch(() => this.sendStorageError(connection, session.id));
       return;
     }
-    if (
-      !this.replies.enqueue({
+    this.replies.enqueue(
+      {
         sessionId: session.id,
         userId: session.userId,
         trigger: stored,
         triggerWritten: written,
         originConnectionId: connection.id,
-      })
-    )
-      throw new DomainError(
-        ErrorCode.SERVICE_BUSY,
-        'Too many messages waiting for a reply; try again shortly',
-      );
+      },
+      slot,
+    );
   }
 
   /** A message that can never be stored (the database refused it for good): its sender is told. */

@@ -56,56 +56,56 @@ export class FileMessageService {
       type === 'voice_message' &&
       !isStaff &&
       (session.assistingSince === undefined || this.config.llm.aiDuringTakeover);
-    if (willReply && this.llm.sttAvailable && !this.replies.canEnqueue(session.id))
-      throw new DomainError(
-        ErrorCode.SERVICE_BUSY,
-        'Too many messages waiting for a reply; try again shortly',
-      );
+    // The reply's place is taken before anything is stored, and given back unless a reply takes it.
+    const slot = willReply && this.llm.sttAvailable ? await this.replies.takeSlot(session.id) : undefined;
+    let replying = false;
+    try {
+      const transcription = type === 'voice_message' ? await this.transcribe(upload, session.id) : undefined;
+      // The gateway already dropped server-owned keys (a forged transcription) from the client's metadata.
+      const meta: Record<string, string> = {
+        ...frame.metadata,
+        file_name: upload.filename,
+        mime_type: upload.mime,
+        file_size: String(upload.size),
+        ...(transcription ? { transcription } : {}),
+      };
+      const { message: stored, written } = await this.sessions.storeMessage(session, {
+        type,
+        content: frame.content ?? '',
+        timestamp: new Date(),
+        sender: isStaff ? 'admin' : 'user',
+        fileId: upload.id,
+        fileUrl: this.signer.canonicalPath(upload.id),
+        meta,
+      });
+      this.broadcaster.toSession(session.id, this.eventOf(stored, session.id, stored.content), connection.id);
+      // The frame is never echoed, so a socket this file just bound (a new chat whose first message is
+      // a file) learns its session id from a bare status frame; otherwise it never would (SPEC 4.4).
+      if (boundBefore !== session.id)
+        connection.send(chatEvent('connection_status', 'system', { session_id: session.id }));
 
-    const transcription = type === 'voice_message' ? await this.transcribe(upload, session.id) : undefined;
-    // The gateway already dropped server-owned keys (a forged transcription) from the client's metadata.
-    const meta: Record<string, string> = {
-      ...frame.metadata,
-      file_name: upload.filename,
-      mime_type: upload.mime,
-      file_size: String(upload.size),
-      ...(transcription ? { transcription } : {}),
-    };
-    const { message: stored, written } = await this.sessions.storeMessage(session, {
-      type,
-      content: frame.content ?? '',
-      timestamp: new Date(),
-      sender: isStaff ? 'admin' : 'user',
-      fileId: upload.id,
-      fileUrl: this.signer.canonicalPath(upload.id),
-      meta,
-    });
-    this.broadcaster.toSession(session.id, this.eventOf(stored, session.id, stored.content), connection.id);
-    // The frame is never echoed, so a socket this file just bound (a new chat whose first message is
-    // a file) learns its session id from a bare status frame; otherwise it never would (SPEC 4.4).
-    if (boundBefore !== session.id)
-      connection.send(chatEvent('connection_status', 'system', { session_id: session.id }));
-
-    if (type !== 'voice_message') return;
-    if (transcription === undefined)
-      throw new DomainError(ErrorCode.TRANSCRIPTION_UNAVAILABLE, TRANSCRIPTION_UNAVAILABLE);
-    // Every socket of the session, the sender's included: it learns what was understood.
-    this.broadcaster.toSession(session.id, this.eventOf(stored, session.id, transcription));
-    if (connection.sessionId !== session.id) connection.send(this.eventOf(stored, session.id, transcription));
-    if (!willReply) return;
-    if (
-      !this.replies.enqueue({
-        sessionId: session.id,
-        userId: session.userId,
-        trigger: stored,
-        triggerWritten: written,
-        originConnectionId: connection.id,
-      })
-    )
-      throw new DomainError(
-        ErrorCode.SERVICE_BUSY,
-        'Too many messages waiting for a reply; try again shortly',
+      if (type !== 'voice_message') return;
+      if (transcription === undefined)
+        throw new DomainError(ErrorCode.TRANSCRIPTION_UNAVAILABLE, TRANSCRIPTION_UNAVAILABLE);
+      // Every socket of the session, the sender's included: it learns what was understood.
+      this.broadcaster.toSession(session.id, this.eventOf(stored, session.id, transcription));
+      if (connection.sessionId !== session.id)
+        connection.send(this.eventOf(stored, session.id, transcription));
+      if (!slot) return;
+      this.replies.enqueue(
+        {
+          sessionId: session.id,
+          userId: session.userId,
+          trigger: stored,
+          triggerWritten: written,
+          originConnectionId: connection.id,
+        },
+        slot,
       );
+      replying = true;
+    } finally {
+      if (!replying) slot?.release();
+    }
   }
 
   /** The transcription, or undefined when speech-to-text is not configured or failed (logged). */

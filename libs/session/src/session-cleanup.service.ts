@@ -40,8 +40,7 @@ export class SessionCleanupService implements OnApplicationBootstrap, OnApplicat
     try {
       const cutoff = new Date(now.getTime() - this.config.session.reconnectTimeoutMs);
       for (const session of await this.repository.findIdleActive(cutoff, SWEEP_BATCH)) {
-        if (this.registry.connectionsOf(session.id).length > 0 || this.replies.isStreaming(session.id))
-          continue;
+        if (await this.inUse(session.id, session.userId)) continue;
         if (await this.sessions.end(session.id, 'idle')) ended.push(session.id);
       }
     } catch (error) {
@@ -50,5 +49,15 @@ export class SessionCleanupService implements OnApplicationBootstrap, OnApplicat
       this.sweeping = false;
     }
     return ended;
+  }
+
+  /**
+   * A socket of the session, or a reply running or waiting: here or, with several instances, on any
+   * of them (the sweep of every instance looks at every idle session).
+   */
+  private async inUse(sessionId: string, userId: string): Promise<boolean> {
+    if (this.registry.connectionsOf(sessionId).length > 0) return true;
+    if (await this.replies.hasReply(sessionId)) return true;
+    return this.registry.isSessionUserConnected(sessionId, userId);
   }
 }

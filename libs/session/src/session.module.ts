@@ -1,5 +1,5 @@
 import { Global, Module } from '@nestjs/common';
-import { AppConfig, APP_CONFIG } from '@chatbox/common';
+import { AppConfig, APP_CONFIG, ChatboxEvents } from '@chatbox/common';
 import { FilesModule, UploadRateLimiter } from '@chatbox/files';
 import { LlmModule } from '@chatbox/llm';
 import { NotificationModule } from '@chatbox/notification';
@@ -12,6 +12,7 @@ import { ConnectionRegistry, InProcessConnectionRegistry } from './ports/connect
 import { InProcessRateLimiter, RateLimiter } from './ports/rate-limiter';
 import { InProcessSessionBroadcaster, SessionBroadcaster } from './ports/session-broadcaster';
 import { InProcessReplyLock, ReplyLock } from './ports/reply-lock';
+import { InstanceLiveness } from './multi-instance/instance-liveness';
 import { RedisConnectionRegistry } from './multi-instance/redis-connection-registry';
 import { RedisLink } from './multi-instance/redis-link';
 import { RedisRateLimiter } from './multi-instance/redis-rate-limiter';
@@ -53,24 +54,33 @@ export class RateLimitModule {}
 @Module({
   imports: [RateLimitModule, LlmModule, NotificationModule, FilesModule],
   providers: [
+    InstanceLiveness,
     {
       provide: ConnectionRegistry,
-      inject: [APP_CONFIG, RedisLink],
-      useFactory: (config: AppConfig, link: RedisLink) =>
-        link.enabled ? new RedisConnectionRegistry(config, link) : new InProcessConnectionRegistry(config),
+      inject: [APP_CONFIG, RedisLink, InstanceLiveness],
+      useFactory: (config: AppConfig, link: RedisLink, liveness: InstanceLiveness) =>
+        link.enabled
+          ? new RedisConnectionRegistry(config, link, liveness)
+          : new InProcessConnectionRegistry(config),
     },
     {
       provide: SessionBroadcaster,
-      inject: [ConnectionRegistry, RedisLink],
-      useFactory: (registry: ConnectionRegistry, link: RedisLink) =>
+      inject: [ConnectionRegistry, RedisLink, InstanceLiveness, ChatboxEvents],
+      useFactory: (
+        registry: ConnectionRegistry,
+        link: RedisLink,
+        liveness: InstanceLiveness,
+        events: ChatboxEvents,
+      ) =>
         link.enabled
-          ? new RedisSessionBroadcaster(registry, link)
+          ? new RedisSessionBroadcaster(registry, link, liveness, events)
           : new InProcessSessionBroadcaster(registry),
     },
     {
       provide: ReplyLock,
-      inject: [RedisLink],
-      useFactory: (link: RedisLink) => (link.enabled ? new RedisReplyLock(link) : new InProcessReplyLock()),
+      inject: [RedisLink, InstanceLiveness],
+      useFactory: (link: RedisLink, liveness: InstanceLiveness) =>
+        link.enabled ? new RedisReplyLock(link, liveness) : new InProcessReplyLock(),
     },
     SessionService,
     ReplyService,

@@ -131,6 +131,12 @@ export interface AppConfig {
   redisUrl?: string;
   /** Prefix of every key and channel of the multi-instance mode (REDIS_KEY_PREFIX). */
   redisKeyPrefix: string;
+  /**
+   * Multi-instance liveness: every instance refreshes a key every `heartbeatIntervalMs`; one silent
+   * for `livenessTtlMs` is gone (its connection counts stop counting, its replies are ended as
+   * interrupted by the others, its reply locks lapse).
+   */
+  instances: { heartbeatIntervalMs: number; livenessTtlMs: number };
   allowedOrigins: string[];
   corsAllowedOrigins: string[];
   /** Origins the served web client may use as `?api=` (it sends the user's token there). */

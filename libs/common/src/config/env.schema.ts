@@ -94,6 +94,10 @@ export class EnvironmentVariables {
     message: 'REDIS_KEY_PREFIX must be 1-60 letters, digits, _, ., : or -',
   })
   REDIS_KEY_PREFIX?: string;
+  /** [ext] How often an instance tells the others it is alive (multi-instance mode). */
+  @IsOptional() @IsDuration() INSTANCE_HEARTBEAT_INTERVAL?: string;
+  /** [ext] An instance silent this long counts as gone (checked against the interval in loadConfig). */
+  @IsOptional() @IsDuration() INSTANCE_LIVENESS_TTL?: string;
   @IsOptional() ALLOWED_ORIGINS?: string;
   @IsOptional() WS_ALLOWED_ORIGINS?: string;
   @IsOptional() CORS_ALLOWED_ORIGINS?: string;

@@ -113,6 +113,19 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('reads the instance liveness of issue 14 and refuses a TTL a late heartbeat would outlive', () => {
+    expect(loadConfig({}).instances).toEqual({ heartbeatIntervalMs: 2_000, livenessTtlMs: 6_000 });
+    expect(
+      loadConfig({ INSTANCE_HEARTBEAT_INTERVAL: '500ms', INSTANCE_LIVENESS_TTL: '1s' }).instances,
+    ).toEqual({ heartbeatIntervalMs: 500, livenessTtlMs: 1_000 });
+    expect(problemsOf({ INSTANCE_HEARTBEAT_INTERVAL: '5s' })).toEqual([
+      expect.stringContaining('INSTANCE_LIVENESS_TTL must be at least 2 × INSTANCE_HEARTBEAT_INTERVAL'),
+    ]);
+    expect(problemsOf({ INSTANCE_LIVENESS_TTL: 'soon' })).toEqual([
+      expect.stringContaining('INSTANCE_LIVENESS_TTL must be a duration'),
+    ]);
+  });
+
   it('accepts the aliases SERVER_PORT and WS_ALLOWED_ORIGINS', () => {
     const config = loadConfig({ SERVER_PORT: '9000', WS_ALLOWED_ORIGINS: 'https://a.example.org' });
     expect(config.port).toBe(9000);

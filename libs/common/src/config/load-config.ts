@@ -107,6 +107,10 @@ export const DEFAULT_PROTOCOL_LIMITS: ProtocolLimits = {
 };
 
 const RATE_WINDOW_MS = 60_000;
+/** Several instances: within 10 s of a crash its replies end and its connection slots free up. */
+const DEFAULT_HEARTBEAT_INTERVAL = '2s';
+const DEFAULT_LIVENESS_TTL = '6s';
+const HEARTBEATS_PER_LIVENESS_TTL = 2;
 /** Reads of an open dashboard (push updates, debounced re-reads) stay far below this per window. */
 const DEFAULT_ADMIN_READ_RATE_LIMIT = 300;
 const MAX_CANNED_REPLIES = 50;
@@ -310,6 +314,21 @@ function modelChoiceProblems(
   return problems;
 }
 
+/**
+ * The liveness key must survive a late heartbeat or two (a busy event loop, a slow Redis answer), or
+ * a live instance would be taken for gone and its replies ended under it.
+ */
+function livenessProblems(env: Environment): string[] {
+  const interval = parseDuration(env.INSTANCE_HEARTBEAT_INTERVAL ?? DEFAULT_HEARTBEAT_INTERVAL);
+  const ttl = parseDuration(env.INSTANCE_LIVENESS_TTL ?? DEFAULT_LIVENESS_TTL);
+  if (interval === undefined || ttl === undefined) return []; // the schema names the variable
+  return ttl < HEARTBEATS_PER_LIVENESS_TTL * interval
+    ? [
+        `INSTANCE_LIVENESS_TTL must be at least ${HEARTBEATS_PER_LIVENESS_TTL} × INSTANCE_HEARTBEAT_INTERVAL (got ${ttl} ms and ${interval} ms)`,
+      ]
+    : [];
+}
+
 function storageDriverProblems(env: Environment): string[] {
   return env.STORAGE_DRIVER === 's3' && !env.S3_BUCKET
     ? ['S3_BUCKET is required when STORAGE_DRIVER=s3']
@@ -330,7 +349,7 @@ function securitySections(env: Environment): Pick<AppConfig, 'jwt' | 'encryption
 
 function databaseSections(
   env: Environment,
-): Pick<AppConfig, 'mongo' | 'embeddedDb' | 'redisUrl' | 'redisKeyPrefix'> {
+): Pick<AppConfig, 'mongo' | 'embeddedDb' | 'redisUrl' | 'redisKeyPrefix' | 'instances'> {
   return {
     mongo: {
       uri: env.MONGO_URI,
@@ -347,6 +366,10 @@ function databaseSections(
     },
     redisUrl: env.REDIS_URL,
     redisKeyPrefix: env.REDIS_KEY_PREFIX ?? 'chatbox:',
+    instances: {
+      heartbeatIntervalMs: durationOf(env.INSTANCE_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_INTERVAL),
+      livenessTtlMs: durationOf(env.INSTANCE_LIVENESS_TTL, DEFAULT_LIVENESS_TTL),
+    },
   };
 }
 
@@ -471,6 +494,7 @@ export function loadConfig(rawEnv: Environment, overrides: Partial<ProtocolLimit
     ...originProblems('WEB_CLIENT_API_ORIGINS', origins.webClientApiOrigins, false),
     ...(isProduction ? productionProblems(env, origins.allowedOrigins, origins.corsAllowedOrigins) : []),
     ...modelChoiceProblems(env, effectiveProviders, defaultModel),
+    ...livenessProblems(env),
     ...storageDriverProblems(env),
   ];
   if (problems.length > 0) throw new ConfigValidationError(problems);

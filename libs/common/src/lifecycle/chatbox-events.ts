@@ -14,7 +14,13 @@ export type ChatboxEvent =
   | { type: 'ratelimit.blocked'; limiter: string }
   | { type: 'session.created' }
   | { type: 'session.ended' }
-  | { type: 'takeover.started'; humanWaitSeconds?: number };
+  | { type: 'takeover.started'; humanWaitSeconds?: number }
+  /** Multi-instance mode: the Redis connection was lost or is back. */
+  | { type: 'redis.availability'; available: boolean }
+  /** A reply whose streaming instance is gone, ended as `interrupted` by this instance. */
+  | { type: 'reply.orphan_closed' }
+  /** Reply frames this instance had missed (pub/sub gap, Redis outage), fetched from the reply's stream. */
+  | { type: 'reply.frames_recovered'; count: number };
 
 @Injectable()
 export class ChatboxEvents {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import Redis from 'ioredis';
-import { AppConfig, InjectConfig } from '@chatbox/common';
+import { AppConfig, ChatboxEvents, InjectConfig } from '@chatbox/common';
 
 /** A chat decision must never wait on a sick Redis longer than this. */
 const REDIS_COMMAND_TIMEOUT_MS = 1_000;
@@ -9,10 +9,16 @@ const REDIS_COMMAND_TIMEOUT_MS = 1_000;
 const REDIS_DISCONNECT_TIMEOUT_MS = 200;
 const INSTANCE_ID_BYTES = 8;
 
+type Listener = () => void | Promise<void>;
+
 /**
  * The Redis connections of multi-instance mode (SPEC 10): one for commands and publishing, one for
  * the pub/sub subscription (a subscribed connection can issue nothing else). Without `REDIS_URL`
  * there is no link and the session ports keep their in-process implementations.
+ *
+ * It also tracks whether Redis answers: an outage is logged once when it starts and once when it
+ * ends, counted in `chatbox_redis_up`, and the adapters are told when a connection is back (they
+ * re-send what the outage held back and repair what they missed).
  */
 @Injectable()
 export class RedisLink implements BeforeApplicationShutdown, OnApplicationShutdown {
@@ -24,10 +30,20 @@ export class RedisLink implements BeforeApplicationShutdown, OnApplicationShutdo
   readonly commands?: Redis;
   readonly subscriber?: Redis;
   private failing = false;
+  /** Whether `chatbox_redis_up` has been told the first state. */
+  private announced = false;
+  /** When the command connection last became usable after being unusable (undefined while it is not). */
+  private upSince?: number;
+  private readonly commandsBack: Listener[] = [];
+  private readonly subscriberBack: Listener[] = [];
+  private readonly lastWords: Listener[] = [];
   /** Shutting down: nobody should start waiting on another instance any more. */
   closing = false;
 
-  constructor(@InjectConfig() config: AppConfig) {
+  constructor(
+    @InjectConfig() config: AppConfig,
+    private readonly events: ChatboxEvents,
+  ) {
     this.prefix = config.redisKeyPrefix;
     if (!config.redisUrl) return;
     this.commands = new Redis(config.redisUrl, {
@@ -36,9 +52,25 @@ export class RedisLink implements BeforeApplicationShutdown, OnApplicationShutdo
       disconnectTimeout: REDIS_DISCONNECT_TIMEOUT_MS,
     });
     this.subscriber = new Redis(config.redisUrl, { disconnectTimeout: REDIS_DISCONNECT_TIMEOUT_MS });
-    // Without listeners ioredis prints every reconnect failure; callers log their fallbacks.
+    // Without listeners ioredis prints every reconnect failure; the outage is logged here once.
     this.commands.on('error', () => undefined);
     this.subscriber.on('error', () => undefined);
+    let commandsReadyBefore = false;
+    this.commands.on('ready', () => {
+      this.upSince = Date.now();
+      this.reportSuccess();
+      if (commandsReadyBefore) this.notify(this.commandsBack, 'after reconnecting');
+      commandsReadyBefore = true;
+    });
+    this.commands.on('close', () => {
+      this.upSince = undefined;
+      if (!this.closing) this.reportFailure('every shared rule', new Error('connection closed'));
+    });
+    let subscriberReadyBefore = false;
+    this.subscriber.on('ready', () => {
+      if (subscriberReadyBefore) this.notify(this.subscriberBack, 'after re-subscribing');
+      subscriberReadyBefore = true;
+    });
   }
 
   get enabled(): boolean {
@@ -50,16 +82,45 @@ export class RedisLink implements BeforeApplicationShutdown, OnApplicationShutdo
     return this.failing && this.commands?.status !== 'ready';
   }
 
+  /**
+   * How long Redis has answered without interruption (0 while it does not). Judging another instance
+   * gone needs at least one liveness TTL of it: after an outage (or a Redis restart that lost every
+   * key) the live instances need a heartbeat to show up again.
+   */
+  upForMs(now = Date.now()): number {
+    return this.upSince === undefined || this.failing ? 0 : now - this.upSince;
+  }
+
   /** Logs the first failure of an outage (and the recovery) instead of every failed command. */
   reportFailure(what: string, error: unknown): void {
-    if (!this.failing)
+    if (!this.failing) {
       this.logger.warn(`Redis unavailable for ${what} (${(error as Error).message}); per-instance fallback`);
+      this.events.emit({ type: 'redis.availability', available: false });
+    }
     this.failing = true;
   }
 
   reportSuccess(): void {
     if (this.failing) this.logger.log('Redis answers again; multi-instance state is shared again');
+    if (this.failing || this.upSince === undefined) this.upSince = Date.now();
+    if (this.failing || !this.announced) this.events.emit({ type: 'redis.availability', available: true });
+    this.announced = true;
     this.failing = false;
+  }
+
+  /** Called each time the command connection is usable again after an interruption. */
+  onCommandsBack(listener: Listener): void {
+    this.commandsBack.push(listener);
+  }
+
+  /** Called each time the subscription is in place again after an interruption. */
+  onSubscriberBack(listener: Listener): void {
+    this.subscriberBack.push(listener);
+  }
+
+  /** Run on a clean shutdown while the link still works (after the replies were drained). */
+  beforeClose(listener: Listener): void {
+    this.lastWords.push(listener);
   }
 
   beforeApplicationShutdown(): void {
@@ -67,7 +128,18 @@ export class RedisLink implements BeforeApplicationShutdown, OnApplicationShutdo
   }
 
   async onApplicationShutdown(): Promise<void> {
+    if (this.commands?.status === 'ready')
+      await Promise.all(this.lastWords.map((listener) => Promise.resolve(listener()).catch(() => undefined)));
     await Promise.all([close(this.commands), close(this.subscriber)]);
+  }
+
+  private notify(listeners: Listener[], when: string): void {
+    for (const listener of listeners)
+      void Promise.resolve()
+        .then(listener)
+        .catch((error: unknown) =>
+          this.logger.warn({ err: (error as Error).message }, `Redis repair ${when} failed`),
+        );
   }
 }
 

@@ -1,12 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { Logger } from '@nestjs/common';
 import type Redis from 'ioredis';
-import { ReplyLock, ReplyLockRelease } from '../ports/reply-lock';
+import { ReplyLock, ReplyLockRelease, SharedReplySlot } from '../ports/reply-lock';
+import { InstanceLiveness } from './instance-liveness';
 import { RedisLink } from './redis-link';
 
-/** The lock expires this long after its last renewal (a crashed holder blocks no one for longer). */
-const LOCK_TTL_MS = 15_000;
-const RENEW_EVERY_MS = 5_000;
 const POLL_FIRST_MS = 25;
 const POLL_MAX_MS = 500;
 const POLL_FACTOR = 1.5;
@@ -28,11 +26,20 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 `;
 
+const noLock: ReplyLockRelease = () => Promise.resolve();
+const unshared: SharedReplySlot = { release: () => undefined };
+
 /**
  * One reply at a time per session across instances (SPEC 4.5, 10): `SET <prefix>lock:<session>
- * <token> NX PX`, renewed while the reply runs, deleted (only by its holder) at the end. A reply
- * finding the lock taken queues behind it by polling with a growing backoff. While Redis cannot
- * answer, replies run under the per-instance queue only (logged once per outage).
+ * <instance>:<token> NX PX <INSTANCE_LIVENESS_TTL>`, renewed every heartbeat interval while the reply
+ * runs, deleted (only by its holder) at the end. The holder's instance id in the value lets whoever
+ * ends a crashed instance's reply release its lock at once (`lockHolderPrefix`). A reply finding the
+ * lock taken queues behind it by polling with a growing backoff. While Redis cannot answer, replies
+ * run under the per-instance queue only (logged once per outage).
+ *
+ * The queue bound (running + waiting replies of a session, SERVICE_BUSY beyond) is a counted hash
+ * `<prefix>queue:<session>` shared by every instance; a crashed instance's count stops counting with
+ * its liveness key.
  */
 export class RedisReplyLock extends ReplyLock {
   private readonly logger = new Logger(RedisReplyLock.name);
@@ -41,7 +48,10 @@ export class RedisReplyLock extends ReplyLock {
     return true;
   }
 
-  constructor(private readonly link: RedisLink) {
+  constructor(
+    private readonly link: RedisLink,
+    private readonly liveness: InstanceLiveness,
+  ) {
     super();
   }
 
@@ -50,14 +60,14 @@ export class RedisReplyLock extends ReplyLock {
   }
 
   async acquire(sessionId: string): Promise<ReplyLockRelease> {
-    const key = `${this.link.prefix}lock:${sessionId}`;
-    const token = randomBytes(TOKEN_BYTES).toString('hex');
+    const key = lockKey(this.link.prefix, sessionId);
+    const token = `${lockHolderPrefix(this.link.instanceId)}${randomBytes(TOKEN_BYTES).toString('hex')}`;
     const deadline = Date.now() + MAX_WAIT_MS;
     let delay = POLL_FIRST_MS;
     for (;;) {
       if (this.link.down) return noLock;
       try {
-        if ((await this.redis.set(key, token, 'PX', LOCK_TTL_MS, 'NX')) === 'OK') break;
+        if ((await this.redis.set(key, token, 'PX', this.liveness.ttlMs, 'NX')) === 'OK') break;
         this.link.reportSuccess();
       } catch (error) {
         this.link.reportFailure('the reply lock', error);
@@ -73,9 +83,9 @@ export class RedisReplyLock extends ReplyLock {
     }
     const renewal = setInterval(() => {
       this.redis
-        .eval(RENEW_SCRIPT, 1, key, token, LOCK_TTL_MS)
+        .eval(RENEW_SCRIPT, 1, key, token, this.liveness.ttlMs)
         .catch((error: unknown) => this.link.reportFailure('the reply lock', error));
-    }, RENEW_EVERY_MS);
+    }, this.liveness.intervalMs);
     renewal.unref();
     return async () => {
       clearInterval(renewal);
@@ -84,6 +94,40 @@ export class RedisReplyLock extends ReplyLock {
         .catch((error: unknown) => this.link.reportFailure('the reply lock', error));
     };
   }
+
+  /** Held by a live reply anywhere; also "yes" when Redis cannot say (nothing is ended on a guess). */
+  override async isHeld(sessionId: string): Promise<boolean> {
+    if (this.link.down) return true;
+    try {
+      return (await this.redis.exists(lockKey(this.link.prefix, sessionId))) === 1;
+    } catch (error) {
+      this.link.reportFailure('the reply lock', error);
+      return true;
+    }
+  }
+
+  override async reserveSlot(sessionId: string, max: number): Promise<SharedReplySlot | undefined> {
+    const key = `${this.link.prefix}queue:${sessionId}`;
+    const allowed = await this.liveness.reserveCounted(key, max);
+    // Redis unavailable: the per-instance queue bound alone applies.
+    if (allowed === undefined) return unshared;
+    if (!allowed) return undefined;
+    let released = false;
+    return {
+      release: () => {
+        if (released) return;
+        released = true;
+        this.liveness.releaseCounted(key);
+      },
+    };
+  }
 }
 
-const noLock: ReplyLockRelease = () => Promise.resolve();
+export function lockKey(prefix: string, sessionId: string): string {
+  return `${prefix}lock:${sessionId}`;
+}
+
+/** How the lock value of an instance's replies starts. */
+export function lockHolderPrefix(instanceId: string): string {
+  return `${instanceId}:`;
+}

@@ -1,38 +1,46 @@
 import { Logger, OnModuleInit } from '@nestjs/common';
 import type Redis from 'ioredis';
+import { ChatboxEvents } from '@chatbox/common';
 import { ChatEvent, chatEvent } from '../chat-event';
 import type { ClientConnection } from '../ports/client-connection';
 import { ConnectionRegistry } from '../ports/connection-registry';
 import {
   InProcessSessionBroadcaster,
+  LiveReply,
+  OrphanedReply,
   SessionBroadcaster,
   deliverReplyFrameOnce,
 } from '../ports/session-broadcaster';
+import { InstanceLiveness } from './instance-liveness';
 import { RedisLink } from './redis-link';
+import { EndOutcome, ReplyEnvelope, ReplyStreams, textOf } from './reply-streams';
 
 /** What travels on the channel: a session event, a dashboard event or a frame of an AI reply. */
 type Envelope =
   | { origin: string; kind: 'session'; sessionId: string; event: ChatEvent; exceptConnectionId?: string }
   | { origin: string; kind: 'dashboard'; event: ChatEvent }
-  | { origin: string; kind: 'reply'; sessionId: string; messageId: string; seq: number; event: ChatEvent }
+  | ReplyEnvelope
   | { origin: string; kind: 'stop'; sessionId: string };
 
-/** Frames kept per reply for `stream_resume` (trimmed approximately beyond this). */
-const REPLY_STREAM_MAXLEN = 10_000;
-/** A reply buffer outlives its last frame by this long, so a crashed instance leaves nothing behind. */
-const REPLY_STREAM_TTL_MS = 10 * 60_000;
 /** Remote replies remembered for catch-up frames at most (more only after crashed streamers). */
 const MAX_REMOTE_REPLIES = 1_000;
+/** Replies recently ended, whose late frames (from an instance taken for gone) are dropped. */
+const MAX_ENDED_REPLIES = 1_000;
 /** Start-up does not wait longer than this for the subscription (Redis down: local delivery only). */
 const SUBSCRIBE_WAIT_MS = 2_000;
 
-/** What this instance heard of a reply streaming elsewhere: enough for a catch-up frame. */
+/** What this instance heard of a reply streaming elsewhere. */
 interface RemoteReply {
   sessionId: string;
+  /** The text of frames 0 … nextSeq-1 (exact when `whole`). */
   text: string;
   nextSeq: number;
-  /** False when this instance joined mid-reply (the text is incomplete: no catch-up from it). */
+  /** False when a frame was missed (the text is incomplete: no catch-up from it until repaired). */
   whole: boolean;
+  /** Frames held back while the missing ones are fetched from the reply's buffer. */
+  held?: ReplyEnvelope[];
+  /** Fetches that did not find the missing frames yet (their instance writes them when Redis is back). */
+  repairs: number;
 }
 
 interface ResumeBuffer {
@@ -44,26 +52,47 @@ interface ResumeBuffer {
  * Fan-out through Redis pub/sub (SPEC 10): one channel, `<prefix>session`. The publishing instance
  * delivers to its own sockets at once (same order as in-process, and still working while Redis is
  * down) and ignores its own publications; every other instance delivers to its local sockets. AI
- * reply frames also go to a Redis Stream per reply so another instance can serve `stream_resume`.
+ * reply frames also go to a buffer per reply (`ReplyStreams`) so another instance can serve
+ * `stream_resume`, fill gaps and end the reply if its instance dies (issue 14):
+ *
+ * - **No silent gaps.** A frame whose `seq` is beyond the next expected one is held back while the
+ *   missing frames are read from the buffer; they go out first. After a lost subscription, every
+ *   reply heard of is checked against its buffer the same way.
+ * - **Orphans end.** Replies of an instance whose liveness key expired are ended by the first
+ *   instance to notice (heartbeat, or a `stream_resume` for it): stored as interrupted with the text
+ *   of the buffer, a done frame to every socket of the session, its lock released.
  */
 export class RedisSessionBroadcaster extends SessionBroadcaster implements OnModuleInit {
   private readonly logger = new Logger(RedisSessionBroadcaster.name);
   private readonly local: InProcessSessionBroadcaster;
   private readonly channel: string;
+  private readonly streams: ReplyStreams;
   /** Sockets in the middle of a remote resume: their live frames wait until the replay is sent. */
   private readonly resuming = new Map<ClientConnection, ResumeBuffer>();
   /** Replies streaming on other instances, by message id (dropped at their done frame). */
   private readonly remoteReplies = new Map<string, RemoteReply>();
+  private readonly ended = new Set<string>();
   private stopLocalReply?: (sessionId: string) => void;
   private remoteChange?: (sessionId: string) => void;
+  private endedElsewhere?: (sessionId: string, messageId: string) => void;
 
   constructor(
     private readonly registry: ConnectionRegistry,
     private readonly link: RedisLink,
+    private readonly liveness: InstanceLiveness,
+    private readonly events: ChatboxEvents,
   ) {
     super();
     this.local = new InProcessSessionBroadcaster(registry);
     this.channel = `${link.prefix}session`;
+    this.streams = new ReplyStreams(link, this.channel, ({ sessionId, messageId }) =>
+      this.endedElsewhere?.(sessionId, messageId),
+    );
+    liveness.onInstanceGone((instanceId) => this.endRepliesOf(instanceId));
+    liveness.afterBeat(() => {
+      if (this.streams.pending) this.streams.writeAll();
+    });
+    link.onSubscriberBack(() => this.repairAll());
   }
 
   private get redis(): Redis {
@@ -99,28 +128,12 @@ export class RedisSessionBroadcaster extends SessionBroadcaster implements OnMod
     this.publish({ origin: this.link.instanceId, kind: 'dashboard', event });
   }
 
-  override replyFrame(sessionId: string, messageId: string, seq: number, frame: ChatEvent): void {
-    const envelope: Envelope = {
-      origin: this.link.instanceId,
-      kind: 'reply',
-      sessionId,
-      messageId,
-      seq,
-      event: frame,
-    };
-    if (this.link.down) return;
-    const key = this.streamKey(sessionId, messageId);
-    // One connection, in order: the frame is in the stream before any instance hears of it.
-    this.redis
-      .multi()
-      .xadd(key, 'MAXLEN', '~', REPLY_STREAM_MAXLEN, '*', 'f', JSON.stringify(frame))
-      .pexpire(key, REPLY_STREAM_TTL_MS)
-      .publish(this.channel, JSON.stringify(envelope))
-      .exec()
-      .then(
-        () => this.link.reportSuccess(),
-        (error: unknown) => this.link.reportFailure('reply fan-out', error),
-      );
+  override replyStarted(reply: LiveReply): void {
+    this.streams.started(reply);
+  }
+
+  override replyFrame(_sessionId: string, messageId: string, seq: number, frame: ChatEvent): void {
+    this.streams.frame(messageId, seq, frame);
   }
 
   /** Published in any case; true when this instance has heard frames of a reply of the session. */
@@ -137,6 +150,14 @@ export class RedisSessionBroadcaster extends SessionBroadcaster implements OnMod
     this.stopLocalReply = stopLocalReply;
   }
 
+  override onReplyEndedElsewhere(ended: (sessionId: string, messageId: string) => void): void {
+    this.endedElsewhere = ended;
+  }
+
+  override async endOrphanedReply(orphan: OrphanedReply): Promise<void> {
+    await this.endOrphan(orphan.sessionId, orphan.messageId, orphan.owner, orphan.checkpoint);
+  }
+
   override async resumeRemote(
     connection: ClientConnection,
     sessionId: string,
@@ -148,21 +169,31 @@ export class RedisSessionBroadcaster extends SessionBroadcaster implements OnMod
     const buffer: ResumeBuffer = { messageId, frames: [] };
     this.resuming.set(connection, buffer);
     try {
-      const entries = await this.redis.xrange(this.streamKey(sessionId, messageId), '-', '+');
-      const frames = entries.map(([, fields]) => JSON.parse(fields[1]) as ChatEvent);
+      let read = await this.streams.read(sessionId, messageId);
       // Nothing buffered: the stored message answers (SPEC 4.6).
-      if (frames.length === 0) return false;
-      const done = frames.find((frame) => frame.metadata?.done === 'true');
+      if (read.frames.length === 0) return false;
+      // Its instance is gone: the reply is ended now (stored as interrupted, done frame to every socket).
+      if (!read.done && read.owner && (await this.liveness.isGone(read.owner))) {
+        await this.endOrphan(sessionId, messageId, read.owner);
+        read = await this.streams.read(sessionId, messageId);
+      }
       // Over: the complete message once, from the buffer (its write to the database may still be on
       // its way: the done frame does not wait for it).
-      if (done) {
-        connection.send(completedReply(frames, done));
+      if (read.done) {
+        connection.send(completedReply(read.frames, read.done));
         return true;
       }
+      if (!this.remoteReplies.has(messageId) && read.whole)
+        this.remember(messageId, {
+          sessionId,
+          text: read.text,
+          nextSeq: read.frames.length,
+          whole: true,
+          repairs: 0,
+        });
       const delivered = Math.max(lastSeq, connection.deliveredSeq.get(messageId) ?? -1);
       connection.deliveredSeq.set(messageId, delivered);
-      for (const frame of frames)
-        deliverReplyFrameOnce(connection, messageId, Number(frame.metadata?.seq), frame);
+      for (const frame of read.frames) deliverReplyFrameOnce(connection, messageId, seqOf(frame), frame);
       for (const { seq, event } of buffer.frames) deliverReplyFrameOnce(connection, messageId, seq, event);
       return true;
     } catch (error) {
@@ -171,10 +202,6 @@ export class RedisSessionBroadcaster extends SessionBroadcaster implements OnMod
     } finally {
       if (this.resuming.get(connection) === buffer) this.resuming.delete(connection);
     }
-  }
-
-  private streamKey(sessionId: string, messageId: string): string {
-    return `${this.link.prefix}reply:${sessionId}:${messageId}`;
   }
 
   private publish(envelope: Envelope): void {
@@ -211,23 +238,48 @@ export class RedisSessionBroadcaster extends SessionBroadcaster implements OnMod
     }
   }
 
-  /**
-   * A frame of a reply streamed by another instance, to the local sockets with the `seq` dedup. A
-   * socket that bound mid-reply (it has had nothing of it) first gets the text so far as one
-   * catch-up frame, as a socket binding on the streaming instance would (SPEC 4.6).
-   */
-  private receiveReplyFrame(envelope: Extract<Envelope, { kind: 'reply' }>): void {
+  /** A frame of a reply streamed by another instance (or this instance's end of an orphaned one). */
+  private receiveReplyFrame(envelope: ReplyEnvelope): void {
     const { sessionId, messageId, seq, event } = envelope;
-    const reply = this.remoteReplies.get(messageId) ?? {
-      sessionId,
-      text: '',
-      nextSeq: seq,
-      whole: seq === 0,
-    };
-    for (const connection of this.registry.connectionsOf(sessionId)) {
+    if (this.streams.isLocal(messageId)) {
+      // Only an instance that took this one for gone publishes for a reply streamed here: its done
+      // frame ends the reply (the local sockets get it unless they are past it already).
+      if (event.metadata?.done === 'true') {
+        for (const connection of this.registry.connectionsOf(sessionId))
+          deliverReplyFrameOnce(connection, messageId, seq, event);
+        this.endedElsewhere?.(sessionId, messageId);
+      }
+      return;
+    }
+    if (this.ended.has(messageId)) return;
+    let reply = this.remoteReplies.get(messageId);
+    if (!reply) {
+      reply = { sessionId, text: '', nextSeq: 0, whole: true, repairs: 0 };
+      this.remember(messageId, reply);
+    }
+    if (reply.held) {
+      reply.held.push(envelope);
+      return;
+    }
+    const missed = seq > reply.nextSeq || !reply.whole;
+    if (missed && this.registry.connectionsOf(sessionId).length > 0) {
+      reply.held = [envelope];
+      void this.repair(messageId, reply);
+      return;
+    }
+    this.apply(messageId, reply, envelope);
+  }
+
+  /**
+   * Delivers a frame to the local sockets with the `seq` dedup. A socket that bound mid-reply (it
+   * has had nothing of it) first gets the text so far as one catch-up frame, as a socket binding on
+   * the streaming instance would (SPEC 4.6).
+   */
+  private apply(messageId: string, reply: RemoteReply, { seq, event }: ReplyEnvelope): void {
+    for (const connection of this.registry.connectionsOf(reply.sessionId)) {
       const buffer = this.resuming.get(connection);
       if (buffer?.messageId === messageId) {
-        buffer.frames.push(envelope);
+        buffer.frames.push({ seq, event });
         continue;
       }
       if (seq > 0 && reply.whole && reply.nextSeq === seq && !connection.deliveredSeq.has(messageId))
@@ -235,17 +287,190 @@ export class RedisSessionBroadcaster extends SessionBroadcaster implements OnMod
       deliverReplyFrameOnce(connection, messageId, seq, event);
     }
     if (event.metadata?.done === 'true') {
-      this.remoteReplies.delete(messageId);
+      this.finished(messageId);
       return;
     }
-    if (reply.nextSeq !== seq) reply.whole = false;
+    if (seq < reply.nextSeq) return;
+    if (seq > reply.nextSeq) reply.whole = false;
     reply.text += event.content ?? '';
     reply.nextSeq = seq + 1;
+  }
+
+  /**
+   * Fetches the frames this instance missed from the reply's buffer and delivers them before the
+   * held ones. When the buffer does not have them yet (their instance writes it again once Redis is
+   * back), it looks again every heartbeat for one liveness TTL; after that the held frames go out
+   * with the gap (logged): the frames are gone for good.
+   */
+  private async repair(messageId: string, reply: RemoteReply): Promise<void> {
+    const held = reply.held ?? [];
+    let buffered: ChatEvent[] = [];
+    try {
+      buffered = (await this.streams.read(reply.sessionId, messageId)).frames;
+      this.link.reportSuccess();
+    } catch (error) {
+      this.link.reportFailure('reply repair', error);
+    }
+    const bySeq = new Map<number, ChatEvent>();
+    for (const frame of buffered) bySeq.set(seqOf(frame), frame);
+    for (const { seq, event } of held) bySeq.set(seq, event);
+    const frames = [...bySeq.entries()].sort(([a], [b]) => a - b).map(([, frame]) => frame);
+    const whole = frames.every((frame, index) => seqOf(frame) === index);
+    if (whole && frames.length >= reply.nextSeq) {
+      const heldSeqs = new Set(held.map((envelope) => envelope.seq));
+      const recovered = frames.filter(
+        (frame) => seqOf(frame) >= reply.nextSeq && !heldSeqs.has(seqOf(frame)),
+      ).length;
+      reply.held = undefined;
+      reply.repairs = 0;
+      this.deliverHistory(messageId, reply.sessionId, frames);
+      reply.text = textOf(frames);
+      reply.nextSeq = frames.length;
+      reply.whole = true;
+      if (frames.at(-1)?.metadata?.done === 'true') this.finished(messageId);
+      if (recovered > 0) {
+        this.events.emit({ type: 'reply.frames_recovered', count: recovered });
+        this.logger.log(
+          { sessionId: reply.sessionId, messageId, frames: recovered },
+          'missed reply frames fetched from the reply buffer',
+        );
+      }
+      return;
+    }
+    if (held.length === 0) {
+      // A check after a lost subscription that found nothing new.
+      reply.held = undefined;
+      return;
+    }
+    if (reply.repairs++ * this.liveness.intervalMs < this.liveness.ttlMs) {
+      setTimeout(() => void this.repair(messageId, reply), this.liveness.intervalMs).unref();
+      return;
+    }
+    this.logger.warn(
+      { sessionId: reply.sessionId, messageId, from: reply.nextSeq, to: held[0].seq },
+      'reply frames lost (Redis lost them and their instance did not write them again)',
+    );
+    reply.held = undefined;
+    reply.repairs = 0;
+    for (const envelope of held) this.apply(messageId, reply, envelope);
+  }
+
+  /** Every frame of the reply so far, to each local socket from where it is. */
+  private deliverHistory(messageId: string, sessionId: string, frames: ChatEvent[]): void {
+    const body = frames.filter((frame) => frame.metadata?.done !== 'true');
+    for (const connection of this.registry.connectionsOf(sessionId)) {
+      const buffer = this.resuming.get(connection);
+      if (buffer?.messageId === messageId) {
+        buffer.frames.push(...frames.map((event) => ({ seq: seqOf(event), event })));
+        continue;
+      }
+      if (!connection.deliveredSeq.has(messageId) && body.length > 1) {
+        const lastSeq = body.length - 1;
+        deliverReplyFrameOnce(
+          connection,
+          messageId,
+          lastSeq,
+          catchUpFrame(body[lastSeq], textOf(body), lastSeq),
+        );
+      }
+      for (const frame of frames) deliverReplyFrameOnce(connection, messageId, seqOf(frame), frame);
+    }
+  }
+
+  /** The subscription is back: every reply heard of is checked for frames missed meanwhile. */
+  private async repairAll(): Promise<void> {
+    // Confirmed before reading: a frame published from now on arrives live, an earlier one is buffered.
+    await (this.link.subscriber as Redis).subscribe(this.channel);
+    for (const [messageId, reply] of this.remoteReplies) {
+      if (reply.held || this.registry.connectionsOf(reply.sessionId).length === 0) continue;
+      reply.held = [];
+      void this.repair(messageId, reply);
+    }
+  }
+
+  /** Heartbeat found an instance gone: every reply it listed as streaming is ended. */
+  private async endRepliesOf(instanceId: string): Promise<void> {
+    for (const live of await this.streams.liveRepliesOf(instanceId))
+      if ((await this.endOrphan(live.sessionId, live.messageId, instanceId)) === 'alive') return;
+    await this.streams.unlist(instanceId);
+  }
+
+  /**
+   * Ends a reply whose instance is gone, once across instances: a done frame (`stopped:"true"`,
+   * `status:"interrupted"`) appended to its buffer and sent to every socket
+   * of the session, its lock released, then the text of the buffer stored as interrupted.
+   */
+  private async endOrphan(
+    sessionId: string,
+    messageId: string,
+    owner: string,
+    checkpoint?: OrphanedReply['checkpoint'],
+  ): Promise<EndOutcome> {
+    const read = await this.streams.read(sessionId, messageId);
+    if (read.done) {
+      await this.streams.unlist(owner, messageId);
+      return 'ended_elsewhere';
+    }
+    const live = await this.streams.liveReply(owner, messageId);
+    const last = read.frames.at(-1);
+    const seq = last ? seqOf(last) + 1 : 0;
+    const done = chatEvent('ai_response', 'ai', {
+      id: messageId,
+      session_id: sessionId,
+      model_id: live?.modelId ?? last?.model_id,
+      metadata: {
+        streaming: 'true',
+        done: 'true',
+        message_id: messageId,
+        seq: String(seq),
+        stopped: 'true',
+        status: 'interrupted',
+      },
+    });
+    const envelope: ReplyEnvelope = {
+      origin: this.link.instanceId,
+      kind: 'reply',
+      sessionId,
+      messageId,
+      seq,
+      event: done,
+    };
+    const outcome = await this.streams.end(owner, envelope);
+    if (outcome !== 'ended') return outcome;
+    this.remoteChange?.(sessionId);
+    this.receiveReplyFrame(envelope);
+    this.events.emit({ type: 'reply.orphan_closed' });
+    this.logger.warn(
+      { sessionId, messageId, instance: owner },
+      'reply of a gone instance ended as interrupted',
+    );
+    await this.storeOrphan?.({
+      sessionId,
+      messageId,
+      owner,
+      live,
+      text: read.whole ? read.text : undefined,
+      checkpoint,
+    });
+    return outcome;
+  }
+
+  private remember(messageId: string, reply: RemoteReply): void {
     this.remoteReplies.set(messageId, reply);
     // A crashed streamer never sends its done frame: forget the oldest beyond a bound.
     if (this.remoteReplies.size > MAX_REMOTE_REPLIES)
       this.remoteReplies.delete(this.remoteReplies.keys().next().value as string);
   }
+
+  private finished(messageId: string): void {
+    this.remoteReplies.delete(messageId);
+    this.ended.add(messageId);
+    if (this.ended.size > MAX_ENDED_REPLIES) this.ended.delete(this.ended.values().next().value as string);
+  }
+}
+
+function seqOf(frame: ChatEvent): number {
+  return Number(frame.metadata?.seq);
 }
 
 function catchUpFrame(frame: ChatEvent, text: string, seq: number): ChatEvent {
@@ -267,15 +492,13 @@ function catchUpFrame(frame: ChatEvent, text: string, seq: number): ChatEvent {
 /** A finished reply as one non-streaming message (the shape `stream_resume` answers from storage). */
 function completedReply(frames: ChatEvent[], done: ChatEvent): ChatEvent {
   const { seq: _seq, streaming: _streaming, ...metadata } = done.metadata ?? {};
-  const status = metadata.error ? 'error' : metadata.stopped === 'true' ? 'stopped' : 'complete';
+  const status =
+    metadata.status ?? (metadata.error ? 'error' : metadata.stopped === 'true' ? 'stopped' : 'complete');
   return chatEvent('ai_response', 'ai', {
     id: done.id,
     session_id: done.session_id,
     model_id: done.model_id,
-    content: frames
-      .filter((frame) => frame.metadata?.done !== 'true')
-      .map((frame) => frame.content ?? '')
-      .join(''),
+    content: textOf(frames),
     metadata: { ...metadata, status, streaming: 'false', done: 'true' },
   });
 }

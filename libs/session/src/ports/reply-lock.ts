@@ -3,6 +3,12 @@ import { Injectable } from '@nestjs/common';
 /** Gives the lock back; never rejects. */
 export type ReplyLockRelease = () => Promise<void>;
 
+/** A place among a session's replies (running or waiting) counted on every instance. */
+export interface SharedReplySlot {
+  /** Idempotent. */
+  release(): void;
+}
+
 /**
  * One reply at a time per session across instances (SPEC 10). In one process the reply queue of
  * `ReplyService` already serialises replies, so the in-process lock is free; multi-instance mode
@@ -17,6 +23,22 @@ export abstract class ReplyLock {
    */
   get sharedAcrossInstances(): boolean {
     return false;
+  }
+
+  /**
+   * Whether a reply of the session runs on another instance. One process: never (its own replies
+   * are known to `ReplyService`).
+   */
+  isHeld(_sessionId: string): Promise<boolean> {
+    return Promise.resolve(false);
+  }
+
+  /**
+   * Takes one of the session's `max` reply places shared by every instance; undefined when they are
+   * all taken. One process: the reply queue's own count is the bound, nothing is shared.
+   */
+  reserveSlot(_sessionId: string, _max: number): Promise<SharedReplySlot | undefined> {
+    return Promise.resolve({ release: () => undefined });
   }
 }
 

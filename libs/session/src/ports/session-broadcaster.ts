@@ -1,13 +1,40 @@
 import { Injectable } from '@nestjs/common';
+import type { ReplyCheckpoint } from '@chatbox/storage';
 import type { ChatEvent } from '../chat-event';
 import type { ClientConnection } from './client-connection';
 import { ConnectionRegistry } from './connection-registry';
+
+/** A reply as it starts streaming: what another instance needs to store it if this one dies. */
+export interface LiveReply {
+  sessionId: string;
+  messageId: string;
+  userId: string;
+  /** The reply's place among the session's messages (`seq` of the stored message). */
+  position: number;
+  modelId: string;
+}
+
+/** A reply whose streaming process is gone, to be stored as `interrupted`. */
+export interface OrphanedReply {
+  sessionId: string;
+  messageId: string;
+  /** The instance that streamed it. */
+  owner: string;
+  /** What it announced when it started (multi-instance mode), when still known. */
+  live?: LiveReply;
+  /** The whole text it had streamed (every frame from the first), when the reply buffer holds it. */
+  text?: string;
+  /** Its last checkpoint in the database, when the caller has it at hand. */
+  checkpoint?: ReplyCheckpoint;
+}
 
 /**
  * Fan-out of session events. In-process it delivers to this instance's sockets; the Redis adapter
  * (multi-instance mode) publishes and every instance delivers to its own.
  */
 export abstract class SessionBroadcaster {
+  protected storeOrphan?: (orphan: OrphanedReply) => Promise<void>;
+
   /** To every socket bound to the session, except the one that caused the event. */
   abstract toSession(sessionId: string, event: ChatEvent, exceptConnectionId?: string): void;
   /** To admin dashboards (admin sockets bound to no session). */
@@ -20,6 +47,35 @@ export abstract class SessionBroadcaster {
    */
   replyFrame(_sessionId: string, _messageId: string, _seq: number, _frame: ChatEvent): void {
     // Single instance: the reply runner delivered it already.
+  }
+
+  /**
+   * A reply starts streaming here (before its first frame). Multi-instance mode records it so that,
+   * should this instance die, another one ends it. Single instance: nothing to record.
+   */
+  replyStarted(_reply: LiveReply): void {
+    // Single instance: a restart recovers the reply from its checkpoint.
+  }
+
+  /**
+   * Another instance ended a reply streaming here, taking this one for gone (it stalled longer than
+   * the liveness TTL): the reply stops without a second done frame or a second stored message.
+   */
+  onReplyEndedElsewhere(_ended: (sessionId: string, messageId: string) => void): void {
+    // Single instance: nobody else ends a reply.
+  }
+
+  /** How an orphaned reply is stored (`ReplyRecovery` registers it). */
+  onOrphanedReply(store: (orphan: OrphanedReply) => Promise<void>): void {
+    this.storeOrphan = store;
+  }
+
+  /**
+   * Ends a reply whose streaming process is gone: stored as interrupted and, in multi-instance mode,
+   * a done frame to every socket of the session on every instance (once, whoever calls it).
+   */
+  async endOrphanedReply(orphan: OrphanedReply): Promise<void> {
+    await this.storeOrphan?.(orphan);
   }
 
   /**
@@ -58,15 +114,25 @@ export abstract class SessionBroadcaster {
   }
 }
 
-/** Sends a reply frame unless the socket already had this `seq` (resume, catch-up, other path). */
+/** `deliveredSeq` of a reply whose done frame the socket has had: nothing more of it is sent. */
+const REPLY_ENDED = Number.MAX_SAFE_INTEGER;
+
+/**
+ * Sends a reply frame unless the socket already had this `seq` (resume, catch-up, other path). A
+ * done frame is sent once in any case: a socket may have had frames past it (the streaming instance
+ * died before its last frames reached the reply buffer, and another instance ended the reply after
+ * the last buffered one); after it, nothing more of the reply is sent.
+ */
 export function deliverReplyFrameOnce(
   connection: ClientConnection,
   messageId: string,
   seq: number,
   frame: ChatEvent,
 ): void {
-  if ((connection.deliveredSeq.get(messageId) ?? -1) >= seq) return;
-  connection.deliveredSeq.set(messageId, seq);
+  const delivered = connection.deliveredSeq.get(messageId) ?? -1;
+  const done = frame.metadata?.done === 'true';
+  if (done ? delivered === REPLY_ENDED : delivered >= seq) return;
+  connection.deliveredSeq.set(messageId, done ? REPLY_ENDED : seq);
   connection.send(frame);
 }
 

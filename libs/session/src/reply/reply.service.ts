@@ -49,12 +49,20 @@ interface ActiveReply {
   bytes: number;
   nextSeq: number;
   finish: (status: ReplyStatus) => void;
+  /** Another instance ended it (it took this one for gone): it stored the reply and sent the done frame. */
+  endedElsewhere?: boolean;
 }
 
 interface SessionLane {
   tail: Promise<void>;
-  waiting: number;
-  running: boolean;
+  /** Replies of the session here, running or waiting, and places reserved for messages being stored. */
+  outstanding: number;
+}
+
+/** A place in a session's reply queue, taken before the user message is stored (SERVICE_BUSY otherwise). */
+export interface ReplySlot {
+  /** Gives the place back when no reply will use it (idempotent; `enqueue` releases it after the reply). */
+  release(): void;
 }
 
 /** What a reply needs before its `loading` frame: read from memory, else from the database. */
@@ -96,25 +104,62 @@ export class ReplyService {
     private readonly link: RedisLink,
   ) {
     this.broadcaster.onStopRequest((sessionId) => this.stopLocal(sessionId));
+    this.broadcaster.onReplyEndedElsewhere((sessionId, messageId) => {
+      const reply = this.active.get(sessionId);
+      if (reply?.messageId !== messageId) return;
+      reply.endedElsewhere = true;
+      reply.finish('interrupted');
+    });
   }
 
-  /** Whether one more reply may wait in the session's queue. */
-  canEnqueue(sessionId: string): boolean {
-    const lane = this.lanes.get(sessionId);
-    if (!lane) return true;
-    // The first reply of a lane counts as the streaming one even before it has started.
-    const outstanding = lane.waiting + (lane.running ? 1 : 0);
-    return outstanding <= this.config.protocol.queuedRepliesPerSession;
+  /**
+   * Takes a place in the session's reply queue: one streaming plus `queuedRepliesPerSession` waiting,
+   * counted here and (multi-instance mode) across every instance. Undefined when they are all taken.
+   */
+  async reserveSlot(sessionId: string): Promise<ReplySlot | undefined> {
+    const max = this.config.protocol.queuedRepliesPerSession + 1;
+    const lane = this.lanes.get(sessionId) ?? { tail: Promise.resolve(), outstanding: 0 };
+    if (lane.outstanding >= max) return undefined;
+    // Counted here first, so concurrent messages of this instance see each other.
+    lane.outstanding++;
+    this.lanes.set(sessionId, lane);
+    const shared = await this.lock.reserveSlot(sessionId, max).catch(() => undefined);
+    let released = false;
+    const slot: ReplySlot = {
+      release: () => {
+        if (released) return;
+        released = true;
+        shared?.release();
+        lane.outstanding--;
+        if (lane.outstanding === 0 && this.lanes.get(sessionId) === lane) this.lanes.delete(sessionId);
+      },
+    };
+    if (!shared) {
+      slot.release();
+      return undefined;
+    }
+    return slot;
   }
 
-  /** Queues a reply; false when the session already has the maximum number waiting. */
-  enqueue(job: ReplyJob): boolean {
-    if (!this.canEnqueue(job.sessionId)) return false;
-    const lane = this.lanes.get(job.sessionId) ?? { tail: Promise.resolve(), waiting: 0, running: false };
-    lane.waiting++;
+  /** A place in the session's reply queue, or SERVICE_BUSY (see `reserveSlot`). */
+  async takeSlot(sessionId: string): Promise<ReplySlot> {
+    const slot = await this.reserveSlot(sessionId);
+    if (!slot)
+      throw new DomainError(
+        ErrorCode.SERVICE_BUSY,
+        'Too many messages waiting for a reply; try again shortly',
+      );
+    return slot;
+  }
+
+  /** Queues a reply in the place `slot` holds (given back when the reply is over). */
+  enqueue(job: ReplyJob, slot: ReplySlot): void {
+    const lane = this.lanes.get(job.sessionId);
+    if (!lane) {
+      slot.release();
+      throw new Error('enqueue needs a reserved slot');
+    }
     lane.tail = lane.tail.then(async () => {
-      lane.waiting--;
-      lane.running = true;
       // Multi-instance mode: a reply of this session running on another instance goes first.
       const release = await this.lock.acquire(job.sessionId);
       try {
@@ -123,16 +168,18 @@ export class ReplyService {
         this.logger.error({ err: error, sessionId: job.sessionId }, 'reply failed');
       } finally {
         await release();
-        lane.running = false;
-        if (lane.waiting === 0 && this.lanes.get(job.sessionId) === lane) this.lanes.delete(job.sessionId);
+        slot.release();
       }
     });
-    this.lanes.set(job.sessionId, lane);
-    return true;
   }
 
-  isStreaming(sessionId: string): boolean {
-    return this.active.has(sessionId);
+  /**
+   * Whether a reply of the session runs or waits, here or (multi-instance mode) on another instance;
+   * also "yes" when the other instances cannot be asked (a session is never ended on a guess).
+   */
+  async hasReply(sessionId: string): Promise<boolean> {
+    if (this.lanes.has(sessionId) || this.active.has(sessionId)) return true;
+    return this.lock.isHeld(sessionId);
   }
 
   get inFlight(): number {
@@ -275,6 +322,15 @@ export class ReplyService {
       }),
     );
 
+    // Multi-instance mode: listed as streaming here, so that if this instance dies another one ends it.
+    this.broadcaster.replyStarted({
+      sessionId: job.sessionId,
+      messageId,
+      userId: session.userId,
+      position: seq,
+      modelId,
+    });
+
     const started = performance.now();
     let firstTokenMs: number | undefined;
     let usage: { promptTokens: number; completionTokens: number; estimated?: boolean } | undefined;
@@ -412,7 +468,8 @@ export class ReplyService {
     };
 
     let written: Promise<void> | undefined;
-    if (reply.text !== '' || status === 'complete') {
+    // Ended by another instance: it stored the reply already (a second insert would count twice).
+    if (!reply.endedElsewhere && (reply.text !== '' || status === 'complete')) {
       try {
         // Queued for the database (the outbox keeps it through an outage); the done frame does not
         // wait. The session's counters follow with the next counter write (at most every 10 s).
@@ -452,6 +509,7 @@ export class ReplyService {
           response_time_ms: meta.response_time_ms,
           ...(firstTokenMs !== undefined ? { first_token_ms: String(firstTokenMs) } : {}),
           ...(status === 'stopped' || status === 'interrupted' ? { stopped: 'true' } : {}),
+          ...(status === 'interrupted' ? { status } : {}),
           ...(outcome.note ? { reason: outcome.note } : {}),
           ...(errorCode ? { error: errorCode } : {}),
         },

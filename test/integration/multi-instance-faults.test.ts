@@ -1,0 +1,422 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MongoClient } from 'mongodb';
+import { SessionCleanupService } from '@chatbox/session';
+import { FakeOpenAi, startFakeOpenAi } from '../support/fake-llm';
+import { startTestApp, storedView, testMongoUri, TestApp, uniqueDatabaseName } from '../support/app';
+import { ChatboxProcess } from '../support/chatbox-process';
+import { TestRedis } from '../support/redis-server';
+import { userToken } from '../support/tokens';
+import { Frame, handshakeStatus, TestClient } from '../support/ws-client';
+
+/**
+ * Issue 14: several instances under faults, with a Redis these tests start and kill themselves.
+ * Every stream ends with a done frame, no frame is skipped, limits free up, readiness means "can
+ * serve", and the session-wide rules count every instance.
+ */
+
+/** What the issue promises after an instance dies: its replies end, its slots free up. */
+const WITHIN_MS = 10_000;
+const LONG_REPLY = Array.from({ length: 60 }, (_, index) => `w${index} `);
+
+function replyFrames(client: TestClient, messageId: string): Frame[] {
+  return client.frames.filter(
+    (frame) => frame.type === 'ai_response' && frame.metadata?.message_id === messageId,
+  );
+}
+
+function textOf(frames: Frame[]): string {
+  return frames
+    .filter((frame) => frame.metadata?.done !== 'true')
+    .map((frame) => frame.content ?? '')
+    .join('');
+}
+
+function seqsOf(frames: Frame[]): number[] {
+  return frames.map((frame) => Number(frame.metadata?.seq));
+}
+
+/**
+ * A socket bound to a session another instance created: that instance writes the session in the
+ * background, so until it lands the socket is answered unbound (then it tries again).
+ */
+async function connectBound(
+  wsUrl: string,
+  userId: string,
+  sessionId: string,
+  clients: TestClient[],
+): Promise<TestClient> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const client = await TestClient.connect(wsUrl, { token: userToken(userId), sessionId });
+    clients.push(client);
+    const status = await client.waitForType('connection_status');
+    if (status.session_id === sessionId) return client;
+    await client.close();
+    if (Date.now() > deadline) throw new Error(`session ${sessionId} not visible at ${wsUrl}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+const isDone = (messageId: string) => (frame: Frame) =>
+  frame.type === 'ai_response' && frame.metadata?.message_id === messageId && frame.metadata?.done === 'true';
+
+describe('an instance killed (kill -9) while it streams or holds sockets', () => {
+  const redis = new TestRedis();
+  const clients: TestClient[] = [];
+  const dataDirs: string[] = [];
+  const databaseName = uniqueDatabaseName('faults');
+  let fake: FakeOpenAi;
+  let mongo: MongoClient;
+  let a: ChatboxProcess;
+  let b: ChatboxProcess;
+
+  function instance(): ChatboxProcess {
+    const dataDir = mkdtempSync(join(tmpdir(), 'chatbox-faults-'));
+    dataDirs.push(dataDir);
+    return new ChatboxProcess({
+      MONGO_URI: testMongoUri(),
+      MONGO_DATABASE: databaseName,
+      DATA_DIR: dataDir,
+      REDIS_URL: redis.url,
+      MAX_CONNECTIONS_PER_USER: '3',
+      LLM_PROVIDER_1_ID: 'gpt',
+      LLM_PROVIDER_1_TYPE: 'openai',
+      LLM_PROVIDER_1_ENDPOINT: fake.url,
+      LLM_PROVIDER_1_MODEL: 'fake-model',
+    });
+  }
+
+  beforeAll(async () => {
+    fake = await startFakeOpenAi();
+    await redis.start();
+    mongo = await MongoClient.connect(testMongoUri());
+    a = instance();
+    b = instance();
+    await Promise.all([a.start(), b.start()]);
+  });
+  beforeEach(async () => {
+    fake.reset();
+    if (a.child?.exitCode !== null || a.child?.signalCode !== null) await a.start();
+  });
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((client) => client.close().catch(() => undefined)));
+  });
+  afterAll(async () => {
+    await Promise.all([a?.stop(), b?.stop()]);
+    await mongo?.db(databaseName).dropDatabase();
+    await mongo?.close();
+    await redis.kill();
+    await fake?.close();
+    for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function connect(app: ChatboxProcess, userId: string, sessionId?: string): Promise<TestClient> {
+    const client = await TestClient.connect(app.wsUrl, { token: userToken(userId), sessionId });
+    clients.push(client);
+    await client.waitForType('connection_status');
+    return client;
+  }
+
+  it('the reply ends on every socket within 10 s with a done frame, its partial text is stored once as interrupted, a later resume answers from storage', async () => {
+    fake.script({ chunks: LONG_REPLY, delayMs: 100 });
+    const onA = await connect(a, 'orphan');
+    onA.send({ type: 'user_message', content: 'A long answer please' });
+    const early = await onA.waitFor((frame) => frame.type === 'ai_response' && frame.metadata?.seq === '5');
+    const sessionId = early.session_id!;
+    const messageId = early.metadata!.message_id;
+    // Another device of the user, on B, follows the reply through Redis.
+    const onB = await connectBound(b.wsUrl, 'orphan', sessionId, clients);
+    await onB.waitFor((frame) => frame.type === 'ai_response' && Number(frame.metadata?.seq) >= 8);
+
+    await a.stop('SIGKILL');
+    const killedAt = Date.now();
+    const seenOnA = replyFrames(onA, messageId);
+    // The user's page reconnects to B and resumes after what it had.
+    const resumer = await connectBound(b.wsUrl, 'orphan', sessionId, clients);
+    resumer.send({
+      type: 'stream_resume',
+      session_id: sessionId,
+      metadata: { message_id: messageId, last_seq: String(Math.max(...seqsOf(seenOnA))) },
+    });
+
+    const left = () => Math.max(1, WITHIN_MS - (Date.now() - killedAt));
+    const doneOnB = await onB.waitFor(isDone(messageId), left());
+    const doneForResumer = await resumer.waitFor(isDone(messageId), left());
+    expect(doneOnB.metadata).toMatchObject({ stopped: 'true', status: 'interrupted', streaming: 'true' });
+    expect(doneForResumer.metadata).toMatchObject({ status: 'interrupted' });
+
+    // The text B's socket saw is the text A had streamed (the reply buffer has every frame).
+    const framesOnB = replyFrames(onB, messageId);
+    expect(framesOnB.filter((frame) => frame.metadata?.done === 'true')).toHaveLength(1);
+    const partial = textOf(framesOnB);
+    expect(partial.length).toBeGreaterThan(0);
+    expect(LONG_REPLY.join('').startsWith(partial)).toBe(true);
+    expect(partial.startsWith(textOf(seenOnA))).toBe(true);
+    // The resumed socket: what it had, then the rest, each seq once, then the end.
+    const resumed = [...seenOnA, ...replyFrames(resumer, messageId)];
+    if (doneForResumer.metadata?.streaming === 'true') {
+      expect(seqsOf(resumed)).toEqual(resumed.map((_, index) => index));
+      expect(textOf(resumed)).toBe(partial);
+    } else expect(doneForResumer.content).toBe(partial);
+
+    // Stored once, as interrupted, with that text.
+    const db = mongo.db(databaseName);
+    let stored = await storedView(db, sessionId);
+    const deadline = Date.now() + WITHIN_MS;
+    while (!stored?.msgs.some((message) => message.sender === 'ai') && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      stored = await storedView(db, sessionId);
+    }
+    const replies = stored!.msgs.filter((message) => message.sender === 'ai');
+    expect(replies).toHaveLength(1);
+    expect(replies[0]).toMatchObject({ id: messageId, content: partial, meta: { status: 'interrupted' } });
+
+    // A resume after that answers with the stored message, once, not streaming.
+    const later = await connect(b, 'orphan', sessionId);
+    later.send({
+      type: 'stream_resume',
+      session_id: sessionId,
+      metadata: { message_id: messageId, last_seq: '0' },
+    });
+    const answer = await later.waitFor((frame) => frame.type === 'ai_response');
+    expect(answer).toMatchObject({ id: messageId, content: partial });
+    expect(answer.metadata).toMatchObject({ status: 'interrupted', streaming: 'false', done: 'true' });
+
+    // The session goes on at once on B: the dead instance's reply lock was released with the reply.
+    fake.script({ chunks: ['still ', 'here'] });
+    onB.send({ type: 'user_message', content: 'Are you there?' });
+    const next = await onB.waitFor(
+      (frame) =>
+        frame.type === 'ai_response' &&
+        frame.metadata?.done === 'true' &&
+        frame.metadata?.message_id !== messageId,
+      WITHIN_MS,
+    );
+    expect(next.metadata?.stopped).toBeUndefined();
+    expect(textOf(replyFrames(onB, next.metadata!.message_id))).toBe('still here');
+  });
+
+  it('a stream_resume reaching another instance before the death is noticed still ends with a done frame', async () => {
+    fake.script({ chunks: LONG_REPLY, delayMs: 100 });
+    const onA = await connect(a, 'early-resume');
+    onA.send({ type: 'user_message', content: 'Another long answer' });
+    const early = await onA.waitFor((frame) => frame.type === 'ai_response' && frame.metadata?.seq === '5');
+    const sessionId = early.session_id!;
+    const messageId = early.metadata!.message_id;
+    await a.stop('SIGKILL');
+    const killedAt = Date.now();
+    const seen = replyFrames(onA, messageId);
+
+    const resumer = await connectBound(b.wsUrl, 'early-resume', sessionId, clients);
+    resumer.send({
+      type: 'stream_resume',
+      session_id: sessionId,
+      metadata: { message_id: messageId, last_seq: String(Math.max(...seqsOf(seen))) },
+    });
+    const done = await resumer.waitFor(isDone(messageId), Math.max(1, WITHIN_MS - (Date.now() - killedAt)));
+    expect(done.metadata).toMatchObject({ status: 'interrupted' });
+    expect(resumer.ofType('error')).toEqual([]);
+  });
+
+  it('the connection slots a crashed instance held free up within 10 s', async () => {
+    const token = userToken('slots');
+    for (let index = 0; index < 3; index++) await connect(a, 'slots');
+    expect((await handshakeStatus(b.wsUrl, { token })).status).toBe(429);
+
+    await a.stop('SIGKILL');
+    const killedAt = Date.now();
+    let status = 429;
+    while (status !== 101 && Date.now() - killedAt < WITHIN_MS) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      status = (await handshakeStatus(b.wsUrl, { token })).status;
+    }
+    expect(status).toBe(101);
+  });
+});
+
+describe('Redis lost and back, readiness, and session-wide rules across instances', () => {
+  const redis = new TestRedis();
+  const clients: TestClient[] = [];
+  let fake: FakeOpenAi;
+  let a: TestApp;
+  let b: TestApp;
+
+  beforeAll(async () => {
+    fake = await startFakeOpenAi();
+    await redis.start();
+    const env = {
+      MONGO_DATABASE: uniqueDatabaseName('redisfaults'),
+      REDIS_URL: redis.url,
+      REDIS_KEY_PREFIX: `test:faults:${randomBytes(6).toString('hex')}:`,
+      LLM_PROVIDER_1_ID: 'gpt',
+      LLM_PROVIDER_1_TYPE: 'openai',
+      LLM_PROVIDER_1_ENDPOINT: fake.url,
+      LLM_PROVIDER_1_MODEL: 'fake-model',
+    };
+    a = await startTestApp(env);
+    b = await startTestApp(env);
+  });
+  beforeEach(() => fake.reset());
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((client) => client.close()));
+  });
+  afterAll(async () => {
+    await b?.close({ keepDatabase: true });
+    await a?.close();
+    await redis.kill();
+    await fake?.close();
+  });
+
+  async function connect(app: TestApp, userId: string, sessionId?: string): Promise<TestClient> {
+    const client = await TestClient.connect(app.wsUrl, { token: userToken(userId), sessionId });
+    clients.push(client);
+    await client.waitForType('connection_status');
+    return client;
+  }
+
+  /** A session of `userId` started on A (its first reply done) and a second socket of it on B. */
+  async function sessionOnBoth(userId: string) {
+    fake.script({ chunks: ['hi'] });
+    const onA = await connect(a, userId);
+    onA.send({ type: 'user_message', content: 'Hello' });
+    const { done } = await onA.waitForReply();
+    const sessionId = done.session_id!;
+    const onB = await connectBound(b.wsUrl, userId, sessionId, clients);
+    return { onA, onB, sessionId };
+  }
+
+  async function metric(app: TestApp, name: string): Promise<number> {
+    const text = await (await fetch(`${app.baseUrl}/metrics/prometheus`)).text();
+    const line = text.split('\n').find((row) => row.startsWith(`${name} `));
+    return Number(line?.split(' ')[1]);
+  }
+
+  it('Redis killed and restarted mid-stream: the far socket gets every seq exactly once, in order', async () => {
+    const { onA, onB } = await sessionOnBoth('blink');
+    const chunks = Array.from({ length: 50 }, (_, index) => `b${index} `);
+    fake.script({ chunks, delayMs: 100 });
+    onA.send({ type: 'user_message', content: 'Talk for a while' });
+    const early = await onB.waitFor((frame) => frame.type === 'ai_response' && frame.metadata?.seq === '5');
+    const messageId = early.metadata!.message_id;
+
+    await redis.kill();
+    // Eight frames stream on A while Redis is gone.
+    await onA.waitFor((frame) => frame.type === 'ai_response' && frame.metadata?.seq === '14');
+    await redis.start();
+
+    const { frames, text } = await onB.waitForReply(messageId, 30_000);
+    expect(seqsOf(frames)).toEqual(frames.map((_, index) => index));
+    expect(text).toBe(chunks.join(''));
+    expect(frames.filter((frame) => frame.metadata?.catch_up)).toEqual([]);
+    const fromA = await onA.waitForReply(messageId);
+    expect(seqsOf(fromA.frames)).toEqual(seqsOf(frames));
+  });
+
+  it('Redis killed and restarted while a reply streams and ends: the far socket still gets all of it', async () => {
+    const { onA, onB } = await sessionOnBoth('blink-end');
+    const chunks = Array.from({ length: 20 }, (_, index) => `e${index} `);
+    fake.script({ chunks, delayMs: 100 });
+    onA.send({ type: 'user_message', content: 'A short story' });
+    const early = await onB.waitFor((frame) => frame.type === 'ai_response' && frame.metadata?.seq === '3');
+    const messageId = early.metadata!.message_id;
+
+    await redis.kill();
+    await onA.waitForReply(messageId);
+    await redis.start();
+
+    const { frames, text } = await onB.waitForReply(messageId, 30_000);
+    expect(seqsOf(frames)).toEqual(frames.map((_, index) => index));
+    expect(text).toBe(chunks.join(''));
+  });
+
+  it('readiness with Redis down: ready (the instance serves its sockets), redis degraded, chatbox_redis_up 0; back to normal after', async () => {
+    const before = (await (await fetch(`${a.baseUrl}/readyz`)).json()) as any;
+    expect(before.checks.redis).toMatchObject({ status: 'ready' });
+    expect(await metric(a, 'chatbox_redis_up')).toBe(1);
+
+    await redis.kill();
+    const response = await fetch(`${a.baseUrl}/readyz`);
+    expect(response.status).toBe(200);
+    const body = (await response.json()) as any;
+    expect(body).toMatchObject({ status: 'ready', checks: { mongodb: { status: 'ready' } } });
+    expect(body.checks.redis).toMatchObject({ status: 'degraded', error: expect.any(String) });
+
+    // It still serves: a user on this instance chats while Redis is away.
+    fake.script({ chunks: ['served ', 'anyway'] });
+    const user = await connect(a, 'no-redis');
+    user.send({ type: 'user_message', content: 'Anyone?' });
+    const { text, done } = await user.waitForReply();
+    expect(text).toBe('served anyway');
+    expect(done.metadata?.error).toBeUndefined();
+    expect(await metric(a, 'chatbox_redis_up')).toBe(0);
+
+    await redis.start();
+    let after = (await (await fetch(`${a.baseUrl}/readyz`)).json()) as any;
+    const deadline = Date.now() + WITHIN_MS;
+    while (after.checks.redis.status !== 'ready' && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      after = (await (await fetch(`${a.baseUrl}/readyz`)).json()) as any;
+    }
+    expect(after.checks.redis).toMatchObject({ status: 'ready' });
+    for (const app of [a, b]) {
+      while ((await metric(app, 'chatbox_redis_up')) !== 1 && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(await metric(app, 'chatbox_redis_up')).toBe(1);
+    }
+  });
+
+  it('SERVICE_BUSY counts the replies of the session on every instance', async () => {
+    const { onA, onB, sessionId } = await sessionOnBoth('busy');
+    fake.script({ chunks: LONG_REPLY, delayMs: 50 });
+    onA.send({ type: 'user_message', content: 'one (streams on A)' });
+    await onA.waitFor((frame) => frame.type === 'ai_response' && frame.metadata?.seq === '1');
+    // Three more wait on B behind A's reply: the session's four places are taken.
+    for (const content of ['two', 'three', 'four']) {
+      onB.send({ type: 'user_message', content });
+      await onA.waitFor((frame) => frame.type === 'user_message' && frame.content === content);
+    }
+    onA.send({ type: 'user_message', content: 'five' });
+    const refused = await onA.waitFor((frame) => frame.type === 'error');
+    expect(refused).toMatchObject({ session_id: sessionId, error: { code: 'SERVICE_BUSY' } });
+    expect(onB.frames.some((frame) => frame.type === 'user_message' && frame.content === 'five')).toBe(false);
+    expect(onB.ofType('error')).toEqual([]);
+    // The waiting replies are not started once the session has ended.
+    onA.send({ type: 'end_session', session_id: sessionId });
+    await onA.waitFor((frame) => frame.type === 'notification' && frame.metadata?.reason === 'session_ended');
+  });
+
+  it('the idle sweep of one instance ends no session whose reply or socket is on another', async () => {
+    const { onA, onB, sessionId } = await sessionOnBoth('sweep');
+    await onB.close();
+    const sweepOnB = () =>
+      b.app
+        .get(SessionCleanupService)
+        .sweep(new Date(Date.now() + b.config.session.reconnectTimeoutMs + 60_000));
+
+    // A socket of the session on A only: B's sweep leaves the session alone.
+    expect(await sweepOnB()).not.toContain(sessionId);
+
+    // A reply streaming on A, no socket anywhere: still left alone.
+    fake.script({ chunks: LONG_REPLY, delayMs: 50 });
+    onA.send({ type: 'user_message', content: 'Keep going while I leave' });
+    const streaming = await onA.waitFor(
+      (frame) => frame.type === 'ai_response' && frame.metadata?.seq === '1',
+    );
+    await onA.close();
+    expect(await sweepOnB()).not.toContain(sessionId);
+
+    // Once the reply is over (stored) and nobody is connected, the sweep ends it.
+    const messageId = streaming.metadata!.message_id;
+    const deadline = Date.now() + 20_000;
+    let ended: string[] = [];
+    while (!ended.includes(sessionId) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const stored = await storedView(a.db, sessionId);
+      if (stored?.msgs.some((message) => message.id === messageId)) ended = await sweepOnB();
+    }
+    expect(ended).toContain(sessionId);
+  });
+});
