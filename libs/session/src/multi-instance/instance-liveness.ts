@@ -125,7 +125,7 @@ export class InstanceLiveness implements OnModuleInit, OnApplicationShutdown {
   }
 
   livenessKey(instanceId: string): string {
-    return `${this.link.prefix}instance:${instanceId}`;
+    return livenessKey(this.link.prefix, instanceId);
   }
 
   /**
@@ -209,4 +209,8 @@ export class InstanceLiveness implements OnModuleInit, OnApplicationShutdown {
       if (complete) await this.redis.srem(this.listKey, id);
     }
   }
+}
+
+export function livenessKey(prefix: string, instanceId: string): string {
+  return `${prefix}instance:${instanceId}`;
 }

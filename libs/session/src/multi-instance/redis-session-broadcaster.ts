@@ -32,6 +32,10 @@ const SUBSCRIBE_WAIT_MS = 2_000;
 /** What this instance heard of a reply streaming elsewhere. */
 interface RemoteReply {
   sessionId: string;
+  /** The instance streaming it. */
+  origin: string;
+  /** When a frame of it last arrived (or it was last checked). */
+  heardAt: number;
   /** The text of frames 0 … nextSeq-1 (exact when `whole`). */
   text: string;
   nextSeq: number;
@@ -91,6 +95,7 @@ export class RedisSessionBroadcaster extends SessionBroadcaster implements OnMod
     liveness.onInstanceGone((instanceId) => this.endRepliesOf(instanceId));
     liveness.afterBeat(() => {
       if (this.streams.pending) this.streams.writeAll();
+      if (liveness.canJudge) void this.checkSilentReplies();
     });
     link.onSubscriberBack(() => this.repairAll());
   }
@@ -186,6 +191,8 @@ export class RedisSessionBroadcaster extends SessionBroadcaster implements OnMod
       if (!this.remoteReplies.has(messageId) && read.whole)
         this.remember(messageId, {
           sessionId,
+          origin: read.owner ?? '',
+          heardAt: Date.now(),
           text: read.text,
           nextSeq: read.frames.length,
           whole: true,
@@ -254,9 +261,18 @@ export class RedisSessionBroadcaster extends SessionBroadcaster implements OnMod
     if (this.ended.has(messageId)) return;
     let reply = this.remoteReplies.get(messageId);
     if (!reply) {
-      reply = { sessionId, text: '', nextSeq: 0, whole: true, repairs: 0 };
+      reply = {
+        sessionId,
+        origin: envelope.origin,
+        heardAt: 0,
+        text: '',
+        nextSeq: 0,
+        whole: true,
+        repairs: 0,
+      };
       this.remember(messageId, reply);
     }
+    reply.heardAt = Date.now();
     if (reply.held) {
       reply.held.push(envelope);
       return;
@@ -388,6 +404,30 @@ export class RedisSessionBroadcaster extends SessionBroadcaster implements OnMod
     }
   }
 
+  /**
+   * Replies with sockets here that have been silent for a liveness TTL: ended if their instance is
+   * gone (also when Redis lost the list of what it streamed), else checked against their buffer (a
+   * lost subscription may have swallowed their last frames, the done frame included).
+   */
+  private async checkSilentReplies(now = Date.now()): Promise<void> {
+    for (const [messageId, reply] of this.remoteReplies) {
+      if (reply.held || now - reply.heardAt < this.liveness.ttlMs) continue;
+      if (this.registry.connectionsOf(reply.sessionId).length === 0) continue;
+      reply.heardAt = now;
+      try {
+        if (await this.liveness.isGone(reply.origin)) {
+          await this.endOrphan(reply.sessionId, messageId, reply.origin);
+          continue;
+        }
+      } catch (error) {
+        this.link.reportFailure('reply liveness', error);
+        return;
+      }
+      reply.held = [];
+      void this.repair(messageId, reply);
+    }
+  }
+
   /** Heartbeat found an instance gone: every reply it listed as streaming is ended. */
   private async endRepliesOf(instanceId: string): Promise<void> {
     for (const live of await this.streams.liveRepliesOf(instanceId))
@@ -409,6 +449,11 @@ export class RedisSessionBroadcaster extends SessionBroadcaster implements OnMod
     const read = await this.streams.read(sessionId, messageId);
     if (read.done) {
       await this.streams.unlist(owner, messageId);
+      // Ended already (its done frame may not have reached this instance): the sockets here get it.
+      if (this.remoteReplies.has(messageId)) {
+        this.deliverHistory(messageId, sessionId, read.frames);
+        this.finished(messageId);
+      }
       return 'ended_elsewhere';
     }
     const live = await this.streams.liveReply(owner, messageId);

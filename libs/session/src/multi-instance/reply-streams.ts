@@ -1,6 +1,7 @@
 import type Redis from 'ioredis';
 import type { ChatEvent } from '../chat-event';
 import type { LiveReply } from '../ports/session-broadcaster';
+import { livenessKey } from './instance-liveness';
 import { lockHolderPrefix, lockKey } from './redis-reply-lock';
 import { RedisLink } from './redis-link';
 
@@ -206,7 +207,7 @@ export class ReplyStreams {
       endedKey(prefix, messageId),
       liveKey(prefix, owner),
       lockKey(prefix, sessionId),
-      `${prefix}instance:${owner}`,
+      livenessKey(prefix, owner),
       this.channel,
       REPLY_STREAM_TTL_MS,
       REPLY_STREAM_MAXLEN,

@@ -75,14 +75,18 @@ export class ReplyRecovery implements OnApplicationBootstrap, OnApplicationShutd
 
   /**
    * Stores an orphaned reply once (an insert by its id: a second one is a no-op): the buffer's whole
-   * text when there is one, else its last checkpoint's. Nothing is stored for a reply that had said
+   * text, or its last checkpoint's when that has more (Redis lost the buffer). Nothing is stored for a reply that had said
    * nothing and never checkpointed.
    */
   private async storeInterrupted(orphan: OrphanedReply): Promise<void> {
     const checkpoint =
       orphan.checkpoint ??
       (orphan.text === undefined || !orphan.live ? await this.findCheckpoint(orphan.messageId) : undefined);
-    const text = orphan.text ?? checkpoint?.message.content;
+    // Both are the start of the same reply: the longer one has more of it.
+    const text = [orphan.text, checkpoint?.message.content].reduce<string | undefined>(
+      (longest, candidate) => ((candidate?.length ?? -1) > (longest?.length ?? -1) ? candidate : longest),
+      undefined,
+    );
     const userId = orphan.live?.userId ?? checkpoint?.userId;
     const position = orphan.live?.position ?? checkpoint?.message.seq;
     if (userId === undefined || position === undefined || (!text && !checkpoint)) return;

@@ -123,7 +123,7 @@ export class ReplyService {
     // Counted here first, so concurrent messages of this instance see each other.
     lane.outstanding++;
     this.lanes.set(sessionId, lane);
-    const shared = await this.lock.reserveSlot(sessionId, max).catch(() => undefined);
+    const shared = await this.lock.reserveSlot(sessionId, max);
     let released = false;
     const slot: ReplySlot = {
       release: () => {
