@@ -9,6 +9,7 @@ import { startTestApp, storedView, testMongoUri, TestApp, uniqueDatabaseName } f
 import { ChatboxProcess } from '../support/chatbox-process';
 import { TestRedis } from '../support/redis-server';
 import { userToken } from '../support/tokens';
+import { replyFrames, seqsOf, textOf } from '../support/reply-frames';
 import { Frame, handshakeStatus, TestClient } from '../support/ws-client';
 
 /**
@@ -20,23 +21,6 @@ import { Frame, handshakeStatus, TestClient } from '../support/ws-client';
 /** What the issue promises after an instance dies: its replies end, its slots free up. */
 const WITHIN_MS = 10_000;
 const LONG_REPLY = Array.from({ length: 60 }, (_, index) => `w${index} `);
-
-function replyFrames(client: TestClient, messageId: string): Frame[] {
-  return client.frames.filter(
-    (frame) => frame.type === 'ai_response' && frame.metadata?.message_id === messageId,
-  );
-}
-
-function textOf(frames: Frame[]): string {
-  return frames
-    .filter((frame) => frame.metadata?.done !== 'true')
-    .map((frame) => frame.content ?? '')
-    .join('');
-}
-
-function seqsOf(frames: Frame[]): number[] {
-  return frames.map((frame) => Number(frame.metadata?.seq));
-}
 
 /**
  * A socket bound to a session another instance created: that instance writes the session in the
@@ -120,13 +104,28 @@ describe('an instance killed (kill -9) while it streams or holds sockets', () =>
     return client;
   }
 
-  it('the reply ends on every socket within 10 s with a done frame, its partial text is stored once as interrupted, a later resume answers from storage', async () => {
+  /** A long reply streaming on A, past its sixth frame. */
+  async function longReplyOnA(userId: string) {
     fake.script({ chunks: LONG_REPLY, delayMs: 100 });
-    const onA = await connect(a, 'orphan');
+    const onA = await connect(a, userId);
     onA.send({ type: 'user_message', content: 'A long answer please' });
     const early = await onA.waitFor((frame) => frame.type === 'ai_response' && frame.metadata?.seq === '5');
-    const sessionId = early.session_id!;
-    const messageId = early.metadata!.message_id;
+    return { onA, sessionId: early.session_id!, messageId: early.metadata!.message_id };
+  }
+
+  /** The user's page reconnects to B and resumes after what it had from A. */
+  async function resumeOnB(userId: string, sessionId: string, messageId: string, seen: Frame[]) {
+    const resumer = await connectBound(b.wsUrl, userId, sessionId, clients);
+    resumer.send({
+      type: 'stream_resume',
+      session_id: sessionId,
+      metadata: { message_id: messageId, last_seq: String(Math.max(...seqsOf(seen))) },
+    });
+    return resumer;
+  }
+
+  it('the reply ends on every socket within 10 s with a done frame, its partial text is stored once as interrupted, a later resume answers from storage', async () => {
+    const { onA, sessionId, messageId } = await longReplyOnA('orphan');
     // Another device of the user, on B, follows the reply through Redis.
     const onB = await connectBound(b.wsUrl, 'orphan', sessionId, clients);
     await onB.waitFor((frame) => frame.type === 'ai_response' && Number(frame.metadata?.seq) >= 8);
@@ -134,13 +133,7 @@ describe('an instance killed (kill -9) while it streams or holds sockets', () =>
     await a.stop('SIGKILL');
     const killedAt = Date.now();
     const seenOnA = replyFrames(onA, messageId);
-    // The user's page reconnects to B and resumes after what it had.
-    const resumer = await connectBound(b.wsUrl, 'orphan', sessionId, clients);
-    resumer.send({
-      type: 'stream_resume',
-      session_id: sessionId,
-      metadata: { message_id: messageId, last_seq: String(Math.max(...seqsOf(seenOnA))) },
-    });
+    const resumer = await resumeOnB('orphan', sessionId, messageId, seenOnA);
 
     const left = () => Math.max(1, WITHIN_MS - (Date.now() - killedAt));
     const doneOnB = await onB.waitFor(isDone(messageId), left());
@@ -200,22 +193,10 @@ describe('an instance killed (kill -9) while it streams or holds sockets', () =>
   });
 
   it('a stream_resume reaching another instance before the death is noticed still ends with a done frame', async () => {
-    fake.script({ chunks: LONG_REPLY, delayMs: 100 });
-    const onA = await connect(a, 'early-resume');
-    onA.send({ type: 'user_message', content: 'Another long answer' });
-    const early = await onA.waitFor((frame) => frame.type === 'ai_response' && frame.metadata?.seq === '5');
-    const sessionId = early.session_id!;
-    const messageId = early.metadata!.message_id;
+    const { onA, sessionId, messageId } = await longReplyOnA('early-resume');
     await a.stop('SIGKILL');
     const killedAt = Date.now();
-    const seen = replyFrames(onA, messageId);
-
-    const resumer = await connectBound(b.wsUrl, 'early-resume', sessionId, clients);
-    resumer.send({
-      type: 'stream_resume',
-      session_id: sessionId,
-      metadata: { message_id: messageId, last_seq: String(Math.max(...seqsOf(seen))) },
-    });
+    const resumer = await resumeOnB('early-resume', sessionId, messageId, replyFrames(onA, messageId));
     const done = await resumer.waitFor(isDone(messageId), Math.max(1, WITHIN_MS - (Date.now() - killedAt)));
     expect(done.metadata).toMatchObject({ status: 'interrupted' });
     expect(resumer.ofType('error')).toEqual([]);

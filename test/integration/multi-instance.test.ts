@@ -3,30 +3,13 @@ import Redis from 'ioredis';
 import { FakeOpenAi, startFakeOpenAi } from '../support/fake-llm';
 import { startTestApp, TestApp, uniqueDatabaseName } from '../support/app';
 import { userToken } from '../support/tokens';
+import { replyFrames, seqsOf, textOf } from '../support/reply-frames';
 import { Frame, handshakeStatus, TestClient } from '../support/ws-client';
 
 /** The Redis the test environment provides; set REDIS_TEST_URL to use another one. */
 const REDIS_URL = process.env.REDIS_TEST_URL ?? 'redis://127.0.0.1:6379';
 const CHUNKS = Array.from({ length: 20 }, (_, index) => `c${index} `);
 const FULL_TEXT = CHUNKS.join('');
-
-/** ai_response frames of one reply, in the order a socket received them. */
-function replyFrames(client: TestClient, messageId: string): Frame[] {
-  return client.frames.filter(
-    (frame) => frame.type === 'ai_response' && frame.metadata?.message_id === messageId,
-  );
-}
-
-function textOf(frames: Frame[]): string {
-  return frames
-    .filter((frame) => frame.metadata?.done !== 'true')
-    .map((frame) => frame.content ?? '')
-    .join('');
-}
-
-function seqsOf(frames: Frame[]): number[] {
-  return frames.map((frame) => Number(frame.metadata?.seq));
-}
 
 describe('several instances sharing Redis and MongoDB (SPEC 10)', () => {
   let a: TestApp;
