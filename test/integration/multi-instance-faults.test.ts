@@ -266,7 +266,37 @@ describe('Redis lost and back, readiness, and session-wide rules across instance
     const { done } = await onA.waitForReply();
     const sessionId = done.session_id!;
     const onB = await connectBound(b.wsUrl, userId, sessionId, clients);
+    // After a Redis restart each subscription comes back on its own: both directions must carry.
+    await heardAcross(onB, onA);
+    await heardAcross(onA, onB);
     return { onA, onB, sessionId };
+  }
+
+  /** Sends a message and waits until its reply streams (a frame of it that is not the last). */
+  async function streamingOn(client: TestClient, content: string): Promise<Frame> {
+    const from = client.frames.length;
+    client.send({ type: 'user_message', content });
+    return client.waitFor(
+      (frame) =>
+        frame.type === 'ai_response' && frame.metadata?.done === 'false' && frame.metadata?.seq === '1',
+      10_000,
+      from,
+    );
+  }
+
+  /** Typing indicators from one socket until the other (on the other instance) hears one. */
+  async function heardAcross(from: TestClient, to: TestClient): Promise<void> {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const mark = to.frames.length;
+      from.send({ type: 'typing_indicator', metadata: { typing: 'true' } });
+      try {
+        await to.waitFor((frame) => frame.type === 'typing_indicator', 250, mark);
+        return;
+      } catch (error) {
+        if (Date.now() > deadline) throw error;
+      }
+    }
   }
 
   async function metric(app: TestApp, name: string): Promise<number> {
@@ -352,8 +382,7 @@ describe('Redis lost and back, readiness, and session-wide rules across instance
   it('SERVICE_BUSY counts the replies of the session on every instance', async () => {
     const { onA, onB, sessionId } = await sessionOnBoth('busy');
     fake.script({ chunks: LONG_REPLY, delayMs: 50 });
-    onA.send({ type: 'user_message', content: 'one (streams on A)' });
-    await onA.waitFor((frame) => frame.type === 'ai_response' && frame.metadata?.seq === '1');
+    await streamingOn(onA, 'one (streams on A)');
     // Three more wait on B behind A's reply: the session's four places are taken.
     for (const content of ['two', 'three', 'four']) {
       onB.send({ type: 'user_message', content });
@@ -382,22 +411,19 @@ describe('Redis lost and back, readiness, and session-wide rules across instance
 
     // A reply streaming on A, no socket anywhere: still left alone.
     fake.script({ chunks: LONG_REPLY, delayMs: 50 });
-    onA.send({ type: 'user_message', content: 'Keep going while I leave' });
-    const streaming = await onA.waitFor(
-      (frame) => frame.type === 'ai_response' && frame.metadata?.seq === '1',
-    );
+    const streaming = await streamingOn(onA, 'Keep going while I leave');
     await onA.close();
     expect(await sweepOnB()).not.toContain(sessionId);
 
-    // Once the reply is over (stored) and nobody is connected, the sweep ends it.
-    const messageId = streaming.metadata!.message_id;
-    const deadline = Date.now() + 20_000;
+    // Once the reply is over and nobody is connected, the sweep ends it.
+    const deadline = Date.now() + 30_000;
     let ended: string[] = [];
     while (!ended.includes(sessionId) && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 200));
-      const stored = await storedView(a.db, sessionId);
-      if (stored?.msgs.some((message) => message.id === messageId)) ended = await sweepOnB();
+      ended = await sweepOnB();
     }
     expect(ended).toContain(sessionId);
+    const stored = await storedView(a.db, sessionId);
+    expect(stored!.msgs.some((message) => message.id === streaming.metadata!.message_id)).toBe(true);
   });
 });
