@@ -22,6 +22,19 @@ import { Frame, handshakeStatus, TestClient } from '../support/ws-client';
 const WITHIN_MS = 10_000;
 const LONG_REPLY = Array.from({ length: 60 }, (_, index) => `w${index} `);
 
+/** A user's socket (kept in `clients` for clean-up), once the server greeted it. */
+async function connectTo(
+  wsUrl: string,
+  userId: string,
+  clients: TestClient[],
+  sessionId?: string,
+): Promise<TestClient> {
+  const client = await TestClient.connect(wsUrl, { token: userToken(userId), sessionId });
+  clients.push(client);
+  await client.waitForType('connection_status');
+  return client;
+}
+
 /**
  * A socket bound to a session another instance created: that instance writes the session in the
  * background, so until it lands the socket is answered unbound (then it tries again).
@@ -34,10 +47,8 @@ async function connectBound(
 ): Promise<TestClient> {
   const deadline = Date.now() + 10_000;
   for (;;) {
-    const client = await TestClient.connect(wsUrl, { token: userToken(userId), sessionId });
-    clients.push(client);
-    const status = await client.waitForType('connection_status');
-    if (status.session_id === sessionId) return client;
+    const client = await connectTo(wsUrl, userId, clients, sessionId);
+    if (client.frames[0]?.session_id === sessionId) return client;
     await client.close();
     if (Date.now() > deadline) throw new Error(`session ${sessionId} not visible at ${wsUrl}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -97,12 +108,8 @@ describe('an instance killed (kill -9) while it streams or holds sockets', () =>
     for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });
   });
 
-  async function connect(app: ChatboxProcess, userId: string, sessionId?: string): Promise<TestClient> {
-    const client = await TestClient.connect(app.wsUrl, { token: userToken(userId), sessionId });
-    clients.push(client);
-    await client.waitForType('connection_status');
-    return client;
-  }
+  const connect = (app: ChatboxProcess, userId: string, sessionId?: string) =>
+    connectTo(app.wsUrl, userId, clients, sessionId);
 
   /** A long reply streaming on A, past its sixth frame. */
   async function longReplyOnA(userId: string) {
@@ -251,12 +258,8 @@ describe('Redis lost and back, readiness, and session-wide rules across instance
     await fake?.close();
   });
 
-  async function connect(app: TestApp, userId: string, sessionId?: string): Promise<TestClient> {
-    const client = await TestClient.connect(app.wsUrl, { token: userToken(userId), sessionId });
-    clients.push(client);
-    await client.waitForType('connection_status');
-    return client;
-  }
+  const connect = (app: TestApp, userId: string, sessionId?: string) =>
+    connectTo(app.wsUrl, userId, clients, sessionId);
 
   /** A session of `userId` started on A (its first reply done) and a second socket of it on B. */
   async function sessionOnBoth(userId: string) {
