@@ -18,6 +18,7 @@ import { RedisLink } from './multi-instance/redis-link';
 import { RedisRateLimiter } from './multi-instance/redis-rate-limiter';
 import { RedisReplyLock } from './multi-instance/redis-reply-lock';
 import { RedisSessionBroadcaster } from './multi-instance/redis-session-broadcaster';
+import { ReplyAttachments } from './reply/reply-attachments';
 import { ReplyRecovery } from './reply/reply-recovery';
 import { ReplyService } from './reply/reply.service';
 import { SessionShutdown } from './session-shutdown';
@@ -84,6 +85,7 @@ export class RateLimitModule {}
     },
     SessionService,
     ReplyService,
+    ReplyAttachments,
     ReplyRecovery,
     SessionShutdown,
     ChatService,

@@ -1,9 +1,21 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { Subscription } from 'rxjs';
+import {
+  catchError,
+  defaultIfEmpty,
+  EMPTY,
+  from,
+  lastValueFrom,
+  mergeMap,
+  NEVER,
+  Observable,
+  of,
+  race,
+  Subject,
+  take,
+} from 'rxjs';
 import { AppConfig, DomainError, ErrorCode, InjectConfig, newMessageId } from '@chatbox/common';
-import { FilesService, FileUrlSigner, UploadRecord } from '@chatbox/files';
 import { ChatTurn, LLM_ERROR_MESSAGES, LlmService, ReplyEvent } from '@chatbox/llm';
-import { ConversationStore, MessageDraft, SessionRecord, StoredMessage } from '@chatbox/storage';
+import { ConversationStore, SessionRecord, StoredMessage } from '@chatbox/storage';
 import { ChatEvent, chatEvent } from '../chat-event';
 import { RedisLink } from '../multi-instance/redis-link';
 import { ClientConnection } from '../ports/client-connection';
@@ -11,6 +23,11 @@ import { ConnectionRegistry } from '../ports/connection-registry';
 import { ReplyLock } from '../ports/reply-lock';
 import { SessionBroadcaster, deliverReplyFrameOnce } from '../ports/session-broadcaster';
 import { settledWithin } from '../settled-within';
+import { ImportedFile, ReplyAttachments } from './reply-attachments';
+import { ReplyBuffer } from './reply-buffer';
+import { ReplyRecorder } from './reply-recorder';
+
+export { TTS_MAX_INPUT_CHARS } from './reply-attachments';
 
 export type ReplyStatus = 'complete' | 'stopped' | 'error' | 'interrupted';
 
@@ -26,31 +43,21 @@ export interface ReplyJob {
 }
 
 const CHARS_PER_TOKEN = 4;
-/** OpenAI's `audio/speech` accepts at most 4096 characters of input; longer replies are cut. */
-export const TTS_MAX_INPUT_CHARS = 4096;
-const TTS_MIME = 'audio/mpeg';
 
-type FileEvent = Extract<ReplyEvent, { kind: 'file' }>;
-
-/** An AI-announced file after the download attempt: stored as an upload, or kept as the external URL. */
-interface ImportedFile {
-  event: FileEvent;
-  upload?: UploadRecord;
-}
-
-interface ActiveReply {
-  messageId: string;
-  /** The reply's place in the session (taken when it starts). */
-  seq: number;
-  sessionId: string;
-  modelId: string;
-  frames: ChatEvent[];
-  text: string;
-  bytes: number;
-  nextSeq: number;
-  finish: (status: ReplyStatus) => void;
+/** A reply streaming in this process. */
+interface ReplyRun {
+  buffer: ReplyBuffer;
+  started: number;
+  /** Ends from outside: `stop_generation`, shutdown, another instance that ended it. */
+  stops: Subject<ReplyOutcome>;
   /** Another instance ended it (it took this one for gone): it stored the reply and sent the done frame. */
-  endedElsewhere?: boolean;
+  endedElsewhere: boolean;
+  firstTokenMs?: number;
+  usage?: { promptTokens: number; completionTokens: number; estimated?: boolean };
+  conversationId?: string;
+  /** AI-produced files, downloaded while the text streams on, stored and sent after the reply. */
+  files: Promise<ImportedFile>[];
+  fileImports: AbortController;
 }
 
 interface SessionLane {
@@ -89,7 +96,7 @@ interface ReplyOutcome {
 export class ReplyService {
   private readonly logger = new Logger(ReplyService.name);
   private readonly lanes = new Map<string, SessionLane>();
-  private readonly active = new Map<string, ActiveReply>();
+  private readonly active = new Map<string, ReplyRun>();
   private draining = false;
 
   constructor(
@@ -97,18 +104,17 @@ export class ReplyService {
     private readonly store: ConversationStore,
     private readonly broadcaster: SessionBroadcaster,
     private readonly registry: ConnectionRegistry,
-    private readonly files: FilesService,
-    private readonly signer: FileUrlSigner,
+    private readonly attachments: ReplyAttachments,
     @InjectConfig() private readonly config: AppConfig,
     private readonly lock: ReplyLock,
     private readonly link: RedisLink,
   ) {
     this.broadcaster.onStopRequest((sessionId) => this.stopLocal(sessionId));
     this.broadcaster.onReplyEndedElsewhere((sessionId, messageId) => {
-      const reply = this.active.get(sessionId);
-      if (reply?.messageId !== messageId) return;
-      reply.endedElsewhere = true;
-      reply.finish('interrupted');
+      const run = this.active.get(sessionId);
+      if (run?.buffer.messageId !== messageId) return;
+      run.endedElsewhere = true;
+      run.stops.next({ status: 'interrupted' });
     });
   }
 
@@ -197,33 +203,19 @@ export class ReplyService {
   }
 
   private stopLocal(sessionId: string): boolean {
-    const reply = this.active.get(sessionId);
-    if (!reply) return false;
-    reply.finish('stopped');
+    const run = this.active.get(sessionId);
+    if (!run) return false;
+    run.stops.next({ status: 'stopped' });
     return true;
   }
 
   /** A socket that binds mid-reply gets the text so far as one catch-up frame, then the live frames. */
   catchUp(connection: ClientConnection, sessionId: string): void {
-    const reply = this.active.get(sessionId);
-    if (!reply || reply.frames.length === 0) return;
-    const lastSeq = reply.nextSeq - 1;
-    connection.send(
-      chatEvent('ai_response', 'ai', {
-        id: reply.messageId,
-        session_id: sessionId,
-        content: reply.text,
-        model_id: reply.modelId,
-        metadata: {
-          streaming: 'true',
-          done: 'false',
-          catch_up: 'true',
-          message_id: reply.messageId,
-          seq: String(lastSeq),
-        },
-      }),
-    );
-    connection.deliveredSeq.set(reply.messageId, lastSeq);
+    const buffer = this.active.get(sessionId)?.buffer;
+    const frame = buffer?.catchUpFrame();
+    if (!buffer || !frame) return;
+    connection.send(frame);
+    connection.deliveredSeq.set(buffer.messageId, buffer.lastSeq);
   }
 
   /**
@@ -237,13 +229,11 @@ export class ReplyService {
     messageId: string,
     lastSeq: number,
   ): Promise<boolean> {
-    const reply = this.active.get(sessionId);
-    if (reply && reply.messageId === messageId) {
+    const buffer = this.active.get(sessionId)?.buffer;
+    if (buffer?.messageId === messageId) {
       const delivered = Math.max(lastSeq, connection.deliveredSeq.get(messageId) ?? -1);
-      for (const frame of reply.frames) {
-        if (Number(frame.metadata?.seq) > delivered) connection.send(frame);
-      }
-      connection.deliveredSeq.set(messageId, Math.max(delivered, reply.nextSeq - 1));
+      for (const frame of buffer.framesAfter(delivered)) connection.send(frame);
+      connection.deliveredSeq.set(messageId, Math.max(delivered, buffer.lastSeq));
       return true;
     }
     // Multi-instance mode: the reply may be streaming on another instance.
@@ -270,7 +260,7 @@ export class ReplyService {
     const deadline = Date.now() + graceMs;
     while (this.active.size > 0 && Date.now() < deadline)
       await new Promise((resolve) => setTimeout(resolve, 50));
-    for (const reply of this.active.values()) reply.finish('interrupted');
+    for (const run of this.active.values()) run.stops.next({ status: 'interrupted' });
     await Promise.all([...this.lanes.values()].map((lane) => lane.tail));
   }
 
@@ -311,7 +301,38 @@ export class ReplyService {
     await this.stream(job, prepared);
   }
 
-  private async stream(job: ReplyJob, { session, modelId, seq, history }: PreparedReply): Promise<void> {
+  /**
+   * One reply: `loading`, the model's stream (text delivered as it comes, checkpoints while it
+   * streams) until it ends or is stopped, the whole reply stored once, the done frame, then the files
+   * the model announced and (answering a voice note) the reply spoken.
+   */
+  private async stream(job: ReplyJob, prepared: PreparedReply): Promise<void> {
+    const { session } = prepared;
+    const run = this.begin(job, prepared);
+    const recorder = new ReplyRecorder(
+      this.store,
+      session,
+      run.buffer,
+      this.link.instanceId,
+      this.config.protocol.replyCheckpointIntervalMs,
+    );
+    recorder.startCheckpoints();
+    const outcome = await lastValueFrom(this.outcome$(job, prepared, run)).finally(() =>
+      recorder.stopCheckpoints(),
+    );
+    const figures = replyFigures(run, outcome);
+    const { written, failure } = await this.record(run, recorder, outcome, figures);
+    const errorCode = outcome.errorCode ?? failure;
+    if (errorCode) this.sendErrorToOrigin(job, errorCode, outcome.errorMessage ?? REPLY_NOT_STORED);
+    this.deliver(run.buffer, run.buffer.addDone(doneMetadata(figures, outcome, errorCode)));
+    this.active.delete(job.sessionId);
+    await this.afterReply(job, session, run, outcome.status);
+    if (written && this.lock.sharedAcrossInstances)
+      await settledWithin(written, this.config.protocol.replyWriteWaitMs);
+  }
+
+  /** Announces the reply (`loading`; listed as streaming for the other instances) and tracks it here. */
+  private begin(job: ReplyJob, { session, modelId, seq }: PreparedReply): ReplyRun {
     const messageId = newMessageId();
     this.broadcaster.toSession(
       job.sessionId,
@@ -321,7 +342,6 @@ export class ReplyService {
         metadata: { message_id: messageId },
       }),
     );
-
     // Multi-instance mode: listed as streaming here, so that if this instance dies another one ends it.
     this.broadcaster.replyStarted({
       sessionId: job.sessionId,
@@ -330,346 +350,132 @@ export class ReplyService {
       position: seq,
       modelId,
     });
-
-    const started = performance.now();
-    let firstTokenMs: number | undefined;
-    let usage: { promptTokens: number; completionTokens: number; estimated?: boolean } | undefined;
-    let conversationId: string | undefined;
-    let subscription: Subscription | undefined;
-    let checkpointed = false;
-    let checkpointTimer: NodeJS.Timeout | undefined;
-    // AI-produced files are downloaded while the text streams on, and stored after the reply.
-    const fileImports = new AbortController();
-    const files: Promise<ImportedFile>[] = [];
-    const reply: ActiveReply = {
-      messageId,
-      seq,
-      sessionId: job.sessionId,
-      modelId,
-      frames: [],
-      text: '',
-      bytes: 0,
-      nextSeq: 0,
-      finish: () => undefined,
+    const run: ReplyRun = {
+      buffer: new ReplyBuffer(messageId, job.sessionId, modelId, seq, this.config.llm.maxReplyBytes),
+      started: performance.now(),
+      stops: new Subject<ReplyOutcome>(),
+      endedElsewhere: false,
+      files: [],
+      fileImports: new AbortController(),
     };
+    this.active.set(job.sessionId, run);
+    return run;
+  }
 
-    const outcome = await new Promise<ReplyOutcome>((resolve) => {
-      let settled = false;
-      const finish = (result: ReplyOutcome) => {
-        if (settled) return;
-        settled = true;
-        subscription?.unsubscribe();
-        resolve(result);
-      };
-      reply.finish = (status) => finish({ status });
-      this.active.set(job.sessionId, reply);
-      // A user message the database refuses for good cancels its reply (the outbox took everything else).
-      job.triggerWritten.catch(() =>
-        finish({ status: 'error', errorCode: ErrorCode.DATABASE_ERROR, errorMessage: MESSAGE_NOT_STORED }),
+  /**
+   * How the reply ends: the model's stream (its text delivered as it comes) raced against a stop from
+   * outside and against its user message being refused by the database for good. Whichever comes
+   * first wins; unsubscribing the model's stream cancels the upstream request.
+   */
+  private outcome$(
+    job: ReplyJob,
+    { session, modelId, history }: PreparedReply,
+    run: ReplyRun,
+  ): Observable<ReplyOutcome> {
+    const replied$ = this.llm
+      .stream({
+        modelId,
+        userId: job.userId,
+        sessionId: job.sessionId,
+        history,
+        conversationId: session.difyConversationId,
+      })
+      .pipe(
+        mergeMap((event) => this.apply(run, session, event)),
+        catchError((error: unknown) => {
+          this.logger.error({ err: error, sessionId: job.sessionId }, 'reply stream failed');
+          return of<ReplyOutcome>({
+            status: 'error',
+            errorCode: ErrorCode.LLM_ERROR,
+            errorMessage: LLM_ERROR_MESSAGES.LLM_ERROR,
+          });
+        }),
       );
-      // The text so far is saved every interval (a few writes per reply, never one per chunk), so a
-      // crash leaves it stored as interrupted.
-      let savedBytes = 0;
-      checkpointTimer = setInterval(() => {
-        if (reply.bytes === savedBytes) return;
-        savedBytes = reply.bytes;
-        checkpointed = true;
-        this.store.checkpoint(
-          session,
-          this.replyMessage(reply, { model_id: modelId, status: 'streaming' }),
-          this.link.instanceId,
-        );
-      }, this.config.protocol.replyCheckpointIntervalMs);
-      checkpointTimer.unref();
-      const onEvent = (event: ReplyEvent) => {
-        switch (event.kind) {
-          case 'delta': {
-            if (event.text === '') return;
-            firstTokenMs ??= Math.round(performance.now() - started);
-            const bytes = Buffer.byteLength(event.text);
-            if (reply.bytes + bytes > this.config.llm.maxReplyBytes) {
-              finish({ status: 'stopped', note: 'max_reply_size' });
-              return;
-            }
-            reply.text += event.text;
-            reply.bytes += bytes;
-            this.emit(
-              reply,
-              chatEvent('ai_response', 'ai', {
-                id: messageId,
-                session_id: job.sessionId,
-                content: event.text,
-                model_id: modelId,
-                metadata: {
-                  streaming: 'true',
-                  done: 'false',
-                  message_id: messageId,
-                  seq: String(reply.nextSeq),
-                },
-              }),
-            );
-            return;
-          }
-          case 'usage':
-            usage = event;
-            return;
-          case 'file':
-            files.push(this.importFile(event, session.userId, job.sessionId, fileImports.signal));
-            return;
-          case 'end':
-            conversationId = event.conversationId;
-            finish({ status: 'complete' });
-            return;
-          case 'error':
-            finish({ status: 'error', errorCode: event.code, errorMessage: event.message });
-            return;
-        }
-      };
-      subscription = this.llm
-        .stream({
-          modelId,
-          userId: job.userId,
-          sessionId: job.sessionId,
-          history,
-          conversationId: session.difyConversationId,
-        })
-        .subscribe({
-          next: onEvent,
-          error: (error: unknown) => {
-            this.logger.error({ err: error, sessionId: job.sessionId }, 'reply stream failed');
-            finish({
-              status: 'error',
-              errorCode: ErrorCode.LLM_ERROR,
-              errorMessage: LLM_ERROR_MESSAGES.LLM_ERROR,
-            });
-          },
-          complete: () => finish({ status: 'complete' }),
-        });
-    });
-    clearInterval(checkpointTimer);
-
-    const { status } = outcome;
-    let { errorCode, errorMessage } = outcome;
-    const responseTimeMs = Math.round(performance.now() - started);
-    const promptTokens = usage?.promptTokens ?? 0;
-    const completionTokens = usage?.completionTokens ?? Math.ceil(reply.text.length / CHARS_PER_TOKEN);
-    const estimated = usage === undefined || usage.estimated === true;
-    const meta: Record<string, string> = {
-      model_id: modelId,
-      status,
-      tokens: String(promptTokens + completionTokens),
-      prompt_tokens: String(promptTokens),
-      completion_tokens: String(completionTokens),
-      response_time_ms: String(responseTimeMs),
-      ...(firstTokenMs !== undefined ? { first_token_ms: String(firstTokenMs) } : {}),
-      ...(estimated ? { tokens_estimated: 'true' } : {}),
-      ...(errorCode ? { error: errorCode } : {}),
-      ...(outcome.note ? { reason: outcome.note } : {}),
-    };
-
-    let written: Promise<void> | undefined;
-    // Ended by another instance: it stored the reply already (a second insert would count twice).
-    if (!reply.endedElsewhere && (reply.text !== '' || status === 'complete')) {
-      try {
-        // Queued for the database (the outbox keeps it through an outage); the done frame does not
-        // wait. The session's counters follow with the next counter write (at most every 10 s).
-        ({ written } = await this.store.appendMessage(session, this.replyMessage(reply, meta), {
-          promptTokens,
-          completionTokens,
-          responseTimeMs,
-        }));
-        if (conversationId) this.store.setDifyConversation(session, conversationId);
-      } catch (error) {
-        this.logger.error(
-          { err: error, sessionId: job.sessionId, messageId },
-          'could not store the AI reply',
-        );
-        errorCode ??= ErrorCode.DATABASE_ERROR;
-        errorMessage ??= REPLY_NOT_STORED;
-      }
-    }
-    if (checkpointed) this.store.dropCheckpoint(job.sessionId, messageId);
-
-    if (errorCode && job.originConnectionId)
-      this.sendErrorToOrigin(job, errorCode, errorMessage ?? REPLY_NOT_STORED);
-    this.emit(
-      reply,
-      chatEvent('ai_response', 'ai', {
-        id: messageId,
-        session_id: job.sessionId,
-        model_id: modelId,
-        metadata: {
-          streaming: 'true',
-          done: 'true',
-          message_id: messageId,
-          seq: String(reply.nextSeq),
-          tokens: meta.tokens,
-          prompt_tokens: meta.prompt_tokens,
-          completion_tokens: meta.completion_tokens,
-          response_time_ms: meta.response_time_ms,
-          ...(firstTokenMs !== undefined ? { first_token_ms: String(firstTokenMs) } : {}),
-          ...(status === 'stopped' || status === 'interrupted' ? { stopped: 'true' } : {}),
-          ...(status === 'interrupted' ? { status } : {}),
-          ...(outcome.note ? { reason: outcome.note } : {}),
-          ...(errorCode ? { error: errorCode } : {}),
-        },
-      }),
+    const refused$: Observable<ReplyOutcome> = from(job.triggerWritten).pipe(
+      mergeMap(() => NEVER),
+      catchError(() =>
+        of<ReplyOutcome>({
+          status: 'error',
+          errorCode: ErrorCode.DATABASE_ERROR,
+          errorMessage: MESSAGE_NOT_STORED,
+        }),
+      ),
     );
-    this.active.delete(job.sessionId);
+    const complete: ReplyOutcome = { status: 'complete' };
+    return race(replied$, run.stops, refused$).pipe(take(1), defaultIfEmpty(complete));
+  }
 
+  /** One event of the model's stream: text is delivered at once; the reply's end is its outcome. */
+  private apply(run: ReplyRun, session: SessionRecord, event: ReplyEvent): Observable<ReplyOutcome> {
+    switch (event.kind) {
+      case 'delta':
+        if (event.text === '') return EMPTY;
+        run.firstTokenMs ??= Math.round(performance.now() - run.started);
+        if (!run.buffer.fits(event.text)) return of({ status: 'stopped', note: 'max_reply_size' });
+        this.deliver(run.buffer, run.buffer.addDelta(event.text));
+        return EMPTY;
+      case 'usage':
+        run.usage = event;
+        return EMPTY;
+      case 'file':
+        run.files.push(this.attachments.importFile(event, session, run.fileImports.signal));
+        return EMPTY;
+      case 'end':
+        run.conversationId = event.conversationId;
+        return of({ status: 'complete' });
+      case 'error':
+        return of({ status: 'error', errorCode: event.code, errorMessage: event.message });
+    }
+  }
+
+  /** Stores the whole reply once (unless another instance did); `failure` when the outbox is full. */
+  private async record(
+    run: ReplyRun,
+    recorder: ReplyRecorder,
+    outcome: ReplyOutcome,
+    figures: ReplyFigures,
+  ): Promise<{ written?: Promise<void>; failure?: string }> {
+    if (run.endedElsewhere || (run.buffer.text === '' && outcome.status !== 'complete')) return {};
+    try {
+      return await recorder.record(figures.meta, figures.counters, run.conversationId);
+    } catch (error) {
+      this.logger.error(
+        { err: error, sessionId: run.buffer.sessionId, messageId: run.buffer.messageId },
+        'could not store the AI reply',
+      );
+      return { failure: ErrorCode.DATABASE_ERROR };
+    }
+  }
+
+  /** After the done frame: the model's files, and the reply spoken when it answers a voice note. */
+  private async afterReply(
+    job: ReplyJob,
+    session: SessionRecord,
+    run: ReplyRun,
+    status: ReplyStatus,
+  ): Promise<void> {
+    const { messageId, modelId, text } = run.buffer;
     if (status === 'interrupted') {
       // Shutting down: nothing more is delivered; downloads in progress are abandoned.
-      fileImports.abort();
+      run.fileImports.abort();
       return;
     }
-    for (const imported of await Promise.all(files))
-      await this.deliverFile(session, messageId, modelId, imported);
+    for (const imported of await Promise.all(run.files))
+      await this.attachments.deliverFile(session, messageId, modelId, imported);
     // SPEC 4.7 places TTS in the voice_message paragraph: only a reply to a voice note is spoken
     // (someone who typed gets text only). See docs/decisions/0003-llm.md.
     if (status === 'complete' && job.trigger.type === 'voice_message' && this.llm.ttsAvailable)
-      await this.speak(session, messageId, modelId, reply.text);
-    if (written && this.lock.sharedAcrossInstances)
-      await settledWithin(written, this.config.protocol.replyWriteWaitMs);
-  }
-
-  private replyMessage(reply: ActiveReply, meta: Record<string, string>): StoredMessage {
-    return {
-      id: reply.messageId,
-      seq: reply.seq,
-      type: 'ai_response',
-      content: reply.text,
-      timestamp: new Date(),
-      sender: 'ai',
-      meta,
-    };
-  }
-
-  /** Downloads a file the model produced into the files module; never rejects (failures are logged). */
-  private async importFile(
-    event: FileEvent,
-    userId: string,
-    sessionId: string,
-    signal: AbortSignal,
-  ): Promise<ImportedFile> {
-    try {
-      const upload = await this.files.importFromUrl(userId, event.url, {
-        filename: event.name,
-        mimeType: event.mimeType,
-        signal,
-      });
-      return { event, upload };
-    } catch (error) {
-      this.logger.warn(
-        { err: error, sessionId, host: safeHost(event.url) },
-        'AI file not downloaded; the external URL is kept',
-      );
-      return { event };
-    }
+      await this.attachments.speak(session, messageId, modelId, text);
   }
 
   /**
-   * Persists an AI file as a `file_upload` from `ai` and sends it to every socket of the session:
-   * the stored copy with a freshly signed link, or (download failed) the provider's own URL.
+   * Sends a reply frame to every local socket of the session that has not had its `seq` yet, then
+   * hands it to the broadcaster for the other instances (which apply the same dedup to their sockets).
    */
-  private async deliverFile(
-    session: SessionRecord,
-    replyId: string,
-    modelId: string,
-    { event, upload }: ImportedFile,
-  ): Promise<void> {
-    const meta: Record<string, string> = {
-      reply_id: replyId,
-      model_id: modelId,
-      ...(upload
-        ? { file_name: upload.filename, mime_type: upload.mime, file_size: String(upload.size) }
-        : {
-            ...(event.name ? { file_name: event.name } : {}),
-            ...(event.mimeType ? { mime_type: event.mimeType } : {}),
-            external: 'true',
-          }),
-    };
-    const message: MessageDraft = {
-      type: 'file_upload',
-      content: '',
-      timestamp: new Date(),
-      sender: 'ai',
-      ...(upload
-        ? { fileId: upload.id, fileUrl: this.signer.canonicalPath(upload.id) }
-        : { fileUrl: event.url }),
-      meta,
-    };
-    await this.persistAndSend(session, message, upload ? this.signer.sign(upload.id) : event.url);
-  }
-
-  /**
-   * Text to speech of a finished reply: the audio is stored as an upload of the session's user and
-   * sent as a `voice_message` from `ai`. A failure is logged; the text reply is already delivered.
-   */
-  private async speak(session: SessionRecord, replyId: string, modelId: string, text: string): Promise<void> {
-    if (text.trim() === '') return;
-    try {
-      const input = Array.from(text).slice(0, TTS_MAX_INPUT_CHARS).join('');
-      const { audio, mimeType } = await this.llm.synthesize(input);
-      const mime = mimeType.startsWith('audio/') ? mimeType : TTS_MIME;
-      const upload = await this.files.storeGenerated(session.userId, audio, `reply-${replyId}.mp3`, mime);
-      await this.persistAndSend(
-        session,
-        {
-          type: 'voice_message',
-          // Empty: the text is the reply itself (kept out of the model context twice).
-          content: '',
-          timestamp: new Date(),
-          sender: 'ai',
-          fileId: upload.id,
-          fileUrl: this.signer.canonicalPath(upload.id),
-          meta: {
-            reply_id: replyId,
-            model_id: modelId,
-            file_name: upload.filename,
-            mime_type: upload.mime,
-            file_size: String(upload.size),
-          },
-        },
-        this.signer.sign(upload.id),
-      );
-    } catch (error) {
-      this.logger.warn({ err: error, sessionId: session.id, replyId }, 'reply not turned into speech');
-    }
-  }
-
-  private async persistAndSend(session: SessionRecord, draft: MessageDraft, fileUrl: string): Promise<void> {
-    let message: StoredMessage;
-    try {
-      ({ message } = await this.store.appendMessage(session, draft));
-    } catch (error) {
-      this.logger.error({ err: error, sessionId: session.id }, 'could not store an AI file');
-      return;
-    }
-    this.broadcaster.toSession(
-      session.id,
-      chatEvent(message.type, 'ai', {
-        id: message.id,
-        session_id: session.id,
-        content: message.content,
-        file_id: message.fileId,
-        file_url: fileUrl,
-        model_id: message.meta?.model_id,
-        timestamp: message.timestamp.toISOString(),
-        metadata: message.meta,
-      }),
-    );
-  }
-
-  /**
-   * Sends a frame to every local socket of the session that has not had this `seq` yet, then hands
-   * it to the broadcaster for the other instances (which apply the same dedup to their sockets).
-   */
-  private emit(reply: ActiveReply, frame: ChatEvent): void {
-    const seq = reply.nextSeq++;
-    reply.frames.push(frame);
-    for (const connection of this.registry.connectionsOf(reply.sessionId))
-      deliverReplyFrameOnce(connection, reply.messageId, seq, frame);
-    this.broadcaster.replyFrame(reply.sessionId, reply.messageId, seq, frame);
+  private deliver(buffer: ReplyBuffer, { seq, frame }: { seq: number; frame: ChatEvent }): void {
+    for (const connection of this.registry.connectionsOf(buffer.sessionId))
+      deliverReplyFrameOnce(connection, buffer.messageId, seq, frame);
+    this.broadcaster.replyFrame(buffer.sessionId, buffer.messageId, seq, frame);
   }
 
   /** The message is the LLM module's client-safe text (or the storage one): no provider detail. */
@@ -703,13 +509,52 @@ export class ReplyService {
   }
 }
 
-/** The host of a URL for the log (the rest may carry signed tokens). */
-function safeHost(url: string): string {
-  try {
-    return new URL(url).host;
-  } catch {
-    return 'invalid URL';
-  }
+/** What a reply counts: stored in its `meta`, added to the session, shown on the done frame. */
+interface ReplyFigures {
+  meta: Record<string, string>;
+  counters: { promptTokens: number; completionTokens: number; responseTimeMs: number };
+}
+
+function replyFigures(run: ReplyRun, outcome: ReplyOutcome): ReplyFigures {
+  const responseTimeMs = Math.round(performance.now() - run.started);
+  const promptTokens = run.usage?.promptTokens ?? 0;
+  const completionTokens = run.usage?.completionTokens ?? Math.ceil(run.buffer.text.length / CHARS_PER_TOKEN);
+  const estimated = run.usage === undefined || run.usage.estimated === true;
+  return {
+    meta: {
+      model_id: run.buffer.modelId,
+      status: outcome.status,
+      tokens: String(promptTokens + completionTokens),
+      prompt_tokens: String(promptTokens),
+      completion_tokens: String(completionTokens),
+      response_time_ms: String(responseTimeMs),
+      ...(run.firstTokenMs !== undefined ? { first_token_ms: String(run.firstTokenMs) } : {}),
+      ...(estimated ? { tokens_estimated: 'true' } : {}),
+      ...(outcome.errorCode ? { error: outcome.errorCode } : {}),
+      ...(outcome.note ? { reason: outcome.note } : {}),
+    },
+    counters: { promptTokens, completionTokens, responseTimeMs },
+  };
+}
+
+/** The done frame's figures (SPEC 4.5 step 6): tokens, timings, and how the reply ended early. */
+function doneMetadata(
+  figures: ReplyFigures,
+  outcome: ReplyOutcome,
+  errorCode?: string,
+): Record<string, string> {
+  const { meta } = figures;
+  return {
+    tokens: meta.tokens,
+    prompt_tokens: meta.prompt_tokens,
+    completion_tokens: meta.completion_tokens,
+    response_time_ms: meta.response_time_ms,
+    ...(meta.first_token_ms !== undefined ? { first_token_ms: meta.first_token_ms } : {}),
+    ...(outcome.status === 'stopped' || outcome.status === 'interrupted' ? { stopped: 'true' } : {}),
+    ...(outcome.status === 'interrupted' ? { status: outcome.status } : {}),
+    ...(outcome.note ? { reason: outcome.note } : {}),
+    ...(errorCode ? { error: errorCode } : {}),
+  };
 }
 
 const REPLY_NOT_STORED = 'The reply could not be saved.';
