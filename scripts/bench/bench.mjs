@@ -44,9 +44,14 @@ const temporary = [];
 // ---- the fake provider: OpenAI-compatible SSE, CHUNKS deltas CHUNK_DELAY_MS apart -----------------
 const chunk = (delta, extra = {}) =>
   `data: ${JSON.stringify({ id: 'b', object: 'chat.completion.chunk', created: 0, model: 'bench', choices: [{ index: 0, delta, finish_reason: null }], ...extra })}\n\n`;
+/** When the provider received each question (by its text): the proxy's own delay before the model. */
+const askedAt = new Map();
 const provider = createServer((request, response) => {
-  request.resume();
+  let body = '';
+  request.on('data', (chunk) => (body += chunk));
   request.on('end', async () => {
+    const question = /question \d+ of [\w-]+/.exec(body)?.[0];
+    if (question) askedAt.set(question, performance.now());
     response.writeHead(200, { 'content-type': 'text/event-stream' });
     for (let i = 0; i < CHUNKS; i++) {
       await new Promise((r) => setTimeout(r, CHUNK_DELAY_MS));
@@ -204,6 +209,7 @@ async function chat(wsUrl, userId, messages) {
     return { replies, errors: messages, chunks };
   }
   for (let m = 0; m < messages; m++) {
+    const question = `question ${m} of ${userId}`;
     const sent = performance.now();
     let first;
     const ok = await new Promise((resolveReply) => {
@@ -231,10 +237,15 @@ async function chat(wsUrl, userId, messages) {
         resolveReply(result);
       }
       socket.on('message', onMessage);
-      socket.send(JSON.stringify({ type: 'user_message', content: `question ${m} of ${userId}` }));
+      socket.send(JSON.stringify({ type: 'user_message', content: question }));
     });
     if (!ok || first === undefined) errors++;
-    else replies.push({ first, total: performance.now() - sent });
+    else
+      replies.push({
+        first,
+        total: performance.now() - sent,
+        toProvider: (askedAt.get(question) ?? NaN) - sent,
+      });
   }
   socket.close();
   return { replies, errors, chunks, connectMs };
@@ -290,6 +301,7 @@ async function run(target, clients, messages, label) {
   const cpuAfter = cpuNow(target);
   const firsts = results.flatMap((r) => r.replies.map((reply) => reply.first)).sort((a, b) => a - b);
   const totals = results.flatMap((r) => r.replies.map((reply) => reply.total)).sort((a, b) => a - b);
+  const toProvider = results.flatMap((r) => r.replies.map((reply) => reply.toProvider)).sort((a, b) => a - b);
   const connects = results
     .flatMap((r) => (r.connectMs === undefined ? [] : [r.connectMs]))
     .sort((a, b) => a - b);
@@ -308,6 +320,8 @@ async function run(target, clients, messages, label) {
     cpuPerExchange: (cpuAfter.own - cpuBefore.own) / Math.max(1, totals.length),
     databaseCpuPerExchange: (cpuAfter.database - cpuBefore.database) / Math.max(1, totals.length),
     connectP99: percentile(connects, 99),
+    toProviderP50: percentile(toProvider, 50),
+    toProviderP99: percentile(toProvider, 99),
     totalP50: percentile(totals, 50),
     totalP99: percentile(totals, 99),
     chunksPerSecond: chunks / wall,
@@ -426,6 +440,13 @@ function compare(label, floorResult, serviceResult) {
     fmt.ms(floorResult.p99),
     fmt.ms(serviceResult.p99),
     (serviceResult.p99 / floorResult.p99).toFixed(2),
+  ]);
+  rows.push([
+    '',
+    'message to provider p50 / p99',
+    `${fmt.ms(floorResult.toProviderP50)} / ${fmt.ms(floorResult.toProviderP99)}`,
+    `${fmt.ms(serviceResult.toProviderP50)} / ${fmt.ms(serviceResult.toProviderP99)}`,
+    (serviceResult.toProviderP50 / floorResult.toProviderP50).toFixed(2),
   ]);
   rows.push([
     '',

@@ -248,6 +248,27 @@ describe('session storage on a real MongoDB-protocol server', () => {
     }
   });
 
+  it('a new session ends the older active sessions of its user that only the database knows (users looked up together)', async () => {
+    const earlier = new Date(Date.now() - 60_000);
+    await t.db.collection('sessions').insertMany([
+      { _id: 'd1'.repeat(16), uid: 'olduser-1', ts: earlier, lastActivity: earlier },
+      { _id: 'd2'.repeat(16), uid: 'olduser-2', ts: earlier, lastActivity: earlier },
+      { _id: 'd3'.repeat(16), uid: 'someone-else', ts: earlier, lastActivity: earlier },
+    ] as never[]);
+    const first = saved({ userId: 'olduser-1' });
+    const second = saved({ userId: 'olduser-2' });
+    store.endOtherSessions(first.id, 'olduser-1', first.startedAt);
+    store.endOtherSessions(second.id, 'olduser-2', second.startedAt);
+    await store.settle();
+    const ended = async (id: string) =>
+      (await t.db.collection('sessions').findOne({ _id: id as never }))?.endTs;
+    expect(await ended('d1'.repeat(16))).toBeInstanceOf(Date);
+    expect(await ended('d2'.repeat(16))).toBeInstanceOf(Date);
+    expect(await ended('d3'.repeat(16))).toBeUndefined();
+    expect(await ended(first.id)).toBeUndefined();
+    expect(await ended(second.id)).toBeUndefined();
+  });
+
   it('ends a session once: the first end time is kept', async () => {
     const session = saved({ userId: 'frank', at: new Date(Date.now() - 10_000) });
     const first = await store.end(session.id, new Date());

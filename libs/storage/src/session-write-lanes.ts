@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import { DomainError, ErrorCode } from '@chatbox/common';
 import type { MessageDocument, CheckpointDocument } from './message.schema';
 import { MessageRepository, MessageTotals } from './message.repository';
+import { ActiveSessionsBatch } from './active-sessions-batch';
 import { isDatabaseUnavailable, MongoRetry } from './mongo-retry';
 import type { SessionDocument } from './session.schema';
 import { CounterDelta, FieldChange, SessionRepository } from './session.repository';
@@ -54,6 +55,8 @@ export interface WriteLaneOptions {
   retryIntervalMs: number;
   /** How long the counters of a message may wait to be written together with the next ones. */
   counterDelayMs: number;
+  /** New sessions within this window look up their users' other active sessions in one query. */
+  activeLookupWindowMs: number;
 }
 
 export interface LaneHooks {
@@ -85,6 +88,7 @@ export class SessionWriteLanes {
   private queued = 0;
   private closing = false;
   private hooks: LaneHooks = {};
+  private readonly activeSessions: ActiveSessionsBatch;
 
   constructor(
     private readonly sessions: SessionRepository,
@@ -92,7 +96,9 @@ export class SessionWriteLanes {
     private readonly retry: MongoRetry,
     private readonly journal: WriteJournal<LaneOp> | undefined,
     private readonly options: WriteLaneOptions,
-  ) {}
+  ) {
+    this.activeSessions = new ActiveSessionsBatch(sessions, options.activeLookupWindowMs);
+  }
 
   setHooks(hooks: LaneHooks): void {
     this.hooks = hooks;
@@ -328,9 +334,10 @@ export class SessionWriteLanes {
       case 'closeAssist':
         return this.retry.run('endAssist', () => this.sessions.closeAssist(sessionId, op.since, op.assist));
       case 'endOthers': {
-        const others = await this.retry.run('findActive', () =>
-          this.sessions.findActiveIdsOfUser(op.userId, sessionId, op.before),
-        );
+        const active = await this.retry.run('findActive', () => this.activeSessions.of(op.userId));
+        const others = active
+          .filter((session) => session.id !== sessionId && session.startedAt <= op.before)
+          .map((session) => session.id);
         for (const other of others)
           void this.push(other, { kind: 'end', at: op.before }, false).catch(() => undefined);
         if (others.length > 0) this.hooks.sessionsEnded?.(others, op.userId);

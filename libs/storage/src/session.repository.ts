@@ -317,13 +317,17 @@ export class SessionRepository implements OnModuleInit {
     return document ? this.toRecord(document) : undefined;
   }
 
-  /** Active sessions of the user that started before `before` (one active session per user). */
-  async findActiveIdsOfUser(userId: string, exceptId: string, before: Date): Promise<string[]> {
+  /** The active sessions of these users (one active session per user: the older ones are ended). */
+  async findActiveOfUsers(userIds: string[]): Promise<{ id: string; userId: string; startedAt: Date }[]> {
     const documents = await this.model
-      .find({ uid: userId, ...ACTIVE, ts: { $lte: before }, _id: { $ne: exceptId } }, { _id: 1 })
-      .lean()
+      .find({ uid: { $in: userIds }, ...ACTIVE }, { _id: 1, uid: 1, ts: 1 })
+      .lean<Pick<SessionDocument, '_id' | 'uid' | 'ts'>[]>()
       .exec();
-    return documents.map((document) => String(document._id));
+    return documents.map((document) => ({
+      id: String(document._id),
+      userId: document.uid,
+      startedAt: new Date(document.ts),
+    }));
   }
 
   async listByUser(userId: string, limit: number): Promise<{ sessions: SessionRecord[]; total: number }> {
