@@ -7,7 +7,7 @@ import { MessageRepository, MessageTotals } from './message.repository';
 import { MongoRetry } from './mongo-retry';
 import { CounterDelta, SessionRepository } from './session.repository';
 import { Assist, MessageCounters, ReplyCheckpoint, SessionRecord, StoredMessage } from './session.model';
-import { LaneOp, SessionWriteLanes } from './session-write-lanes';
+import { LaneOp, SessionWriteLanes, userLane } from './session-write-lanes';
 import { WriteJournal } from './write-journal';
 
 /** What this process knows of a session it serves: kept current by its own writes. */
@@ -154,11 +154,13 @@ export class ConversationStore implements OnModuleInit {
   }
 
   /**
-   * Ends every other active session of the user, also those only the database knows (queued in the
-   * new session's lane; it does not need the new session written, which waits for its first write).
+   * Ends every other active session of the user, also those only the database knows: queued in the
+   * user's lane (journaled), so the new session's own writes never wait for the lookup.
    */
   endOtherSessions(sessionId: string, userId: string, before: Date): void {
-    void this.lanes.enqueue(sessionId, { kind: 'endOthers', userId, before }).catch(() => undefined);
+    void this.lanes
+      .enqueue(userLane(userId), { kind: 'endOthers', userId, sessionId, before })
+      .catch(() => undefined);
   }
 
   /** Ends an active session once (the first end time is kept); undefined when already ended. */

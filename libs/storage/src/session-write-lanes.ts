@@ -16,7 +16,8 @@ export type LaneOp =
   | { kind: 'fields'; change: FieldChange }
   | { kind: 'end'; at: Date }
   | { kind: 'closeAssist'; since: Date; assist: Assist }
-  | { kind: 'endOthers'; userId: string; before: Date }
+  /** Queued in the user's own lane (`userLane`), so the new session's writes do not wait for it. */
+  | { kind: 'endOthers'; userId: string; sessionId: string; before: Date }
   | { kind: 'checkpoint'; document: CheckpointDocument }
   | { kind: 'dropCheckpoint'; messageId: string }
   | { kind: 'reconcile' };
@@ -66,6 +67,11 @@ export interface LaneHooks {
   sessionsEnded?(sessionIds: string[], userId: string): void;
   /** Counters rebuilt from the messages: the store refreshes what it holds. */
   reconciled?(sessionId: string, totals: MessageTotals): void;
+}
+
+/** The lane of writes about a user rather than one session (ending their older sessions). */
+export function userLane(userId: string): string {
+  return `user:${userId}`;
 }
 
 export const DATABASE_UNAVAILABLE = 'The database is unavailable; try again shortly';
@@ -336,7 +342,7 @@ export class SessionWriteLanes {
       case 'endOthers': {
         const active = await this.retry.run('findActive', () => this.activeSessions.of(op.userId));
         const others = active
-          .filter((session) => session.id !== sessionId && session.startedAt <= op.before)
+          .filter((session) => session.id !== op.sessionId && session.startedAt <= op.before)
           .map((session) => session.id);
         for (const other of others)
           void this.push(other, { kind: 'end', at: op.before }, false).catch(() => undefined);
