@@ -1,6 +1,5 @@
 export * from './chat-event';
 export * from './chat.service';
-export * from './file-message.service';
 export * from './help-queue.service';
 export * from './inbound-frame';
 export * from './ports/client-connection';

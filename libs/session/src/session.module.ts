@@ -6,7 +6,7 @@ import { NotificationModule } from '@chatbox/notification';
 import { AlertRelay } from './alert-relay';
 import { ChatService } from './chat.service';
 import { MessageRateLimit } from './message-rate-limit';
-import { FileMessageService } from './file-message.service';
+import { frameHandlerProviders } from './frame-handlers';
 import { HelpQueueService } from './help-queue.service';
 import { ConnectionRegistry, InProcessConnectionRegistry } from './ports/connection-registry';
 import { InProcessSessionBroadcaster, SessionBroadcaster } from './ports/session-broadcaster';
@@ -23,6 +23,7 @@ import { ReplyService } from './reply/reply.service';
 import { SessionShutdown } from './session-shutdown';
 import { SessionCleanupService } from './session-cleanup.service';
 import { SessionService } from './session.service';
+import { SocketBinding } from './socket-binding';
 import { TakeoverService } from './takeover.service';
 import { TrafficMonitor } from './traffic-monitor';
 
@@ -69,8 +70,9 @@ import { TrafficMonitor } from './traffic-monitor';
     ReplyRecovery,
     SessionShutdown,
     ChatService,
+    SocketBinding,
+    ...frameHandlerProviders,
     MessageRateLimit,
-    FileMessageService,
     SessionCleanupService,
     TakeoverService,
     HelpQueueService,
