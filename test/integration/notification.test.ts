@@ -4,17 +4,22 @@ import type { AddressInfo } from 'node:net';
 import { Test, TestingModule } from '@nestjs/testing';
 import Redis from 'ioredis';
 import { SMTPServer } from 'smtp-server';
-import { AppConfigModule, Environment, loadConfig } from '@chatbox/common';
+import {
+  AppConfigModule,
+  Environment,
+  InProcessRateLimiter,
+  LifecycleModule,
+  loadConfig,
+  RateLimiter,
+} from '@chatbox/common';
 import {
   DashboardAlert,
-  DEFAULT_REDIS_KEY_PREFIX,
-  InMemoryNotificationRateLimiter,
-  NOTIFICATION_RATE_LIMITER,
   NOTIFICATION_TIMEOUTS,
   NotificationModule,
   NotificationService,
   NotificationTimeouts,
 } from '@chatbox/notification';
+import { RedisLinkModule } from '@chatbox/session';
 import { freePort } from '@chatbox/storage';
 
 /** Short enough to keep the suite fast, long enough for a loaded 2-core CI box. */
@@ -149,15 +154,15 @@ interface Harness {
   dashboard: DashboardAlert[];
 }
 
-async function buildNotifications(
-  env: Environment,
-  limiter?: InMemoryNotificationRateLimiter,
-): Promise<Harness> {
+async function buildNotifications(env: Environment, limiter?: InProcessRateLimiter): Promise<Harness> {
   const config = loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'warn', ...env });
-  let builder = Test.createTestingModule({ imports: [AppConfigModule.forRoot(config), NotificationModule] })
+  // As in the app: the rate limiter (and with REDIS_URL the Redis link) comes from RedisLinkModule.
+  let builder = Test.createTestingModule({
+    imports: [AppConfigModule.forRoot(config), LifecycleModule, RedisLinkModule, NotificationModule],
+  })
     .overrideProvider(NOTIFICATION_TIMEOUTS)
     .useValue(FAST_TIMEOUTS);
-  if (limiter) builder = builder.overrideProvider(NOTIFICATION_RATE_LIMITER).useValue(limiter);
+  if (limiter) builder = builder.overrideProvider(RateLimiter).useValue(limiter);
   const moduleRef = await builder.compile();
   moduleRef.useLogger(false);
   await moduleRef.init();
@@ -195,7 +200,7 @@ describe('notifications over real SMTP, a Twilio stand-in and a webhook receiver
     NOTIFY_RATE_WINDOW: '5m',
   });
 
-  async function harness(env: Environment = {}, limiter?: InMemoryNotificationRateLimiter) {
+  async function harness(env: Environment = {}, limiter?: InProcessRateLimiter) {
     const built = await buildNotifications({ ...fullEnv(), ...env }, limiter);
     harnesses.push(built);
     return built;
@@ -351,7 +356,7 @@ describe('notifications over real SMTP, a Twilio stand-in and a webhook receiver
 
   it('alerts the same session again once the window has passed (fake clock)', async () => {
     let now = AT.getTime();
-    const { service } = await harness({}, new InMemoryNotificationRateLimiter(() => now));
+    const { service } = await harness({}, new InProcessRateLimiter(() => now));
     const help = { userId: 'u1', sessionId: 's1' };
     expect((await service.helpRequested(help)).status).toBe('dispatched');
     now += 5 * 60_000 - 1;
@@ -506,7 +511,11 @@ describe('notifications over real SMTP, a Twilio stand-in and a webhook receiver
 
   it('shares the help-request budget between instances through REDIS_URL', async () => {
     const sessionId = `s-redis-${randomBytes(6).toString('hex')}`;
-    const redisEnv = { REDIS_URL: process.env.REDIS_TEST_URL ?? 'redis://127.0.0.1:6379' };
+    const keyPrefix = `test:notify:${randomBytes(6).toString('hex')}:`;
+    const redisEnv = {
+      REDIS_URL: process.env.REDIS_TEST_URL ?? 'redis://127.0.0.1:6379',
+      REDIS_KEY_PREFIX: keyPrefix,
+    };
     const instanceA = await harness(redisEnv);
     const instanceB = await harness(redisEnv);
     try {
@@ -515,7 +524,7 @@ describe('notifications over real SMTP, a Twilio stand-in and a webhook receiver
       expect(mails).toHaveLength(ADMIN_EMAILS.length);
     } finally {
       const redis = new Redis(redisEnv.REDIS_URL);
-      await redis.del(`${DEFAULT_REDIS_KEY_PREFIX}help:${sessionId}`);
+      await redis.del(`${keyPrefix}rate:notify:help:${sessionId}`);
       await redis.quit();
     }
   });

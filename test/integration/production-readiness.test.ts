@@ -49,13 +49,9 @@ describe('connections are created in one place each (no per-request or per-takeo
     for (const probe of probes) expect(read(probe)).toMatch(/client\.close\(/);
   });
 
-  it('Redis: the notification budget, the readiness check and the multi-instance link (all singletons)', () => {
-    expect(creators(/new Redis\(|new IORedis\(/)).toEqual([
-      'libs/health/src/redis-health.ts',
-      'libs/notification/src/redis-rate-limiter.ts',
-      'libs/session/src/multi-instance/redis-link.ts',
-    ]);
-    expect(read('libs/health/src/redis-health.ts')).toMatch(/this\.client \?\?= new Redis\(/);
+  it('Redis: only the link (one command and one subscriber connection; limits and readiness use it)', () => {
+    expect(creators(/new Redis\(|new IORedis\(/)).toEqual(['libs/session/src/multi-instance/redis-link.ts']);
+    expect(read('libs/session/src/multi-instance/redis-link.ts').match(/new Redis\(/g)).toHaveLength(2);
   });
 });
 

@@ -6,8 +6,8 @@ import {
   DomainError,
   ErrorCode,
   InjectConfig,
+  RateLimiter,
 } from '@chatbox/common';
-import { RateLimiter } from '@chatbox/session';
 
 const READ_METHODS = new Set(['GET', 'HEAD']);
 

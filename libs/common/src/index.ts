@@ -5,4 +5,5 @@ export * from './ids';
 export * from './lifecycle';
 export * from './rate-limit';
 export * from './redact-url';
+export * from './redis-status';
 export * from './openapi';

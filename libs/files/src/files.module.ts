@@ -18,7 +18,8 @@ import { UploadsRepository } from './uploads.repository';
 /**
  * Files, photos and voice notes (SPEC 6): upload, signed download links, the `uploads` collection
  * and the storage driver chosen by `STORAGE_DRIVER`. Depends on storage and common only; the upload
- * rate limit uses the `UploadRateLimiter` port, which the session module binds app-wide.
+ * rate limit uses the app's one `RateLimiter` (libs/common port, bound app-wide by the session
+ * module's `RedisLinkModule`).
  */
 @Module({
   imports: [MongooseModule.forFeature([{ name: UPLOAD_MODEL, schema: UploadSchema }])],

@@ -1,14 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type { WindowDecision } from '@chatbox/common';
 import { ConversationStore } from '@chatbox/storage';
-
-/**
- * Counts uploads per user (UPLOAD_RATE_LIMIT per UPLOAD_RATE_WINDOW). The session module binds it
- * to its shared rate limiter (Redis in multi-instance mode), so the limit holds across instances.
- */
-export abstract class UploadRateLimiter {
-  abstract hit(key: string, limit: number, windowMs: number): WindowDecision | Promise<WindowDecision>;
-}
 
 /** Whether stored messages still point at uploads: the clean-up removes only those none references. */
 export abstract class UploadReferenceChecker {

@@ -3,13 +3,20 @@ import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import { Injectable, Logger } from '@nestjs/common';
 import busboy, { type Busboy, type FileInfo } from 'busboy';
-import { AppConfig, ChatboxEvents, DomainError, ErrorCode, InjectConfig, Principal } from '@chatbox/common';
+import {
+  AppConfig,
+  ChatboxEvents,
+  DomainError,
+  ErrorCode,
+  InjectConfig,
+  Principal,
+  RateLimiter,
+} from '@chatbox/common';
 import { AcceptedType, inspectHead, isUtf8Text, readHead, RefusedContent } from './content-inspector';
 import { FileStorageDriver } from './drivers/file-storage-driver';
 import { FILE_ID_BYTES, MULTIPART_LIMITS, SNIFF_BYTES, UPLOAD_FIELD } from './files.constants';
 import { sanitizeFilename } from './filename';
 import { badUpload, quotaExceeded, unsupportedContent, uploadTooLarge } from './upload-errors';
-import { UploadRateLimiter } from './upload-ports';
 import { recordStoredUpload } from './record-upload';
 import { UploadRecord, UploadsRepository } from './uploads.repository';
 
@@ -27,7 +34,7 @@ export class UploadService {
   constructor(
     private readonly driver: FileStorageDriver,
     private readonly uploads: UploadsRepository,
-    private readonly limiter: UploadRateLimiter,
+    private readonly limiter: RateLimiter,
     private readonly events: ChatboxEvents,
     @InjectConfig() private readonly config: AppConfig,
   ) {}

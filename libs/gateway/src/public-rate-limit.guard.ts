@@ -1,7 +1,6 @@
 import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import type { Request } from 'express';
-import { AppConfig, ChatboxEvents, DomainError, ErrorCode, InjectConfig } from '@chatbox/common';
-import { RateLimiter } from '@chatbox/session';
+import { AppConfig, ChatboxEvents, DomainError, ErrorCode, InjectConfig, RateLimiter } from '@chatbox/common';
 
 /** PUBLIC_RATE_LIMIT per client IP per minute on public routes (the IP honours trusted proxies). */
 @Injectable()

@@ -2,11 +2,11 @@ import { Module } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
 import { HealthController } from './health.controller';
 import { HealthService } from './health.service';
-import { RedisHealth } from './redis-health';
 
+/** Readiness learns Redis' state from the app's `RedisStatus` (the instance's one Redis link). */
 @Module({
   imports: [TerminusModule.forRoot({ logger: false })],
   controllers: [HealthController],
-  providers: [HealthService, RedisHealth],
+  providers: [HealthService],
 })
 export class HealthModule {}

@@ -1,8 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { HealthCheckService, HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus';
-import { AppConfig, InjectConfig, ShutdownState } from '@chatbox/common';
+import { AppConfig, InjectConfig, RedisStatus, ShutdownState } from '@chatbox/common';
 import { MongoHealth } from '@chatbox/storage';
-import { RedisHealth } from './redis-health';
 
 export interface LivenessBody {
   status: 'healthy';
@@ -36,7 +35,7 @@ export class HealthService {
     private readonly terminus: HealthCheckService,
     private readonly indicators: HealthIndicatorService,
     private readonly mongo: MongoHealth,
-    private readonly redis: RedisHealth,
+    private readonly redis: RedisStatus,
     private readonly shutdown: ShutdownState,
     @InjectConfig() private readonly config: AppConfig,
   ) {}

@@ -1,5 +1,5 @@
-/** DI token of the `NotificationRateLimiter` in use (in-memory, or Redis in multi-instance mode). */
-export const NOTIFICATION_RATE_LIMITER = Symbol('NOTIFICATION_RATE_LIMITER');
+/** Alert keys (`help:<session>`, `llm:<provider>`, ...) are counted under this prefix in the shared `RateLimiter`. */
+export const NOTIFICATION_LIMIT_KEY_PREFIX = 'notify:';
 /** DI token of `NotificationTimeouts`; tests shorten them. */
 export const NOTIFICATION_TIMEOUTS = Symbol('NOTIFICATION_TIMEOUTS');
 /** Optional DI token: a `NotificationObserver` provided by whoever counts deliveries. */

@@ -1,11 +1,11 @@
 import { Inject, Injectable, Logger, OnModuleDestroy, OnModuleInit, Optional } from '@nestjs/common';
 import { Observable, Subject } from 'rxjs';
-import { AppConfig, InjectConfig } from '@chatbox/common';
+import { AppConfig, InjectConfig, RateLimiter } from '@chatbox/common';
 import { ChannelSender, Delivery, EmailSender, SmsSender, WebhookSender } from './channels';
 import {
   HELP_REQUEST_ALERTS_PER_WINDOW,
+  NOTIFICATION_LIMIT_KEY_PREFIX,
   NOTIFICATION_OBSERVER,
-  NOTIFICATION_RATE_LIMITER,
   NOTIFICATION_TIMEOUTS,
   NotificationTimeouts,
 } from './notification.constants';
@@ -25,7 +25,6 @@ import {
   RateLimitSpikeAlert,
   RenderedAlert,
 } from './notification.types';
-import { NotificationRateLimiter } from './rate-limiter';
 import {
   renderDatabaseRecovered,
   renderDatabaseUnreachable,
@@ -60,7 +59,7 @@ export class NotificationService implements OnModuleInit, OnModuleDestroy {
 
   constructor(
     @InjectConfig() private readonly config: AppConfig,
-    @Inject(NOTIFICATION_RATE_LIMITER) private readonly limiter: NotificationRateLimiter,
+    private readonly limiter: RateLimiter,
     @Inject(NOTIFICATION_TIMEOUTS) timeouts: NotificationTimeouts,
     @Optional() @Inject(NOTIFICATION_OBSERVER) observer?: NotificationObserver,
   ) {
@@ -80,10 +79,9 @@ export class NotificationService implements OnModuleInit, OnModuleDestroy {
     this.logger.log(`Notification channels: ${this.enabledChannels().join(', ')}`);
   }
 
-  onModuleDestroy(): Promise<void> | undefined {
+  onModuleDestroy(): void {
     this.dashboard.complete();
     for (const sender of this.senders) sender.close();
-    return this.limiter.close?.();
   }
 
   /** Key `help:<sessionId>`, one alert per session per NOTIFY_RATE_WINDOW (SPEC 4.7). */
@@ -168,10 +166,14 @@ export class NotificationService implements OnModuleInit, OnModuleDestroy {
     }
   }
 
-  /** A broken limiter must not silence alerts: fail open and say so. */
+  /**
+   * The app's shared limiter (per instance, or across instances through Redis, falling back to a
+   * per-instance window while Redis is down). A broken limiter must not silence alerts: fail open.
+   */
   private async withinBudget(key: string, limit: number): Promise<boolean> {
     try {
-      return await this.limiter.tryAcquire(key, limit, this.config.notify.rateWindowMs);
+      const limitKey = NOTIFICATION_LIMIT_KEY_PREFIX + key;
+      return (await this.limiter.hit(limitKey, limit, this.config.notify.rateWindowMs)).allowed;
     } catch (error) {
       this.logger.warn(`Notification rate limiter failed for ${key} (${(error as Error).message}); sending`);
       return true;

@@ -1,6 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { AppConfig, ChatboxEvents, DomainError, ErrorCode, InjectConfig } from '@chatbox/common';
-import { RateLimiter } from './ports/rate-limiter';
+import { AppConfig, ChatboxEvents, DomainError, ErrorCode, InjectConfig, RateLimiter } from '@chatbox/common';
 import { TrafficMonitor } from './traffic-monitor';
 
 const LIMITER = 'messages';

@@ -1,21 +1,20 @@
-import { Global, Module } from '@nestjs/common';
+import { Module } from '@nestjs/common';
 import { AppConfig, APP_CONFIG, ChatboxEvents } from '@chatbox/common';
-import { FilesModule, UploadRateLimiter } from '@chatbox/files';
+import { FilesModule } from '@chatbox/files';
 import { LlmModule } from '@chatbox/llm';
 import { NotificationModule } from '@chatbox/notification';
 import { AlertRelay } from './alert-relay';
 import { ChatService } from './chat.service';
 import { MessageRateLimit } from './message-rate-limit';
-import { FileMessageService } from './file-message.service';
+import { frameHandlerProviders } from './frame-handlers';
 import { HelpQueueService } from './help-queue.service';
 import { ConnectionRegistry, InProcessConnectionRegistry } from './ports/connection-registry';
-import { InProcessRateLimiter, RateLimiter } from './ports/rate-limiter';
 import { InProcessSessionBroadcaster, SessionBroadcaster } from './ports/session-broadcaster';
 import { InProcessReplyLock, ReplyLock } from './ports/reply-lock';
 import { InstanceLiveness } from './multi-instance/instance-liveness';
 import { RedisConnectionRegistry } from './multi-instance/redis-connection-registry';
 import { RedisLink } from './multi-instance/redis-link';
-import { RedisRateLimiter } from './multi-instance/redis-rate-limiter';
+import { RedisLinkModule } from './multi-instance/redis-link.module';
 import { RedisReplyLock } from './multi-instance/redis-reply-lock';
 import { RedisSessionBroadcaster } from './multi-instance/redis-session-broadcaster';
 import { ReplyAttachments } from './reply/reply-attachments';
@@ -24,36 +23,18 @@ import { ReplyService } from './reply/reply.service';
 import { SessionShutdown } from './session-shutdown';
 import { SessionCleanupService } from './session-cleanup.service';
 import { SessionService } from './session.service';
+import { SocketBinding } from './socket-binding';
 import { TakeoverService } from './takeover.service';
 import { TrafficMonitor } from './traffic-monitor';
 
 /**
- * The Redis link and the rate limiter, app-wide: libs/files sits below the session module and limits
- * uploads through its own `UploadRateLimiter` port, bound here to the same (shared) limiter.
- */
-@Global()
-@Module({
-  providers: [
-    RedisLink,
-    {
-      provide: RateLimiter,
-      inject: [RedisLink],
-      useFactory: (link: RedisLink) =>
-        link.enabled ? new RedisRateLimiter(link) : new InProcessRateLimiter(),
-    },
-    { provide: UploadRateLimiter, useExisting: RateLimiter },
-  ],
-  exports: [RedisLink, RateLimiter, UploadRateLimiter],
-})
-export class RateLimitModule {}
-
-/**
- * Session rules and reply streaming. The ports (registry, broadcaster, rate limiter, reply lock)
- * are bound to in-process implementations, or to the Redis adapters when `REDIS_URL` is set
- * (multi-instance mode, SPEC 10) sharing one command and one subscriber connection (`RedisLink`).
+ * Session rules and reply streaming. The ports (registry, broadcaster, reply lock, and the app-wide
+ * rate limiter of `RedisLinkModule`) are bound to in-process implementations, or to the Redis
+ * adapters when `REDIS_URL` is set (multi-instance mode, SPEC 10) sharing one command and one
+ * subscriber connection (`RedisLink`).
  */
 @Module({
-  imports: [RateLimitModule, LlmModule, NotificationModule, FilesModule],
+  imports: [RedisLinkModule, LlmModule, NotificationModule, FilesModule],
   providers: [
     InstanceLiveness,
     {
@@ -89,8 +70,9 @@ export class RateLimitModule {}
     ReplyRecovery,
     SessionShutdown,
     ChatService,
+    SocketBinding,
+    ...frameHandlerProviders,
     MessageRateLimit,
-    FileMessageService,
     SessionCleanupService,
     TakeoverService,
     HelpQueueService,

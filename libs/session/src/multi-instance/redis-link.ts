@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import Redis from 'ioredis';
-import { AppConfig, ChatboxEvents, InjectConfig } from '@chatbox/common';
+import { AppConfig, ChatboxEvents, InjectConfig, RedisPing, RedisStatus } from '@chatbox/common';
 
 /** A chat decision must never wait on a sick Redis longer than this. */
 const REDIS_COMMAND_TIMEOUT_MS = 1_000;
@@ -12,16 +12,18 @@ const INSTANCE_ID_BYTES = 8;
 type Listener = () => void | Promise<void>;
 
 /**
- * The Redis connections of multi-instance mode (SPEC 10): one for commands and publishing, one for
- * the pub/sub subscription (a subscribed connection can issue nothing else). Without `REDIS_URL`
- * there is no link and the session ports keep their in-process implementations.
+ * The instance's only Redis connections (multi-instance mode, SPEC 10): one for commands and
+ * publishing, one for the pub/sub subscription (a subscribed connection can issue nothing else).
+ * The session adapters, the shared `RateLimiter` (so the upload and alert budgets too) and readiness
+ * (`RedisStatus`) all go through it. Without `REDIS_URL` there is no link and every port keeps its
+ * in-process implementation.
  *
  * It also tracks whether Redis answers: an outage is logged once when it starts and once when it
  * ends, counted in `chatbox_redis_up`, and the adapters are told when a connection is back (they
  * re-send what the outage held back and repair what they missed).
  */
 @Injectable()
-export class RedisLink implements BeforeApplicationShutdown, OnApplicationShutdown {
+export class RedisLink extends RedisStatus implements BeforeApplicationShutdown, OnApplicationShutdown {
   private readonly logger = new Logger(RedisLink.name);
   /** Tells this instance's own publications apart from the others'. */
   readonly instanceId = randomBytes(INSTANCE_ID_BYTES).toString('hex');
@@ -30,6 +32,8 @@ export class RedisLink implements BeforeApplicationShutdown, OnApplicationShutdo
   readonly commands?: Redis;
   readonly subscriber?: Redis;
   private failing = false;
+  /** The last connection error, shown by readiness while the link is down. */
+  private lastError?: string;
   /** Whether `chatbox_redis_up` has been told the first state. */
   private announced = false;
   /** When the command connection last became usable after being unusable (undefined while it is not). */
@@ -44,6 +48,7 @@ export class RedisLink implements BeforeApplicationShutdown, OnApplicationShutdo
     @InjectConfig() config: AppConfig,
     private readonly events: ChatboxEvents,
   ) {
+    super();
     this.prefix = config.redisKeyPrefix;
     if (!config.redisUrl) return;
     this.commands = new Redis(config.redisUrl, {
@@ -53,7 +58,9 @@ export class RedisLink implements BeforeApplicationShutdown, OnApplicationShutdo
     });
     this.subscriber = new Redis(config.redisUrl, { disconnectTimeout: REDIS_DISCONNECT_TIMEOUT_MS });
     // Without listeners ioredis prints every reconnect failure; the outage is logged here once.
-    this.commands.on('error', () => undefined);
+    this.commands.on('error', (error: Error) => {
+      this.lastError = error.message;
+    });
     this.subscriber.on('error', () => undefined);
     let commandsReadyBefore = false;
     this.commands.on('ready', () => {
@@ -75,6 +82,24 @@ export class RedisLink implements BeforeApplicationShutdown, OnApplicationShutdo
 
   get enabled(): boolean {
     return this.commands !== undefined;
+  }
+
+  get configured(): boolean {
+    return this.enabled;
+  }
+
+  /** For readiness: answers at once while the link is known to be down, else one bounded `PING`. */
+  async ping(): Promise<RedisPing> {
+    if (!this.commands) return { ok: false, latencyMs: 0, error: 'REDIS_URL is not set' };
+    if (this.down) return { ok: false, latencyMs: 0, error: this.lastError ?? 'connection closed' };
+    const started = performance.now();
+    const latencyMs = () => Math.round(performance.now() - started);
+    try {
+      await this.commands.ping();
+      return { ok: true, latencyMs: latencyMs() };
+    } catch (error) {
+      return { ok: false, latencyMs: latencyMs(), error: (error as Error).message };
+    }
   }
 
   /** Whether the command connection is known to be unusable right now (skip the timeout wait). */

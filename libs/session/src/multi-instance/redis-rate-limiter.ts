@@ -1,12 +1,12 @@
 import type Redis from 'ioredis';
-import { redisWindowHit } from '@chatbox/common';
-import { InProcessRateLimiter, RateDecision, RateLimiter } from '../ports/rate-limiter';
+import { InProcessRateLimiter, RateLimiter, redisWindowHit, WindowDecision } from '@chatbox/common';
 import { RedisLink } from './redis-link';
 
 /**
- * Message, public and admin limits shared by every instance (SPEC 10). While Redis cannot answer,
- * decisions fall back to this instance's own window (logged once per outage): limits loosen a
- * little rather than the chat stopping.
+ * Every limit of the service (messages, uploads, public and admin routes, alert budgets) shared by
+ * every instance (SPEC 10). While Redis cannot answer, decisions fall back to this instance's own
+ * window (logged once per outage by the link): limits loosen a little rather than the chat stopping
+ * or an alert going silent.
  */
 export class RedisRateLimiter extends RateLimiter {
   private readonly fallback = new InProcessRateLimiter();
@@ -17,7 +17,8 @@ export class RedisRateLimiter extends RateLimiter {
     this.keyPrefix = `${link.prefix}rate:`;
   }
 
-  async hit(key: string, limit: number, windowMs: number, now = Date.now()): Promise<RateDecision> {
+  async hit(key: string, limit: number, windowMs: number, now = Date.now()): Promise<WindowDecision> {
+    // Known outage: no wait for a command timeout on every decision until the connection is back.
     if (this.link.down) return this.fallback.hit(key, limit, windowMs, now);
     try {
       const decision = await redisWindowHit(

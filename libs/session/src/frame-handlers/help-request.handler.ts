@@ -1,0 +1,42 @@
+import { Injectable } from '@nestjs/common';
+import { NotificationService } from '@chatbox/notification';
+import { chatEvent } from '../chat-event';
+import { ClientConnection } from '../ports/client-connection';
+import { SessionService } from '../session.service';
+import { ActiveSession } from './active-session';
+import { FrameHandler, FrameOf } from './frame-handler';
+
+const HELP_CONFIRMATION = 'Help request sent. An administrator will join your session shortly.';
+
+/** `help_request`: the session joins the help queue and admins are alerted. */
+@Injectable()
+export class HelpRequestHandler extends FrameHandler<'help_request'> {
+  readonly types = ['help_request'] as const;
+
+  constructor(
+    private readonly activeSession: ActiveSession,
+    private readonly sessions: SessionService,
+    private readonly notifications: NotificationService,
+  ) {
+    super();
+  }
+
+  async handle(connection: ClientConnection, frame: FrameOf<'help_request'>): Promise<void> {
+    const session = await this.activeSession.of(connection);
+    await this.sessions.markHelpRequested(session);
+    // The excerpt is the request's own text, else the last user message (read only in that case).
+    const excerpt = frame.content?.trim() ? frame.content : await this.sessions.lastUserMessage(session);
+    // Alerts (e-mail, SMS, webhook, dashboards) are rate limited per session by the notification
+    // module, so a repeated request within the window alerts nobody; the chat never waits on them.
+    void this.notifications.helpRequested({
+      userId: session.userId,
+      sessionId: session.id,
+      sessionName: session.name,
+      lastUserMessage: excerpt,
+      at: new Date(),
+    });
+    connection.send(
+      chatEvent('connection_status', 'system', { session_id: session.id, content: HELP_CONFIRMATION }),
+    );
+  }
+}

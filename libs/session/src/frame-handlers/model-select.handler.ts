@@ -1,0 +1,40 @@
+import { Injectable } from '@nestjs/common';
+import { DomainError, ErrorCode } from '@chatbox/common';
+import { LlmService } from '@chatbox/llm';
+import { chatEvent } from '../chat-event';
+import { ClientConnection } from '../ports/client-connection';
+import { SessionBroadcaster } from '../ports/session-broadcaster';
+import { SessionService } from '../session.service';
+import { ActiveSession } from './active-session';
+import { FrameHandler, FrameOf } from './frame-handler';
+
+/** `model_select`: the session's model for the next replies, announced to every socket of it. */
+@Injectable()
+export class ModelSelectHandler extends FrameHandler<'model_select'> {
+  readonly types = ['model_select'] as const;
+
+  constructor(
+    private readonly llm: LlmService,
+    private readonly activeSession: ActiveSession,
+    private readonly sessions: SessionService,
+    private readonly broadcaster: SessionBroadcaster,
+  ) {
+    super();
+  }
+
+  async handle(connection: ClientConnection, frame: FrameOf<'model_select'>): Promise<void> {
+    if (!frame.model_id)
+      throw new DomainError(ErrorCode.MISSING_FIELD, 'model_id is required for model_select');
+    if (!this.llm.hasModel(frame.model_id))
+      throw new DomainError(ErrorCode.INVALID_MODEL, `Unknown model ${frame.model_id}`);
+    const session = await this.activeSession.of(connection);
+    await this.sessions.selectModel(session, frame.model_id);
+    const answer = chatEvent('connection_status', 'system', {
+      session_id: session.id,
+      content: `Model changed to ${frame.model_id}`,
+      model_id: frame.model_id,
+    });
+    connection.send(answer);
+    this.broadcaster.toSession(session.id, answer, connection.id);
+  }
+}

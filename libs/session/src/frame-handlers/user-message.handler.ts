@@ -1,0 +1,81 @@
+import { Injectable } from '@nestjs/common';
+import { DomainError, ErrorCode } from '@chatbox/common';
+import { chatEvent } from '../chat-event';
+import { MessageRateLimit } from '../message-rate-limit';
+import { ClientConnection } from '../ports/client-connection';
+import { SessionBroadcaster } from '../ports/session-broadcaster';
+import { SessionService } from '../session.service';
+import { ActiveSession } from './active-session';
+import { FrameHandler, FrameOf } from './frame-handler';
+import { MessageTurn } from './message-turn';
+
+/** `user_message`: stored, relayed to the session's other sockets, answered by the AI when it should. */
+@Injectable()
+export class UserMessageHandler extends FrameHandler<'user_message'> {
+  readonly types = ['user_message'] as const;
+
+  constructor(
+    private readonly messageRate: MessageRateLimit,
+    private readonly activeSession: ActiveSession,
+    private readonly turn: MessageTurn,
+    private readonly sessions: SessionService,
+    private readonly broadcaster: SessionBroadcaster,
+  ) {
+    super();
+  }
+
+  async handle(connection: ClientConnection, frame: FrameOf<'user_message'>): Promise<void> {
+    if (frame.content === undefined || frame.content.trim() === '')
+      throw new DomainError(ErrorCode.MISSING_FIELD, 'content is required for user_message');
+    await this.messageRate.consume(connection.principal.userId);
+    const session = await this.activeSession.of(connection);
+    const isStaff = this.turn.isStaff(connection, session);
+    const slot = await this.turn.slotFor(connection, session);
+
+    // Stored in memory now and in the database in the background: the reply does not wait for it.
+    const { message: stored, written } = await this.sessions
+      .storeMessage(session, {
+        type: 'user_message',
+        content: frame.content,
+        timestamp: new Date(),
+        sender: this.turn.senderOf(connection, session),
+        ...(frame.metadata && Object.keys(frame.metadata).length > 0 ? { meta: frame.metadata } : {}),
+      })
+      .catch((error: unknown) => {
+        slot?.release();
+        throw error;
+      });
+    this.broadcaster.toSession(
+      session.id,
+      chatEvent('user_message', stored.sender, {
+        id: stored.id,
+        session_id: session.id,
+        content: stored.content,
+        timestamp: stored.timestamp.toISOString(),
+        metadata: isStaff
+          ? { admin_name: connection.principal.name, admin_id: connection.principal.userId }
+          : undefined,
+      }),
+      connection.id,
+    );
+    if (!slot) {
+      void written.catch(() => sendStorageError(connection, session.id));
+      return;
+    }
+    this.turn.answer(connection, session, stored, written, slot);
+  }
+}
+
+/** A message that can never be stored (the database refused it for good): its sender is told. */
+function sendStorageError(connection: ClientConnection, sessionId: string): void {
+  connection.send(
+    chatEvent('error', 'system', {
+      session_id: sessionId,
+      error: {
+        code: ErrorCode.DATABASE_ERROR,
+        message: 'Your message could not be saved',
+        recoverable: true,
+      },
+    }),
+  );
+}
