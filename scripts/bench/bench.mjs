@@ -419,72 +419,45 @@ const fmt = {
   ms: (v) => `${Math.round(v)} ms`,
   n: (v) => `${Math.round(v)}`,
 };
-function compare(label, floorResult, serviceResult) {
-  rows.push([
-    label,
-    'wall',
-    fmt.s(floorResult.wall),
-    fmt.s(serviceResult.wall),
-    (serviceResult.wall / floorResult.wall).toFixed(2),
-  ]);
-  rows.push([
-    '',
-    'first chunk p50',
-    fmt.ms(floorResult.p50),
-    fmt.ms(serviceResult.p50),
-    (serviceResult.p50 / floorResult.p50).toFixed(2),
-  ]);
-  rows.push([
-    '',
-    'first chunk p99',
-    fmt.ms(floorResult.p99),
-    fmt.ms(serviceResult.p99),
-    (serviceResult.p99 / floorResult.p99).toFixed(2),
-  ]);
-  rows.push([
-    '',
+/** The figures compared per scenario: label, how one result shows it, which number the ratio uses. */
+const FIGURES = [
+  ['wall', (r) => fmt.s(r.wall), (r) => r.wall],
+  ['first chunk p50', (r) => fmt.ms(r.p50), (r) => r.p50],
+  ['first chunk p99', (r) => fmt.ms(r.p99), (r) => r.p99],
+  [
     'message to provider p50 / p99',
-    `${fmt.ms(floorResult.toProviderP50)} / ${fmt.ms(floorResult.toProviderP99)}`,
-    `${fmt.ms(serviceResult.toProviderP50)} / ${fmt.ms(serviceResult.toProviderP99)}`,
-    (serviceResult.toProviderP50 / floorResult.toProviderP50).toFixed(2),
-  ]);
-  rows.push([
-    '',
-    'connect + greeting p99',
-    fmt.ms(floorResult.connectP99),
-    fmt.ms(serviceResult.connectP99),
-    (serviceResult.connectP99 / floorResult.connectP99).toFixed(2),
-  ]);
-  rows.push([
-    '',
-    'whole reply p50 / p99',
-    `${fmt.ms(floorResult.totalP50)} / ${fmt.ms(floorResult.totalP99)}`,
-    `${fmt.ms(serviceResult.totalP50)} / ${fmt.ms(serviceResult.totalP99)}`,
-    (serviceResult.totalP99 / floorResult.totalP99).toFixed(2),
-  ]);
-  rows.push([
-    '',
+    (r) => `${fmt.ms(r.toProviderP50)} / ${fmt.ms(r.toProviderP99)}`,
+    (r) => r.toProviderP50,
+  ],
+  ['connect + greeting p99', (r) => fmt.ms(r.connectP99), (r) => r.connectP99],
+  ['whole reply p50 / p99', (r) => `${fmt.ms(r.totalP50)} / ${fmt.ms(r.totalP99)}`, (r) => r.totalP99],
+  [
     'CPU ms per exchange (database)',
-    fmt.ms(floorResult.cpuPerExchange * 1000),
-    `${fmt.ms(serviceResult.cpuPerExchange * 1000)} (${fmt.ms(serviceResult.databaseCpuPerExchange * 1000)})`,
-    (serviceResult.cpuPerExchange / floorResult.cpuPerExchange).toFixed(2),
-  ]);
-  rows.push([
-    '',
-    'chunks/s',
-    fmt.n(floorResult.chunksPerSecond),
-    fmt.n(serviceResult.chunksPerSecond),
-    (serviceResult.chunksPerSecond / floorResult.chunksPerSecond).toFixed(2),
-  ]);
-  rows.push(['', 'errors', String(floorResult.errors), String(serviceResult.errors), '']);
-  if (serviceResult.operations)
+    (r) =>
+      fmt.ms(r.cpuPerExchange * 1000) + (r.operations ? ` (${fmt.ms(r.databaseCpuPerExchange * 1000)})` : ''),
+    (r) => r.cpuPerExchange,
+  ],
+  ['chunks/s', (r) => fmt.n(r.chunksPerSecond), (r) => r.chunksPerSecond],
+  ['errors', (r) => String(r.errors)],
+  [
+    'db writes/reads per exchange',
+    (r) =>
+      r.operations
+        ? `${r.operations.writesPerExchange.toFixed(2)} / ${r.operations.readsPerExchange.toFixed(2)}`
+        : '0 / 0',
+  ],
+];
+
+function compare(label, floorResult, serviceResult) {
+  FIGURES.forEach(([figure, show, ratioOf], index) =>
     rows.push([
-      '',
-      'db writes/reads per exchange',
-      '0 / 0',
-      `${serviceResult.operations.writesPerExchange.toFixed(2)} / ${serviceResult.operations.readsPerExchange.toFixed(2)}`,
-      '',
-    ]);
+      index === 0 ? label : '',
+      figure,
+      show(floorResult),
+      show(serviceResult),
+      ratioOf ? (ratioOf(serviceResult) / ratioOf(floorResult)).toFixed(2) : '',
+    ]),
+  );
   if (serviceResult.operations)
     notes.push(`database operations per exchange, ${label}: ${serviceResult.operations.each}`);
   process.stdout.write(
