@@ -301,7 +301,10 @@ async function run(target, clients, messages, label) {
   const cpuAfter = cpuNow(target);
   const firsts = results.flatMap((r) => r.replies.map((reply) => reply.first)).sort((a, b) => a - b);
   const totals = results.flatMap((r) => r.replies.map((reply) => reply.total)).sort((a, b) => a - b);
-  const toProvider = results.flatMap((r) => r.replies.map((reply) => reply.toProvider)).sort((a, b) => a - b);
+  const toProvider = results
+    .flatMap((r) => r.replies.map((reply) => reply.toProvider))
+    .filter(Number.isFinite)
+    .sort((a, b) => a - b);
   const connects = results
     .flatMap((r) => (r.connectMs === undefined ? [] : [r.connectMs]))
     .sort((a, b) => a - b);
