@@ -56,7 +56,7 @@ describe('module boundaries', () => {
     ).toEqual([expect.stringContaining('gateway may import only session, common')]);
     expect(
       await problems(
-        "import { chatEvent } from '@chatbox/session/chat-event';\nexport const x = chatEvent;\n",
+        "import { instant } from '@chatbox/session/session-events';\nexport const x = instant;\n",
         'libs/gateway/src/deep.ts',
       ),
     ).toEqual([expect.stringContaining('through its index')]);
@@ -92,5 +92,23 @@ describe('module boundaries', () => {
     }
     expect(Object.values(graph).flat()).not.toContain('gateway');
     expect(Object.values(graph).flat()).not.toContain('admin');
+  });
+
+  it('the session layer builds no wire frame: it emits typed events, the gateway renders them', () => {
+    // Keys only the SPEC 4.2 envelope has (stored `meta` keys such as `model_id` are data, not frames).
+    // session-views.ts and api-models.ts are the REST shapes of SPEC 5 that gateway and admin share.
+    const envelopeKey =
+      /(?:^|[{,])\s*(session_id|user_id|file_id|file_url|message_id|catch_up|new_session|admin_id|admin_name|retry_after)\s*:/gm;
+    const restShapes = ['session-views.ts', 'api-models.ts'];
+    const framed = sourcesOf(join(root, 'libs/session/src'))
+      .filter((file) => !file.endsWith('.spec.ts') && !restShapes.some((name) => file.endsWith(name)))
+      .flatMap((file) =>
+        [...readFileSync(file, 'utf8').matchAll(envelopeKey)].map(
+          (m) => `${file.slice(root.length)}: ${m[1]}`,
+        ),
+      );
+    expect(framed).toEqual([]);
+    const mapper = readFileSync(join(root, 'libs/gateway/src/frame-mapper.ts'), 'utf8');
+    expect(mapper).toContain('session_id: event.sessionId');
   });
 });

@@ -3,7 +3,7 @@
  * types and their validated properties (the class-validator DTOs the gateway uses), the limits,
  * the error codes and every frame type the server emits. Needs no database: it parses files.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { getMetadataStorage, ValidationTypes } from 'class-validator';
 import type { ValidationMetadata } from 'class-validator/types/metadata/ValidationMetadata';
@@ -16,7 +16,9 @@ import {
 } from '@chatbox/common';
 import { INBOUND_TYPES } from '@chatbox/session';
 import { DTO_BY_TYPE } from '../../libs/gateway/src/dto/inbound-frame.dto';
+import { DASHBOARD_EVENTS, NOTICE_REASONS, renderFrame } from '../../libs/gateway/src/frame-mapper';
 import { parseFrame } from '../../libs/gateway/src/frame-parser';
+import { FRAME_CASES } from '../support/frame-cases';
 
 const root = resolve(__dirname, '../..');
 const read = (path: string) => readFileSync(join(root, path), 'utf8');
@@ -98,17 +100,10 @@ function isRequired(rules: ValidationMetadata[]): boolean {
   );
 }
 
-/** Every .ts source (not specs) under a directory. */
-function sources(dir: string): string[] {
-  return readdirSync(join(root, dir)).flatMap((entry) => {
-    const path = join(dir, entry);
-    if (statSync(join(root, path)).isDirectory()) return sources(path);
-    return path.endsWith('.ts') && !path.endsWith('.spec.ts') ? [read(path)] : [];
-  });
-}
-const serverSources = [...sources('libs/session/src'), ...sources('libs/gateway/src')];
-const matches = (texts: string[], pattern: RegExp) =>
-  new Set(texts.flatMap((text) => [...text.matchAll(pattern)].map((match) => match[1])));
+/** The frame of every kind of event the server sends (the gateway's mapper renders them all). */
+const serverFrames = Object.values(FRAME_CASES)
+  .flat()
+  .map(([event]) => renderFrame(event));
 
 describe('docs/asyncapi.yaml', () => {
   const clientMessages = operationMessages('receive');
@@ -217,21 +212,23 @@ describe('docs/asyncapi.yaml', () => {
   });
 
   it('documents every frame type the server emits, and no other', () => {
-    const emitted = matches(serverSources, /chatEvent\(\s*'([a-z_]+)'/g);
+    const emitted = new Set(serverFrames.map((frame) => frame.type));
     expect(emitted.size).toBeGreaterThan(5);
-    // Stored file messages are re-sent with their own type (chatEvent(message.type, ...)).
-    const expected = new Set([...emitted, 'file_upload', 'voice_message']);
-    expect(serverMessages.map(typeOf).sort()).toEqual([...expected].sort());
+    expect(serverMessages.map(typeOf).sort()).toEqual([...emitted].sort());
   });
 
-  it('the server envelope has exactly the fields of the ChatEvent interface', () => {
-    const source = read('libs/session/src/chat-event.ts');
-    const body = source.slice(source.indexOf('export interface ChatEvent {'));
+  it('the server envelope has exactly the fields of the ServerFrame interface, and frames only those', () => {
+    const source = read('libs/gateway/src/frame-mapper.ts');
+    const body = source.slice(source.indexOf('export interface ServerFrame {'));
     const fields = [...body.slice(0, body.indexOf('\n}')).matchAll(/^ {2}([a-z_]+)\??:/gm)].map((m) => m[1]);
     expect(fields).toContain('session_id');
     const envelope = doc.components.schemas.ServerEnvelope;
     expect(Object.keys(envelope.properties).sort()).toEqual(fields.sort());
     expect(deref(envelope.properties.error)).toBe(doc.components.schemas.ErrorBody);
+    for (const frame of serverFrames) {
+      expect(Object.keys(frame).filter((key) => !fields.includes(key))).toEqual([]);
+      for (const key of envelope.required as string[]) expect(frame).toHaveProperty(key);
+    }
   });
 
   it('documents the streaming metadata of ai_response, including the done frame (SPEC 4.5, 4.6)', () => {
@@ -264,15 +261,14 @@ describe('docs/asyncapi.yaml', () => {
     const alertEvents = [...alertUnion.slice(0, alertUnion.indexOf(';')).matchAll(/'([a-z_]+)'/g)].map(
       (match) => match[1],
     );
-    const events = new Set([...matches(serverSources, /\bevent: '([a-z_]+)'/g), ...alertEvents]);
+    const notifications = serverFrames.filter((frame) => frame.type === 'notification');
+    const sent = (key: string) => notifications.flatMap((frame) => frame.metadata?.[key] ?? []);
+    // Every dashboard update and notice the mapper knows, the alerts of the notification module, and
+    // what the rendered notifications carry.
+    const events = new Set([...Object.values(DASHBOARD_EVENTS), ...alertEvents, ...sent('event')]);
     expect(events).toContain('takeover_started');
     expect([...(metadata.event.enum ?? [])].sort()).toEqual([...events].sort());
-    // `reason: 'x'` and `reason: cond ? 'x' : 'y'` on notification metadata, and the shutdown reason.
-    const reasonLines = serverSources.flatMap((text) => text.match(/\breason: [^\n]*/g) ?? []);
-    const reasons = new Set([
-      ...matches(reasonLines, /(?:reason:|\?|:)\s*'([a-z_]+)'/g),
-      ...matches(serverSources, /closeAll\('([a-z_]+)'\)/g),
-    ]);
+    const reasons = new Set([...Object.values(NOTICE_REASONS), ...sent('reason')]);
     expect(reasons).toContain('session_ended_elsewhere');
     for (const reason of reasons) expect(metadata.reason.enum).toContain(reason);
   });

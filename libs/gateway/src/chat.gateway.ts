@@ -9,7 +9,8 @@ import {
   FATAL_SOCKET_CODES,
   InjectConfig,
 } from '@chatbox/common';
-import { ChatService, chatEvent } from '@chatbox/session';
+import { ChatService, instant } from '@chatbox/session';
+import { NOTICE_REASONS } from './frame-mapper';
 import { parseFrame } from './frame-parser';
 import { HandshakeRequest } from './handshake.service';
 import { SocketConnection } from './socket-connection';
@@ -125,16 +126,11 @@ export class ChatGateway implements OnGatewayConnection, OnGatewayDisconnect, On
   }
 
   /** Shutdown: every socket is told, then closed with 1001 (SPEC 13). */
-  closeAll(reason: string): void {
+  closeAll(): void {
+    const at = instant();
     for (const [socket, state] of this.sockets) {
-      state.connection.send(
-        chatEvent('notification', 'system', {
-          session_id: state.connection.sessionId,
-          content: 'The server is restarting; reconnect in a moment.',
-          metadata: { reason },
-        }),
-      );
-      socket.close(CLOSE_GOING_AWAY, reason);
+      state.connection.send({ kind: 'serverShutdown', sessionId: state.connection.sessionId, at });
+      socket.close(CLOSE_GOING_AWAY, NOTICE_REASONS.serverShutdown);
     }
   }
 
@@ -197,17 +193,15 @@ export class ChatGateway implements OnGatewayConnection, OnGatewayDisconnect, On
         },
         'frame handling failed',
       );
-    state.connection.send(
-      chatEvent('error', 'system', {
-        session_id: sessionId,
-        error: {
-          code: domain.code,
-          message: domain.message,
-          recoverable: domain.recoverable,
-          ...(domain.retryAfterMs !== undefined ? { retry_after: domain.retryAfterMs } : {}),
-        },
-      }),
-    );
+    state.connection.send({
+      kind: 'failure',
+      sessionId,
+      code: domain.code,
+      message: domain.message,
+      recoverable: domain.recoverable,
+      retryAfterMs: domain.retryAfterMs,
+      at: instant(),
+    });
     this.events.emit({ type: 'message.error' });
     const closeCode = FATAL_SOCKET_CODES[domain.code];
     if (closeCode) state.connection.close(closeCode, domain.code);

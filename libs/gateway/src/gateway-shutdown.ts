@@ -22,7 +22,7 @@ export class GatewayShutdown implements BeforeApplicationShutdown {
     this.shutdown.beginDraining();
     const sockets = this.gateway.connectionCount;
     // Told at once, before anything waits on replies or the database.
-    this.gateway.closeAll('server_shutdown');
+    this.gateway.closeAll();
     const { replies, unwritten } = await this.session.drain();
     this.logger.log({ sockets, replies, unwritten }, 'connections closed, replies settled, writes flushed');
   }

@@ -1,12 +1,12 @@
 import type { WebSocket } from 'ws';
 import { ChatboxEvents, type Principal } from '@chatbox/common';
-import { chatEvent } from '@chatbox/session';
 import { SocketConnection } from './socket-connection';
 
 const CONNECTING = 0;
 const OPEN = 1;
 const CLOSING = 2;
 const CLOSED = 3;
+const at = '2024-05-01T10:00:00.000Z';
 const principal = { userId: 'u1', name: 'U', roles: [], isAdmin: false } as unknown as Principal;
 
 function fakeSocket(readyState: number, bufferedAmount = 0) {
@@ -21,7 +21,7 @@ describe('SocketConnection', () => {
       const events = new ChatboxEvents();
       const onSent = jest.spyOn(events, 'emit');
       const connection = new SocketConnection(socket as unknown as WebSocket, principal, 1024, events);
-      connection.send(chatEvent('pong', 'system'));
+      connection.send({ kind: 'pong', at });
       connection.close(1001, 'server_shutdown');
       expect(socket.send).not.toHaveBeenCalled();
       expect(socket.close).not.toHaveBeenCalled();
@@ -35,16 +35,21 @@ describe('SocketConnection', () => {
     const events = new ChatboxEvents();
     const onSent = jest.spyOn(events, 'emit');
     const connection = new SocketConnection(socket as unknown as WebSocket, principal, 1024, events);
-    connection.send(chatEvent('pong', 'system', { session_id: 's1' }));
+    connection.send({ kind: 'pong', sessionId: 's1', at });
     expect(socket.send).toHaveBeenCalledTimes(1);
-    expect(JSON.parse(socket.send.mock.calls[0][0])).toMatchObject({ type: 'pong', session_id: 's1' });
+    expect(JSON.parse(socket.send.mock.calls[0][0])).toEqual({
+      type: 'pong',
+      sender: 'system',
+      session_id: 's1',
+      timestamp: at,
+    });
     expect(onSent).toHaveBeenCalledTimes(1);
   });
 
   it('closes a client that stops reading (1013) instead of buffering without bound', () => {
     const socket = fakeSocket(OPEN, 4096);
     const connection = new SocketConnection(socket as unknown as WebSocket, principal, 1024);
-    connection.send(chatEvent('pong', 'system'));
+    connection.send({ kind: 'pong', at });
     expect(socket.send).not.toHaveBeenCalled();
     expect(socket.close).toHaveBeenCalledWith(1013, 'client too slow');
   });

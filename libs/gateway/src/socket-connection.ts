@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { WebSocket } from 'ws';
 import type { ChatboxEvents, Principal } from '@chatbox/common';
-import type { ChatEvent, ClientConnection } from '@chatbox/session';
+import type { ClientConnection } from '@chatbox/session';
+import { frameText, OutboundEvent } from './frame-mapper';
 
 export const WS_OPEN = 1;
 const MESSAGE_SENT = { type: 'message.sent', count: 1 } as const;
@@ -25,16 +26,16 @@ export class SocketConnection implements ClientConnection {
   }
 
   /**
-   * Never writes to a socket that is closing; a client that stops reading (send buffer over the
-   * bound) is closed instead of growing memory without limit.
+   * Writes the event's frame (frame-mapper.ts). Never writes to a socket that is closing; a client
+   * that stops reading (send buffer over the bound) is closed instead of growing memory without limit.
    */
-  send(event: ChatEvent): void {
+  send(event: OutboundEvent): void {
     if (!this.isOpen) return;
     if (this.socket.bufferedAmount > this.maxBufferedBytes) {
       this.close(1013, 'client too slow');
       return;
     }
-    this.socket.send(JSON.stringify(event));
+    this.socket.send(frameText(event));
     this.events?.emit(MESSAGE_SENT);
   }
 

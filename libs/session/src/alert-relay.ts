@@ -2,7 +2,6 @@ import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/commo
 import { Subscription } from 'rxjs';
 import { LlmService } from '@chatbox/llm';
 import { NotificationService } from '@chatbox/notification';
-import { chatEvent } from './chat-event';
 import { SessionBroadcaster } from './ports/session-broadcaster';
 
 /**
@@ -24,14 +23,14 @@ export class AlertRelay implements OnModuleInit, OnModuleDestroy {
     this.subscriptions.add(
       this.notifications.dashboardEvents$.subscribe((alert) => {
         try {
-          this.broadcaster.toDashboards(
-            chatEvent('notification', 'system', {
-              session_id: alert.sessionId,
-              content: alert.content,
-              timestamp: alert.timestamp,
-              metadata: alert.metadata,
-            }),
-          );
+          this.broadcaster.toDashboards({
+            kind: 'dashboardAlert',
+            sessionId: alert.sessionId,
+            summary: alert.content,
+            facts: alert.metadata,
+            // As the alert says it (e-mail, webhook and dashboard show the same time).
+            at: alert.timestamp,
+          });
         } catch (error) {
           this.logger.warn({ err: (error as Error).message }, 'dashboard relay failed');
         }

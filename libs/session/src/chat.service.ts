@@ -1,10 +1,10 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { LlmService } from '@chatbox/llm';
-import { chatEvent } from './chat-event';
 import { FRAME_HANDLERS, FrameHandler, handlersByType } from './frame-handlers';
 import { INBOUND_TYPES, InboundFrame, InboundType } from './inbound-frame';
 import { ClientConnection } from './ports/client-connection';
 import { ReplyService } from './reply/reply.service';
+import { instant } from './session-events';
 import { SocketBinding } from './socket-binding';
 
 /**
@@ -28,20 +28,19 @@ export class ChatService {
   /** Right after the upgrade: register, bind if the query named a bindable session, greet. */
   async connect(connection: ClientConnection, requestedSessionId?: string): Promise<void> {
     const session = await this.binding.open(connection, requestedSessionId);
-    connection.send(
-      chatEvent('connection_status', 'system', {
-        user_id: connection.principal.userId,
-        session_id: session?.id ?? connection.nextSessionId,
-        content: 'Connected',
-        models: this.llm.models(),
-        model_id: session?.modelId ?? this.llm.defaultModelId,
-        ...(session?.assistingSince && session.assistingAdminName
-          ? { metadata: { admin_name: session.assistingAdminName, admin_id: session.assistingAdminId ?? '' } }
-          : {}),
-        // [ext] The id is announced, not created yet: nothing to read or share under it before a message.
-        ...(session ? {} : { metadata: { new_session: 'true' } }),
-      }),
-    );
+    connection.send({
+      kind: 'greeting',
+      userId: connection.principal.userId,
+      sessionId: session?.id ?? connection.nextSessionId,
+      // [ext] The id is announced, not created yet: nothing to read or share under it before a message.
+      newSession: !session,
+      models: this.llm.models(),
+      modelId: session?.modelId ?? this.llm.defaultModelId,
+      ...(session?.assistingSince && session.assistingAdminName
+        ? { assistingAdmin: { id: session.assistingAdminId ?? '', name: session.assistingAdminName } }
+        : {}),
+      at: instant(),
+    });
     if (session) this.replies.catchUp(connection, session.id);
   }
 

@@ -1,13 +1,13 @@
 import { Injectable } from '@nestjs/common';
 import { DomainError, ErrorCode, Principal } from '@chatbox/common';
 import { ConversationStore } from '@chatbox/storage';
-import { chatEvent } from './chat-event';
 import { SessionBroadcaster } from './ports/session-broadcaster';
+import { instant } from './session-events';
 
 /**
  * The help queue (SPEC 5 `help_state`): a help request is `open`, an admin's takeover makes it
  * `assisted`, the takeover's end or an admin's resolve makes it `resolved`. Dashboards hear of a
- * resolve through a `notification` with `metadata.event:"help_resolved"`.
+ * resolve (`helpResolved`).
  */
 @Injectable()
 export class HelpQueueService {
@@ -23,16 +23,13 @@ export class HelpQueueService {
     const result = await this.store.resolveHelp(session);
     if (!result) throw new DomainError(ErrorCode.CONFLICT, 'This session has no help request to resolve');
     if (!result.changed) return;
-    this.broadcaster.toDashboards(
-      chatEvent('notification', 'system', {
-        session_id: sessionId,
-        metadata: {
-          event: 'help_resolved',
-          user_id: session.userId,
-          admin_id: admin.userId,
-          admin_name: admin.name,
-        },
-      }),
-    );
+    this.broadcaster.toDashboards({
+      kind: 'dashboardUpdate',
+      change: 'helpResolved',
+      sessionId,
+      userId: session.userId,
+      admin: { id: admin.userId, name: admin.name },
+      at: instant(),
+    });
   }
 }

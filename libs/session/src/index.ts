@@ -1,4 +1,4 @@
-export * from './chat-event';
+export * from './session-events';
 export * from './chat.service';
 export * from './help-queue.service';
 export * from './inbound-frame';

@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { isServerMetadataKey, SERVER_METADATA_KEYS } from './server-metadata';
 
 /** Every .ts source (not specs) of this module. */
@@ -12,12 +12,15 @@ function sources(dir: string): string[] {
 }
 
 describe('server-owned metadata keys', () => {
-  it('cover every key the session module writes into metadata or stored meta', () => {
-    // Object literals assigned to `metadata:` / `meta:` / `const meta … =`, one level deep.
-    const literals = sources(__dirname).flatMap((text) =>
-      [...text.matchAll(/\b(?:metadata|meta)(?:: Record<string, string>)?\s*[:=]\s*\{([^{}]*)\}/g)].map(
-        (match) => match[1],
-      ),
+  it('cover every key the session module stores in meta and the gateway writes into frame metadata', () => {
+    // Object literals assigned to `metadata:` / `meta:` / `const meta … =`, with their nested literals.
+    const frameMapper = readFileSync(resolve(__dirname, '../../gateway/src/frame-mapper.ts'), 'utf8');
+    const literals = [...sources(__dirname), frameMapper].flatMap((text) =>
+      [
+        ...text.matchAll(
+          /\b(?:metadata|meta)(?:: Record<string, string>)?\s*[:=]\s*\{((?:[^{}]|\{[^{}]*\})*)\}/g,
+        ),
+      ].map((match) => match[1]),
     );
     const written = new Set(
       literals.flatMap((body) =>

@@ -12,8 +12,8 @@ import {
   SessionRepository,
   StoredMessage,
 } from '@chatbox/storage';
-import { chatEvent } from './chat-event';
 import { SessionBroadcaster } from './ports/session-broadcaster';
+import { DashboardChange, instant, SessionEnded } from './session-events';
 import { settledWithin } from './settled-within';
 import { sessionNameFrom } from './session-name';
 import { SessionDetail, SharedSessionView, toSessionDetail, toSharedView } from './session-views';
@@ -23,15 +23,8 @@ const SHARE_TOKEN_BYTES = 24;
 export type SessionEndReason = 'user' | 'idle' | 'new_session' | 'message_limit' | 'admin';
 
 /** What a session's sockets are told when it ends (also the answer to ending an ended session). */
-export function sessionEndedNotice(sessionId: string, reason: SessionEndReason) {
-  return chatEvent('notification', 'system', {
-    session_id: sessionId,
-    content: 'This conversation has ended.',
-    metadata: {
-      reason: reason === 'new_session' ? 'session_ended_elsewhere' : 'session_ended',
-      event: 'session_ended',
-    },
-  });
+export function sessionEnded(sessionId: string, reason: SessionEndReason): SessionEnded {
+  return { kind: 'sessionEnded', sessionId, elsewhere: reason === 'new_session', at: instant() };
 }
 
 /** A session with its whole history, for the REST views. */
@@ -127,12 +120,7 @@ export class SessionService {
       if (previousId !== session.id) void this.end(previousId, 'new_session');
     this.store.endOtherSessions(session.id, userId, session.startedAt);
     this.events.emit({ type: 'session.created' });
-    this.broadcaster.toDashboards(
-      chatEvent('notification', 'system', {
-        session_id: session.id,
-        metadata: { event: 'session_started', user_id: userId },
-      }),
-    );
+    this.toDashboards('sessionStarted', session.id, userId);
     return session;
   }
 
@@ -147,13 +135,12 @@ export class SessionService {
   private announceEnd(sessionId: string, userId: string, reason: SessionEndReason): void {
     this.events.emit({ type: 'session.ended' });
     this.logger.log({ sessionId, reason }, 'session ended');
-    this.broadcaster.toSession(sessionId, sessionEndedNotice(sessionId, reason));
-    this.broadcaster.toDashboards(
-      chatEvent('notification', 'system', {
-        session_id: sessionId,
-        metadata: { event: 'session_ended', user_id: userId },
-      }),
-    );
+    this.broadcaster.toSession(sessionId, sessionEnded(sessionId, reason));
+    this.toDashboards('sessionEnded', sessionId, userId);
+  }
+
+  private toDashboards(change: DashboardChange, sessionId: string, userId: string): void {
+    this.broadcaster.toDashboards({ kind: 'dashboardUpdate', change, sessionId, userId, at: instant() });
   }
 
   /** Ends the caller's session; false when it had already ended (idempotent). */

@@ -1,10 +1,10 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { AppConfig, ChatboxEvents, DomainError, ErrorCode, InjectConfig, Principal } from '@chatbox/common';
 import { ConversationStore, SessionRecord, SessionRepository } from '@chatbox/storage';
-import { chatEvent } from './chat-event';
 import { ClientConnection } from './ports/client-connection';
 import { ConnectionRegistry } from './ports/connection-registry';
 import { SessionBroadcaster } from './ports/session-broadcaster';
+import { AdminIdentity, DashboardChange, instant } from './session-events';
 
 export type LeaveReason = 'admin_leave' | 'api' | 'admin_gone';
 
@@ -72,18 +72,9 @@ export class TakeoverService implements OnApplicationBootstrap, OnModuleDestroy 
         ? { humanWaitSeconds: (at.getTime() - session.helpRequestedAt.getTime()) / 1000 }
         : {}),
     });
-    this.broadcaster.toSession(sessionId, this.joinEvent(sessionId, admin));
-    this.broadcaster.toDashboards(
-      chatEvent('notification', 'system', {
-        session_id: sessionId,
-        metadata: {
-          event: 'takeover_started',
-          admin_id: admin.userId,
-          admin_name: admin.name,
-          user_id: won.userId,
-        },
-      }),
-    );
+    const identity = { id: admin.userId, name: admin.name };
+    this.broadcaster.toSession(sessionId, { kind: 'adminJoined', sessionId, admin: identity, at: instant() });
+    this.toDashboards('takeoverStarted', sessionId, won.userId, identity);
     return won;
   }
 
@@ -101,26 +92,9 @@ export class TakeoverService implements OnApplicationBootstrap, OnModuleDestroy 
     if (!ended) return; // someone else ended it between our read and write: nothing to announce twice
     await this.repository.releaseTakeoverLock(sessionId, admin.userId);
     this.logger.log({ sessionId, adminId: admin.userId, reason }, 'takeover ended');
-    const name = ended.assist.adminName;
-    this.broadcaster.toSession(
-      sessionId,
-      chatEvent('admin_leave', 'admin', {
-        session_id: sessionId,
-        content: `${name} has left the conversation`,
-        metadata: { admin_id: admin.userId, admin_name: name },
-      }),
-    );
-    this.broadcaster.toDashboards(
-      chatEvent('notification', 'system', {
-        session_id: sessionId,
-        metadata: {
-          event: 'takeover_ended',
-          admin_id: admin.userId,
-          admin_name: name,
-          user_id: current.userId,
-        },
-      }),
-    );
+    const identity = { id: admin.userId, name: ended.assist.adminName };
+    this.broadcaster.toSession(sessionId, { kind: 'adminLeft', sessionId, admin: identity, at: instant() });
+    this.toDashboards('takeoverEnded', sessionId, current.userId, identity);
   }
 
   /** The assisting admin's socket bound to the session again: the release deadline is lifted. */
@@ -201,14 +175,6 @@ export class TakeoverService implements OnApplicationBootstrap, OnModuleDestroy 
     return released;
   }
 
-  joinEvent(sessionId: string, admin: Principal) {
-    return chatEvent('admin_join', 'admin', {
-      session_id: sessionId,
-      content: `${admin.name} has joined the conversation`,
-      metadata: { admin_id: admin.userId, admin_name: admin.name },
-    });
-  }
-
   onModuleDestroy(): void {
     clearInterval(this.sweepTimer);
     for (const timer of this.goneTimers.values()) clearTimeout(timer);
@@ -240,6 +206,22 @@ export class TakeoverService implements OnApplicationBootstrap, OnModuleDestroy 
     );
     timer.unref();
     this.goneTimers.set(session.id, timer);
+  }
+
+  private toDashboards(
+    change: DashboardChange,
+    sessionId: string,
+    userId: string,
+    admin: AdminIdentity,
+  ): void {
+    this.broadcaster.toDashboards({
+      kind: 'dashboardUpdate',
+      change,
+      sessionId,
+      userId,
+      admin,
+      at: instant(),
+    });
   }
 
   private cancelGoneTimer(sessionId: string): void {

@@ -1,9 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import { AppConfig, DomainError, ErrorCode, InjectConfig } from '@chatbox/common';
 import { SessionRecord } from '@chatbox/storage';
-import { chatEvent } from '../chat-event';
 import { ClientConnection } from '../ports/client-connection';
 import { ConnectionRegistry } from '../ports/connection-registry';
+import { instant } from '../session-events';
 import { SessionService } from '../session.service';
 
 /** The session a socket writes to (messages, files, a model choice, a help request). */
@@ -28,13 +28,7 @@ export class ActiveSession {
     if (bound && !bound.endedAt) {
       if (bound.messageCount < this.config.protocol.messagesPerSession) return bound;
       await this.sessions.end(bound.id, 'message_limit');
-      connection.send(
-        chatEvent('notification', 'system', {
-          session_id: bound.id,
-          content: 'This conversation reached its size limit and continues in a new session.',
-          metadata: { reason: 'message_limit' },
-        }),
-      );
+      connection.send({ kind: 'sessionRolledOver', sessionId: bound.id, at: instant() });
     }
     // An ended session is read-only: the socket moves on to a new session (as "+ New Chat" would).
     const created = this.sessions.start(connection.principal.userId, { id: connection.nextSessionId });

@@ -3,10 +3,10 @@ import { DomainError, ErrorCode } from '@chatbox/common';
 import { FilesService, FileUrlSigner, UploadRecord } from '@chatbox/files';
 import { isVoiceUnavailableError, LlmService } from '@chatbox/llm';
 import { SessionRecord, StoredMessage } from '@chatbox/storage';
-import { chatEvent } from '../chat-event';
 import { MessageRateLimit } from '../message-rate-limit';
 import { ClientConnection } from '../ports/client-connection';
 import { SessionBroadcaster } from '../ports/session-broadcaster';
+import { instant, MessageRelayed } from '../session-events';
 import { SessionService } from '../session.service';
 import { ActiveSession } from './active-session';
 import { FrameHandler, FrameOf } from './frame-handler';
@@ -60,11 +60,11 @@ export class FileMessageHandler extends FrameHandler<'file_upload' | 'voice_mess
         upload,
         transcription,
       );
-      this.broadcaster.toSession(session.id, this.eventOf(stored, session.id, stored.content), connection.id);
+      this.broadcaster.toSession(session.id, this.shown(stored, session.id, stored.content), connection.id);
       // The frame is never echoed, so a socket this file just bound (a new chat whose first message is
       // a file) learns its session id from a bare status frame; otherwise it never would (SPEC 4.4).
       if (boundBefore !== session.id)
-        connection.send(chatEvent('connection_status', 'system', { session_id: session.id }));
+        connection.send({ kind: 'sessionBound', sessionId: session.id, at: instant() });
 
       if (!voice) return;
       this.shareTranscription(connection, session.id, stored, transcription);
@@ -122,8 +122,9 @@ export class FileMessageHandler extends FrameHandler<'file_upload' | 'voice_mess
   ): void {
     if (transcription === undefined)
       throw new DomainError(ErrorCode.TRANSCRIPTION_UNAVAILABLE, TRANSCRIPTION_UNAVAILABLE);
-    this.broadcaster.toSession(sessionId, this.eventOf(stored, sessionId, transcription));
-    if (connection.sessionId !== sessionId) connection.send(this.eventOf(stored, sessionId, transcription));
+    const understood = this.shown(stored, sessionId, transcription);
+    this.broadcaster.toSession(sessionId, understood);
+    if (connection.sessionId !== sessionId) connection.send(understood);
   }
 
   /** The transcription, or undefined when speech-to-text is not configured or failed (logged). */
@@ -139,15 +140,19 @@ export class FileMessageHandler extends FrameHandler<'file_upload' | 'voice_mess
     }
   }
 
-  private eventOf(message: StoredMessage, sessionId: string, content: string) {
-    return chatEvent(message.type, message.sender, {
-      id: message.id,
-      session_id: sessionId,
+  /** The stored file or voice message with `content` and a freshly signed link. */
+  private shown(message: StoredMessage, sessionId: string, content: string): MessageRelayed {
+    return {
+      kind: 'messageRelayed',
+      sessionId,
+      messageId: message.id,
+      messageType: message.type === 'voice_message' ? 'voice_message' : 'file_upload',
+      sender: message.sender,
       content,
-      file_id: message.fileId,
-      file_url: message.fileId ? this.signer.sign(message.fileId) : undefined,
-      timestamp: message.timestamp.toISOString(),
-      metadata: message.meta,
-    });
+      fileId: message.fileId,
+      fileUrl: message.fileId ? this.signer.sign(message.fileId) : undefined,
+      meta: message.meta,
+      at: instant(message.timestamp),
+    };
   }
 }

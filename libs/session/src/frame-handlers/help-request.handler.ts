@@ -1,12 +1,10 @@
 import { Injectable } from '@nestjs/common';
 import { NotificationService } from '@chatbox/notification';
-import { chatEvent } from '../chat-event';
 import { ClientConnection } from '../ports/client-connection';
+import { instant } from '../session-events';
 import { SessionService } from '../session.service';
 import { ActiveSession } from './active-session';
 import { FrameHandler, FrameOf } from './frame-handler';
-
-const HELP_CONFIRMATION = 'Help request sent. An administrator will join your session shortly.';
 
 /** `help_request`: the session joins the help queue and admins are alerted. */
 @Injectable()
@@ -35,8 +33,6 @@ export class HelpRequestHandler extends FrameHandler<'help_request'> {
       lastUserMessage: excerpt,
       at: new Date(),
     });
-    connection.send(
-      chatEvent('connection_status', 'system', { session_id: session.id, content: HELP_CONFIRMATION }),
-    );
+    connection.send({ kind: 'helpRequestSent', sessionId: session.id, at: instant() });
   }
 }

@@ -1,9 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import { DomainError, ErrorCode } from '@chatbox/common';
 import { LlmService } from '@chatbox/llm';
-import { chatEvent } from '../chat-event';
 import { ClientConnection } from '../ports/client-connection';
 import { SessionBroadcaster } from '../ports/session-broadcaster';
+import { instant, ModelChanged } from '../session-events';
 import { SessionService } from '../session.service';
 import { ActiveSession } from './active-session';
 import { FrameHandler, FrameOf } from './frame-handler';
@@ -29,11 +29,12 @@ export class ModelSelectHandler extends FrameHandler<'model_select'> {
       throw new DomainError(ErrorCode.INVALID_MODEL, `Unknown model ${frame.model_id}`);
     const session = await this.activeSession.of(connection);
     await this.sessions.selectModel(session, frame.model_id);
-    const answer = chatEvent('connection_status', 'system', {
-      session_id: session.id,
-      content: `Model changed to ${frame.model_id}`,
-      model_id: frame.model_id,
-    });
+    const answer: ModelChanged = {
+      kind: 'modelChanged',
+      sessionId: session.id,
+      modelId: frame.model_id,
+      at: instant(),
+    };
     connection.send(answer);
     this.broadcaster.toSession(session.id, answer, connection.id);
   }

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { chatEvent } from '../chat-event';
 import { ClientConnection } from '../ports/client-connection';
+import { instant } from '../session-events';
 import { FrameHandler } from './frame-handler';
 
 /** `ping` is answered at once and binds nothing. */
@@ -10,6 +10,6 @@ export class PingHandler extends FrameHandler<'ping'> {
   override readonly bindsSession = false;
 
   async handle(connection: ClientConnection): Promise<void> {
-    connection.send(chatEvent('pong', 'system', { session_id: connection.sessionId }));
+    connection.send({ kind: 'pong', sessionId: connection.sessionId, at: instant() });
   }
 }

@@ -1,8 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { DomainError, ErrorCode } from '@chatbox/common';
-import { chatEvent } from '../chat-event';
 import { ClientConnection } from '../ports/client-connection';
 import { ReplyService } from '../reply/reply.service';
+import { instant } from '../session-events';
 import { FrameHandler } from './frame-handler';
 
 /** `stop_generation`: answered by the reply's done frame (`stopped`), or by a notice when nothing streams. */
@@ -17,12 +17,6 @@ export class StopGenerationHandler extends FrameHandler<'stop_generation'> {
   async handle(connection: ClientConnection): Promise<void> {
     if (!connection.sessionId) throw new DomainError(ErrorCode.NOT_FOUND, 'No session to stop');
     if (this.replies.stop(connection.sessionId)) return;
-    connection.send(
-      chatEvent('notification', 'system', {
-        session_id: connection.sessionId,
-        content: 'No reply is being generated.',
-        metadata: { reason: 'nothing_to_stop' },
-      }),
-    );
+    connection.send({ kind: 'nothingToStop', sessionId: connection.sessionId, at: instant() });
   }
 }

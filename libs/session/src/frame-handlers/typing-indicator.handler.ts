@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
-import { chatEvent } from '../chat-event';
 import { ClientConnection } from '../ports/client-connection';
 import { SessionBroadcaster } from '../ports/session-broadcaster';
+import { instant } from '../session-events';
 import { SessionService } from '../session.service';
 import { FrameHandler, FrameOf } from './frame-handler';
 
@@ -19,14 +19,16 @@ export class TypingIndicatorHandler extends FrameHandler<'typing_indicator'> {
 
   async handle(connection: ClientConnection, frame: FrameOf<'typing_indicator'>): Promise<void> {
     if (!connection.sessionId) return;
-    const typing = frame.metadata?.typing === 'true' ? 'true' : 'false';
     const isStaff = connection.principal.isAdmin && !(await this.ownsBound(connection));
     this.broadcaster.toSession(
       connection.sessionId,
-      chatEvent('typing_indicator', isStaff ? 'admin' : 'user', {
-        session_id: connection.sessionId,
-        metadata: { typing, ...(isStaff ? { admin_name: connection.principal.name } : {}) },
-      }),
+      {
+        kind: 'typing',
+        sessionId: connection.sessionId,
+        typing: frame.metadata?.typing === 'true',
+        ...(isStaff ? { adminName: connection.principal.name } : {}),
+        at: instant(),
+      },
       connection.id,
     );
   }

@@ -1,9 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import { DomainError, ErrorCode } from '@chatbox/common';
-import { chatEvent } from '../chat-event';
 import { MessageRateLimit } from '../message-rate-limit';
 import { ClientConnection } from '../ports/client-connection';
 import { SessionBroadcaster } from '../ports/session-broadcaster';
+import { instant } from '../session-events';
 import { SessionService } from '../session.service';
 import { ActiveSession } from './active-session';
 import { FrameHandler, FrameOf } from './frame-handler';
@@ -47,15 +47,16 @@ export class UserMessageHandler extends FrameHandler<'user_message'> {
       });
     this.broadcaster.toSession(
       session.id,
-      chatEvent('user_message', stored.sender, {
-        id: stored.id,
-        session_id: session.id,
+      {
+        kind: 'messageRelayed',
+        sessionId: session.id,
+        messageId: stored.id,
+        messageType: 'user_message',
+        sender: stored.sender,
         content: stored.content,
-        timestamp: stored.timestamp.toISOString(),
-        metadata: isStaff
-          ? { admin_name: connection.principal.name, admin_id: connection.principal.userId }
-          : undefined,
-      }),
+        ...(isStaff ? { admin: { id: connection.principal.userId, name: connection.principal.name } } : {}),
+        at: instant(stored.timestamp),
+      },
       connection.id,
     );
     if (!slot) {
@@ -68,14 +69,12 @@ export class UserMessageHandler extends FrameHandler<'user_message'> {
 
 /** A message that can never be stored (the database refused it for good): its sender is told. */
 function sendStorageError(connection: ClientConnection, sessionId: string): void {
-  connection.send(
-    chatEvent('error', 'system', {
-      session_id: sessionId,
-      error: {
-        code: ErrorCode.DATABASE_ERROR,
-        message: 'Your message could not be saved',
-        recoverable: true,
-      },
-    }),
-  );
+  connection.send({
+    kind: 'failure',
+    sessionId,
+    code: ErrorCode.DATABASE_ERROR,
+    message: 'Your message could not be saved',
+    recoverable: true,
+    at: instant(),
+  });
 }

@@ -1,7 +1,6 @@
 import { Logger, OnModuleInit } from '@nestjs/common';
 import type Redis from 'ioredis';
 import { ChatboxEvents } from '@chatbox/common';
-import { ChatEvent, chatEvent } from '../chat-event';
 import type { ClientConnection } from '../ports/client-connection';
 import { ConnectionRegistry } from '../ports/connection-registry';
 import {
@@ -11,14 +10,23 @@ import {
   SessionBroadcaster,
   deliverReplyFrameOnce,
 } from '../ports/session-broadcaster';
+import {
+  DashboardEvent,
+  instant,
+  ReplyCatchUp,
+  ReplyDone,
+  ReplyReplayed,
+  ReplyStreamEvent,
+  SessionEvent,
+} from '../session-events';
 import { InstanceLiveness } from './instance-liveness';
 import { RedisLink } from './redis-link';
-import { EndOutcome, ReplyEnvelope, ReplyStreams, textOf } from './reply-streams';
+import { EndOutcome, inSeqOrder, isWhole, ReplyEnvelope, ReplyStreams, textOf } from './reply-streams';
 
 /** What travels on the channel: a session event, a dashboard event or a frame of an AI reply. */
 type Envelope =
-  | { origin: string; kind: 'session'; sessionId: string; event: ChatEvent; exceptConnectionId?: string }
-  | { origin: string; kind: 'dashboard'; event: ChatEvent }
+  | { origin: string; kind: 'session'; sessionId: string; event: SessionEvent; exceptConnectionId?: string }
+  | { origin: string; kind: 'dashboard'; event: DashboardEvent }
   | ReplyEnvelope
   | { origin: string; kind: 'stop'; sessionId: string };
 
@@ -42,18 +50,19 @@ interface RemoteReply {
   /** False when a frame was missed (the text is incomplete: no catch-up from it until repaired). */
   whole: boolean;
   /** Frames held back while the missing ones are fetched from the reply's buffer. */
-  held?: ReplyEnvelope[];
+  held?: ReplyStreamEvent[];
   /** Fetches that did not find the missing frames yet (their instance writes them when Redis is back). */
   repairs: number;
 }
 
 interface ResumeBuffer {
   messageId: string;
-  frames: { seq: number; event: ChatEvent }[];
+  frames: ReplyStreamEvent[];
 }
 
 /**
- * Fan-out through Redis pub/sub (SPEC 10): one channel, `<prefix>session`. The publishing instance
+ * Fan-out through Redis pub/sub (SPEC 10): one channel, `<prefix>events`, carrying session events
+ * as they are (each instance's gateway renders them for its own sockets). The publishing instance
  * delivers to its own sockets at once (same order as in-process, and still working while Redis is
  * down) and ignores its own publications; every other instance delivers to its local sockets. AI
  * reply frames also go to a buffer per reply (`ReplyStreams`) so another instance can serve
@@ -88,7 +97,7 @@ export class RedisSessionBroadcaster extends SessionBroadcaster implements OnMod
   ) {
     super();
     this.local = new InProcessSessionBroadcaster(registry);
-    this.channel = `${link.prefix}session`;
+    this.channel = `${link.prefix}events`;
     this.streams = new ReplyStreams(link, this.channel, ({ sessionId, messageId }) =>
       this.endedElsewhere?.(sessionId, messageId),
     );
@@ -123,12 +132,12 @@ export class RedisSessionBroadcaster extends SessionBroadcaster implements OnMod
       this.logger.warn('Not subscribed to Redis yet: other instances’ events arrive once it answers');
   }
 
-  toSession(sessionId: string, event: ChatEvent, exceptConnectionId?: string): void {
+  toSession(sessionId: string, event: SessionEvent, exceptConnectionId?: string): void {
     this.local.toSession(sessionId, event, exceptConnectionId);
     this.publish({ origin: this.link.instanceId, kind: 'session', sessionId, event, exceptConnectionId });
   }
 
-  toDashboards(event: ChatEvent): void {
+  toDashboards(event: DashboardEvent): void {
     this.local.toDashboards(event);
     this.publish({ origin: this.link.instanceId, kind: 'dashboard', event });
   }
@@ -137,8 +146,8 @@ export class RedisSessionBroadcaster extends SessionBroadcaster implements OnMod
     this.streams.started(reply);
   }
 
-  override replyFrame(_sessionId: string, messageId: string, seq: number, frame: ChatEvent): void {
-    this.streams.frame(messageId, seq, frame);
+  override replyFrame(event: ReplyStreamEvent): void {
+    this.streams.frame(event);
   }
 
   /** Published in any case; true when this instance has heard frames of a reply of the session. */
@@ -185,7 +194,7 @@ export class RedisSessionBroadcaster extends SessionBroadcaster implements OnMod
       // Over: the complete message once, from the buffer (its write to the database may still be on
       // its way: the done frame does not wait for it).
       if (read.done) {
-        connection.send(completedReply(read.frames, read.done));
+        connection.send(replayed(read.frames, read.done));
         return true;
       }
       if (!this.remoteReplies.has(messageId) && read.whole)
@@ -200,8 +209,7 @@ export class RedisSessionBroadcaster extends SessionBroadcaster implements OnMod
         });
       const delivered = Math.max(lastSeq, connection.deliveredSeq.get(messageId) ?? -1);
       connection.deliveredSeq.set(messageId, delivered);
-      for (const frame of read.frames) deliverReplyFrameOnce(connection, messageId, seqOf(frame), frame);
-      for (const { seq, event } of buffer.frames) deliverReplyFrameOnce(connection, messageId, seq, event);
+      for (const frame of [...read.frames, ...buffer.frames]) deliverReplyFrameOnce(connection, frame);
       return true;
     } catch (error) {
       this.link.reportFailure('stream_resume', error);
@@ -236,7 +244,7 @@ export class RedisSessionBroadcaster extends SessionBroadcaster implements OnMod
         this.local.toDashboards(envelope.event);
         return;
       case 'reply':
-        if (envelope.event.metadata?.done === 'true') this.remoteChange?.(envelope.sessionId);
+        if (envelope.event.kind === 'replyDone') this.remoteChange?.(envelope.event.sessionId);
         this.receiveReplyFrame(envelope);
         return;
       case 'stop':
@@ -246,14 +254,14 @@ export class RedisSessionBroadcaster extends SessionBroadcaster implements OnMod
   }
 
   /** A frame of a reply streamed by another instance (or this instance's end of an orphaned one). */
-  private receiveReplyFrame(envelope: ReplyEnvelope): void {
-    const { sessionId, messageId, seq, event } = envelope;
+  private receiveReplyFrame({ origin, event }: ReplyEnvelope): void {
+    const { sessionId, messageId, seq } = event;
     if (this.streams.isLocal(messageId)) {
       // Only an instance that took this one for gone publishes for a reply streamed here: its done
       // frame ends the reply (the local sockets get it unless they are past it already).
-      if (event.metadata?.done === 'true') {
+      if (event.kind === 'replyDone') {
         for (const connection of this.registry.connectionsOf(sessionId))
-          deliverReplyFrameOnce(connection, messageId, seq, event);
+          deliverReplyFrameOnce(connection, event);
         this.endedElsewhere?.(sessionId, messageId);
       }
       return;
@@ -263,7 +271,7 @@ export class RedisSessionBroadcaster extends SessionBroadcaster implements OnMod
     if (!reply) {
       reply = {
         sessionId,
-        origin: envelope.origin,
+        origin,
         heardAt: 0,
         text: '',
         nextSeq: 0,
@@ -274,16 +282,16 @@ export class RedisSessionBroadcaster extends SessionBroadcaster implements OnMod
     }
     reply.heardAt = Date.now();
     if (reply.held) {
-      reply.held.push(envelope);
+      reply.held.push(event);
       return;
     }
     const missed = seq > reply.nextSeq || !reply.whole;
     if (missed && this.registry.connectionsOf(sessionId).length > 0) {
-      reply.held = [envelope];
+      reply.held = [event];
       void this.repair(messageId, reply);
       return;
     }
-    this.apply(messageId, reply, envelope);
+    this.apply(reply, event);
   }
 
   /**
@@ -291,24 +299,25 @@ export class RedisSessionBroadcaster extends SessionBroadcaster implements OnMod
    * has had nothing of it) first gets the text so far as one catch-up frame, as a socket binding on
    * the streaming instance would (SPEC 4.6).
    */
-  private apply(messageId: string, reply: RemoteReply, { seq, event }: ReplyEnvelope): void {
+  private apply(reply: RemoteReply, event: ReplyStreamEvent): void {
+    const { messageId, seq } = event;
     for (const connection of this.registry.connectionsOf(reply.sessionId)) {
       const buffer = this.resuming.get(connection);
       if (buffer?.messageId === messageId) {
-        buffer.frames.push({ seq, event });
+        buffer.frames.push(event);
         continue;
       }
       if (seq > 0 && reply.whole && reply.nextSeq === seq && !connection.deliveredSeq.has(messageId))
-        deliverReplyFrameOnce(connection, messageId, seq - 1, catchUpFrame(event, reply.text, seq - 1));
-      deliverReplyFrameOnce(connection, messageId, seq, event);
+        deliverReplyFrameOnce(connection, catchUp(event, reply.text, seq - 1));
+      deliverReplyFrameOnce(connection, event);
     }
-    if (event.metadata?.done === 'true') {
+    if (event.kind === 'replyDone') {
       this.finished(messageId);
       return;
     }
     if (seq < reply.nextSeq) return;
     if (seq > reply.nextSeq) reply.whole = false;
-    reply.text += event.content ?? '';
+    reply.text += event.text;
     reply.nextSeq = seq + 1;
   }
 
@@ -320,22 +329,20 @@ export class RedisSessionBroadcaster extends SessionBroadcaster implements OnMod
    */
   private async repair(messageId: string, reply: RemoteReply): Promise<void> {
     const held = reply.held ?? [];
-    let buffered: ChatEvent[] = [];
+    let buffered: ReplyStreamEvent[] = [];
     try {
       buffered = (await this.streams.read(reply.sessionId, messageId)).frames;
       this.link.reportSuccess();
     } catch (error) {
       this.link.reportFailure('reply repair', error);
     }
-    const bySeq = new Map<number, ChatEvent>();
-    for (const frame of buffered) bySeq.set(seqOf(frame), frame);
-    for (const { seq, event } of held) bySeq.set(seq, event);
-    const frames = [...bySeq.entries()].sort(([a], [b]) => a - b).map(([, frame]) => frame);
-    const whole = frames.every((frame, index) => seqOf(frame) === index);
-    if (whole && frames.length >= reply.nextSeq) {
-      const heldSeqs = new Set(held.map((envelope) => envelope.seq));
+    const bySeq = new Map<number, ReplyStreamEvent>();
+    for (const frame of [...buffered, ...held]) bySeq.set(frame.seq, frame);
+    const frames = inSeqOrder(bySeq);
+    if (isWhole(frames) && frames.length >= reply.nextSeq) {
+      const heldSeqs = new Set(held.map((event) => event.seq));
       const recovered = frames.filter(
-        (frame) => seqOf(frame) >= reply.nextSeq && !heldSeqs.has(seqOf(frame)),
+        (frame) => frame.seq >= reply.nextSeq && !heldSeqs.has(frame.seq),
       ).length;
       reply.held = undefined;
       reply.repairs = 0;
@@ -343,7 +350,7 @@ export class RedisSessionBroadcaster extends SessionBroadcaster implements OnMod
       reply.text = textOf(frames);
       reply.nextSeq = frames.length;
       reply.whole = true;
-      if (frames.at(-1)?.metadata?.done === 'true') this.finished(messageId);
+      if (frames.at(-1)?.kind === 'replyDone') this.finished(messageId);
       if (recovered > 0) {
         this.events.emit({ type: 'reply.frames_recovered', count: recovered });
         this.logger.log(
@@ -368,28 +375,23 @@ export class RedisSessionBroadcaster extends SessionBroadcaster implements OnMod
     );
     reply.held = undefined;
     reply.repairs = 0;
-    for (const envelope of held) this.apply(messageId, reply, envelope);
+    for (const event of held) this.apply(reply, event);
   }
 
   /** Every frame of the reply so far, to each local socket from where it is. */
-  private deliverHistory(messageId: string, sessionId: string, frames: ChatEvent[]): void {
-    const body = frames.filter((frame) => frame.metadata?.done !== 'true');
+  private deliverHistory(messageId: string, sessionId: string, frames: ReplyStreamEvent[]): void {
+    const body = frames.filter((frame) => frame.kind !== 'replyDone');
     for (const connection of this.registry.connectionsOf(sessionId)) {
       const buffer = this.resuming.get(connection);
       if (buffer?.messageId === messageId) {
-        buffer.frames.push(...frames.map((event) => ({ seq: seqOf(event), event })));
+        buffer.frames.push(...frames);
         continue;
       }
       if (!connection.deliveredSeq.has(messageId) && body.length > 1) {
         const lastSeq = body.length - 1;
-        deliverReplyFrameOnce(
-          connection,
-          messageId,
-          lastSeq,
-          catchUpFrame(body[lastSeq], textOf(body), lastSeq),
-        );
+        deliverReplyFrameOnce(connection, catchUp(body[lastSeq], textOf(body), lastSeq));
       }
-      for (const frame of frames) deliverReplyFrameOnce(connection, messageId, seqOf(frame), frame);
+      for (const frame of frames) deliverReplyFrameOnce(connection, frame);
     }
   }
 
@@ -458,28 +460,16 @@ export class RedisSessionBroadcaster extends SessionBroadcaster implements OnMod
     }
     const live = await this.streams.liveReply(owner, messageId);
     const last = read.frames.at(-1);
-    const seq = last ? seqOf(last) + 1 : 0;
-    const done = chatEvent('ai_response', 'ai', {
-      id: messageId,
-      session_id: sessionId,
-      model_id: live?.modelId ?? last?.model_id,
-      metadata: {
-        streaming: 'true',
-        done: 'true',
-        message_id: messageId,
-        seq: String(seq),
-        stopped: 'true',
-        status: 'interrupted',
-      },
-    });
-    const envelope: ReplyEnvelope = {
-      origin: this.link.instanceId,
-      kind: 'reply',
+    const done: ReplyDone = {
+      kind: 'replyDone',
       sessionId,
       messageId,
-      seq,
-      event: done,
+      modelId: live?.modelId ?? last?.modelId,
+      seq: last ? last.seq + 1 : 0,
+      ending: { status: 'interrupted' },
+      at: instant(),
     };
+    const envelope: ReplyEnvelope = { origin: this.link.instanceId, kind: 'reply', event: done };
     const outcome = await this.streams.end(owner, envelope);
     if (outcome !== 'ended') return outcome;
     this.remoteChange?.(sessionId);
@@ -514,36 +504,22 @@ export class RedisSessionBroadcaster extends SessionBroadcaster implements OnMod
   }
 }
 
-function seqOf(frame: ChatEvent): number {
-  return Number(frame.metadata?.seq);
+/** The text of a reply up to `seq` in one frame, for a socket that had none of it (SPEC 4.6). */
+function catchUp(frame: ReplyStreamEvent, text: string, seq: number): ReplyCatchUp {
+  const { sessionId, messageId, modelId } = frame;
+  return { kind: 'replyCatchUp', sessionId, messageId, modelId, seq, text, at: instant() };
 }
 
-function catchUpFrame(frame: ChatEvent, text: string, seq: number): ChatEvent {
-  return chatEvent('ai_response', 'ai', {
-    id: frame.id,
-    session_id: frame.session_id,
-    content: text,
-    model_id: frame.model_id,
-    metadata: {
-      streaming: 'true',
-      done: 'false',
-      catch_up: 'true',
-      message_id: frame.metadata?.message_id ?? '',
-      seq: String(seq),
-    },
-  });
-}
-
-/** A finished reply as one non-streaming message (the shape `stream_resume` answers from storage). */
-function completedReply(frames: ChatEvent[], done: ChatEvent): ChatEvent {
-  const { seq: _seq, streaming: _streaming, ...metadata } = done.metadata ?? {};
-  const status =
-    metadata.status ?? (metadata.error ? 'error' : metadata.stopped === 'true' ? 'stopped' : 'complete');
-  return chatEvent('ai_response', 'ai', {
-    id: done.id,
-    session_id: done.session_id,
-    model_id: done.model_id,
-    content: textOf(frames),
-    metadata: { ...metadata, status, streaming: 'false', done: 'true' },
-  });
+/** A finished reply as one non-streaming message (what `stream_resume` answers from storage too). */
+function replayed(frames: ReplyStreamEvent[], done: ReplyDone): ReplyReplayed {
+  const { sessionId, messageId, modelId, ending } = done;
+  return {
+    kind: 'replyReplayed',
+    sessionId,
+    messageId,
+    modelId,
+    text: textOf(frames),
+    ending,
+    at: instant(),
+  };
 }

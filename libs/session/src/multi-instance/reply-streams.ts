@@ -1,6 +1,6 @@
 import type Redis from 'ioredis';
-import type { ChatEvent } from '../chat-event';
 import type { LiveReply } from '../ports/session-broadcaster';
+import type { ReplyDone, ReplyStreamEvent } from '../session-events';
 import { livenessKey } from './instance-liveness';
 import { lockHolderPrefix, lockKey } from './redis-reply-lock';
 import { RedisLink } from './redis-link';
@@ -17,19 +17,16 @@ export const REPLY_STREAM_TTL_MS = 10 * 60_000;
 export interface ReplyEnvelope {
   origin: string;
   kind: 'reply';
-  sessionId: string;
-  messageId: string;
-  seq: number;
-  event: ChatEvent;
+  event: ReplyStreamEvent;
 }
 
 /** A reply's buffer as read back. */
 export interface ReplyStreamRead {
   /** In `seq` order, each `seq` once. */
-  frames: ChatEvent[];
+  frames: ReplyStreamEvent[];
   /** The instance that streamed it (the last writer of the buffer). */
   owner?: string;
-  done?: ChatEvent;
+  done?: ReplyDone;
   /** The frames run from `seq` 0 without a hole: `text` is exactly what was streamed. */
   whole: boolean;
   text: string;
@@ -84,7 +81,7 @@ return 1
 interface LocalReply {
   live: LiveReply;
   /** Every frame so far, index = `seq`. */
-  frames: ChatEvent[];
+  frames: ReplyStreamEvent[];
   /** Frames below this index are buffered and published. */
   written: number;
   /** The buffer may have been lost (Redis was away): the next write rewrites it whole. */
@@ -99,7 +96,7 @@ export type EndOutcome = 'ended' | 'ended_elsewhere' | 'alive';
 
 /**
  * The Redis side of AI replies (SPEC 4.6, 10; issue 14): each reply streamed here has a buffer
- * `<prefix>reply:<session>:<message>` (a Redis Stream of its frames) and is listed in this instance's
+ * `<prefix>reply-events:<session>:<message>` (a Redis Stream of its delta and done events) and is listed in this instance's
  * `<prefix>replies:<instance>` hash until its done frame, so that if this instance dies another one
  * can end it. Frames are buffered then published in one script, in order, one write at a time per
  * reply; frames Redis could not take wait here and go out (the buffer rewritten whole) when it is back.
@@ -131,11 +128,11 @@ export class ReplyStreams {
     void this.write(reply);
   }
 
-  frame(messageId: string, seq: number, frame: ChatEvent): void {
-    const reply = this.local.get(messageId);
+  frame(event: ReplyStreamEvent): void {
+    const reply = this.local.get(event.messageId);
     if (!reply) return;
-    reply.frames[seq] = frame;
-    if (frame.metadata?.done === 'true') reply.finishedAt = Date.now();
+    reply.frames[event.seq] = event;
+    if (event.kind === 'replyDone') reply.finishedAt = Date.now();
     void this.write(reply);
   }
 
@@ -154,22 +151,21 @@ export class ReplyStreams {
 
   async read(sessionId: string, messageId: string): Promise<ReplyStreamRead> {
     const entries = await this.redis.xrange(streamKey(this.link.prefix, sessionId, messageId), '-', '+');
-    const bySeq = new Map<number, ChatEvent>();
+    const bySeq = new Map<number, ReplyStreamEvent>();
     let owner: string | undefined;
     for (const [, fields] of entries) {
       const values = fieldsOf(fields);
-      const frame = JSON.parse(values.f) as ChatEvent;
-      bySeq.set(Number(frame.metadata?.seq), frame);
-      if (frame.metadata?.done !== 'true') owner = values.o ?? owner;
+      const frame = JSON.parse(values.f) as ReplyStreamEvent;
+      bySeq.set(frame.seq, frame);
+      if (frame.kind !== 'replyDone') owner = values.o ?? owner;
       else owner ??= values.o;
     }
-    const frames = [...bySeq.entries()].sort(([a], [b]) => a - b).map(([, frame]) => frame);
-    const whole = frames.every((frame, index) => Number(frame.metadata?.seq) === index);
+    const frames = inSeqOrder(bySeq);
     return {
       frames,
       owner,
-      done: frames.find((frame) => frame.metadata?.done === 'true'),
-      whole,
+      done: frames.find((frame) => frame.kind === 'replyDone'),
+      whole: isWhole(frames),
       text: textOf(frames),
     };
   }
@@ -198,7 +194,8 @@ export class ReplyStreams {
 
   /** Ends a gone instance's reply with `done` (see END_SCRIPT). */
   async end(owner: string, envelope: ReplyEnvelope): Promise<EndOutcome> {
-    const { sessionId, messageId, event } = envelope;
+    const { event } = envelope;
+    const { sessionId, messageId } = event;
     const prefix = this.link.prefix;
     const result = await this.redis.eval(
       END_SCRIPT,
@@ -230,17 +227,10 @@ export class ReplyStreams {
         const upTo = reply.frames.length;
         const pending = reply.frames.slice(reply.written, upTo);
         const buffered = reply.reseed ? reply.frames.slice(0, upTo) : pending;
-        const envelopes = pending.map((event, index) =>
-          JSON.stringify({
-            origin: this.link.instanceId,
-            kind: 'reply',
-            sessionId,
-            messageId,
-            seq: reply.written + index,
-            event,
-          } satisfies ReplyEnvelope),
+        const envelopes = pending.map((event) =>
+          JSON.stringify({ origin: this.link.instanceId, kind: 'reply', event } satisfies ReplyEnvelope),
         );
-        const done = pending.some((frame) => frame.metadata?.done === 'true');
+        const done = pending.some((frame) => frame.kind === 'replyDone');
         const result = await this.redis.eval(
           APPEND_SCRIPT,
           3,
@@ -291,7 +281,7 @@ function needsWrite(reply: LocalReply): boolean {
 }
 
 export function streamKey(prefix: string, sessionId: string, messageId: string): string {
-  return `${prefix}reply:${sessionId}:${messageId}`;
+  return `${prefix}reply-events:${sessionId}:${messageId}`;
 }
 
 function endedKey(prefix: string, messageId: string): string {
@@ -308,9 +298,17 @@ function fieldsOf(fields: string[]): Record<string, string> {
   return values;
 }
 
-export function textOf(frames: ChatEvent[]): string {
-  return frames
-    .filter((frame) => frame.metadata?.done !== 'true' && frame.metadata?.catch_up !== 'true')
-    .map((frame) => frame.content ?? '')
-    .join('');
+/** The text of a reply's frames (its deltas). */
+export function textOf(frames: ReplyStreamEvent[]): string {
+  return frames.map((frame) => (frame.kind === 'replyDelta' ? frame.text : '')).join('');
+}
+
+/** A reply's frames by `seq`, in `seq` order. */
+export function inSeqOrder(bySeq: Map<number, ReplyStreamEvent>): ReplyStreamEvent[] {
+  return [...bySeq.entries()].sort(([a], [b]) => a - b).map(([, frame]) => frame);
+}
+
+/** The frames run from `seq` 0 without a hole. */
+export function isWhole(frames: ReplyStreamEvent[]): boolean {
+  return frames.every((frame, index) => frame.seq === index);
 }

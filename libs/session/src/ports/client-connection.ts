@@ -1,5 +1,5 @@
 import type { Principal } from '@chatbox/common';
-import type { ChatEvent } from '../chat-event';
+import type { SessionEvent } from '../session-events';
 
 /** What the session module knows of a socket: who it is, which session it serves, how to reach it. */
 export interface ClientConnection {
@@ -12,7 +12,8 @@ export interface ClientConnection {
    * can adopt it at once (as clients of the earlier service do); nothing is stored until it is used.
    */
   nextSessionId?: string;
-  send(event: ChatEvent): void;
+  /** The gateway renders the event as a frame (SPEC 4.2) and writes it. */
+  send(event: SessionEvent): void;
   close(code: number, reason: string): void;
   /** Highest `seq` of the active reply already delivered to this socket (avoids duplicates on resume). */
   deliveredSeq: Map<string, number>;

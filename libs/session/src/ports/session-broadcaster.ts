@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { ReplyCheckpoint } from '@chatbox/storage';
-import type { ChatEvent } from '../chat-event';
+import type { DashboardEvent, ReplyCatchUp, ReplyStreamEvent, SessionEvent } from '../session-events';
 import type { ClientConnection } from './client-connection';
 import { ConnectionRegistry } from './connection-registry';
 
@@ -36,16 +36,16 @@ export abstract class SessionBroadcaster {
   protected storeOrphan?: (orphan: OrphanedReply) => Promise<void>;
 
   /** To every socket bound to the session, except the one that caused the event. */
-  abstract toSession(sessionId: string, event: ChatEvent, exceptConnectionId?: string): void;
+  abstract toSession(sessionId: string, event: SessionEvent, exceptConnectionId?: string): void;
   /** To admin dashboards (admin sockets bound to no session). */
-  abstract toDashboards(event: ChatEvent): void;
+  abstract toDashboards(event: DashboardEvent): void;
 
   /**
    * A frame of an AI reply streamed by this instance, already delivered to the local sockets (with
    * the `deliveredSeq` dedup): multi-instance mode buffers it for `stream_resume` and relays it to
    * the other instances. In-process there is nothing more to do.
    */
-  replyFrame(_sessionId: string, _messageId: string, _seq: number, _frame: ChatEvent): void {
+  replyFrame(_event: ReplyStreamEvent): void {
     // Single instance: the reply runner delivered it already.
   }
 
@@ -118,29 +118,28 @@ export abstract class SessionBroadcaster {
 const REPLY_ENDED = Number.MAX_SAFE_INTEGER;
 
 /**
- * Sends a reply frame unless the socket already had this `seq` (resume, catch-up, other path). A
+ * Sends a reply frame unless the socket already had its `seq` (resume, catch-up, other path). A
  * done frame is sent once in any case: a socket may have had frames past it (the streaming instance
  * died before its last frames reached the reply buffer, and another instance ended the reply after
  * the last buffered one); after it, nothing more of the reply is sent.
  */
 export function deliverReplyFrameOnce(
   connection: ClientConnection,
-  messageId: string,
-  seq: number,
-  frame: ChatEvent,
+  event: ReplyStreamEvent | ReplyCatchUp,
 ): void {
+  const { messageId, seq } = event;
   const delivered = connection.deliveredSeq.get(messageId) ?? -1;
-  const done = frame.metadata?.done === 'true';
+  const done = event.kind === 'replyDone';
   if (done ? delivered === REPLY_ENDED : delivered >= seq) return;
   connection.deliveredSeq.set(messageId, done ? REPLY_ENDED : seq);
-  connection.send(frame);
+  connection.send(event);
 }
 
-function isLeavingAdmin(connection: ClientConnection, event: ChatEvent): boolean {
+function isLeavingAdmin(connection: ClientConnection, event: SessionEvent): boolean {
   return (
-    event.type === 'admin_leave' &&
+    event.kind === 'adminLeft' &&
     connection.principal.isAdmin &&
-    connection.principal.userId === event.metadata?.admin_id
+    connection.principal.userId === event.admin.id
   );
 }
 
@@ -152,16 +151,16 @@ export class InProcessSessionBroadcaster extends SessionBroadcaster {
 
   /**
    * Also where a takeover ends for the admin's sockets, on every instance: a socket of the admin
-   * named by an `admin_leave` gets that frame, then is unbound and hears nothing more of the session.
+   * named by an `AdminLeft` event gets it, then is unbound and hears nothing more of the session.
    */
-  toSession(sessionId: string, event: ChatEvent, exceptConnectionId?: string): void {
+  toSession(sessionId: string, event: SessionEvent, exceptConnectionId?: string): void {
     for (const connection of this.registry.connectionsOf(sessionId)) {
       if (connection.id !== exceptConnectionId) connection.send(event);
       if (isLeavingAdmin(connection, event)) this.registry.bind(connection, undefined);
     }
   }
 
-  toDashboards(event: ChatEvent): void {
+  toDashboards(event: DashboardEvent): void {
     for (const connection of this.registry.dashboards()) connection.send(event);
   }
 }

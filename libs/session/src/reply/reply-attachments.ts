@@ -2,14 +2,17 @@ import { Injectable, Logger } from '@nestjs/common';
 import { FilesService, FileUrlSigner, UploadRecord } from '@chatbox/files';
 import { LlmService, ReplyEvent } from '@chatbox/llm';
 import { ConversationStore, MessageDraft, SessionRecord, StoredMessage } from '@chatbox/storage';
-import { chatEvent } from '../chat-event';
 import { SessionBroadcaster } from '../ports/session-broadcaster';
+import { instant } from '../session-events';
 
 /** OpenAI's `audio/speech` accepts at most 4096 characters of input; longer replies are cut. */
 export const TTS_MAX_INPUT_CHARS = 4096;
 const TTS_MIME = 'audio/mpeg';
 
 export type FileEvent = Extract<ReplyEvent, { kind: 'file' }>;
+
+/** A file or speech of the AI as it is stored. */
+type AttachmentDraft = MessageDraft & { type: 'file_upload' | 'voice_message' };
 
 /** An AI-announced file after the download attempt: stored as an upload, or kept as the external URL. */
 export interface ImportedFile {
@@ -73,7 +76,7 @@ export class ReplyAttachments {
             external: 'true',
           }),
     };
-    const message: MessageDraft = {
+    const message: AttachmentDraft = {
       type: 'file_upload',
       content: '',
       timestamp: new Date(),
@@ -122,7 +125,11 @@ export class ReplyAttachments {
     }
   }
 
-  private async persistAndSend(session: SessionRecord, draft: MessageDraft, fileUrl: string): Promise<void> {
+  private async persistAndSend(
+    session: SessionRecord,
+    draft: AttachmentDraft,
+    fileUrl: string,
+  ): Promise<void> {
     let message: StoredMessage;
     try {
       ({ message } = await this.store.appendMessage(session, draft));
@@ -130,19 +137,19 @@ export class ReplyAttachments {
       this.logger.error({ err: error, sessionId: session.id }, 'could not store an AI file');
       return;
     }
-    this.broadcaster.toSession(
-      session.id,
-      chatEvent(message.type, 'ai', {
-        id: message.id,
-        session_id: session.id,
-        content: message.content,
-        file_id: message.fileId,
-        file_url: fileUrl,
-        model_id: message.meta?.model_id,
-        timestamp: message.timestamp.toISOString(),
-        metadata: message.meta,
-      }),
-    );
+    this.broadcaster.toSession(session.id, {
+      kind: 'messageRelayed',
+      sessionId: session.id,
+      messageId: message.id,
+      messageType: draft.type,
+      sender: 'ai',
+      content: message.content,
+      fileId: message.fileId,
+      fileUrl,
+      modelId: message.meta?.model_id,
+      meta: message.meta,
+      at: instant(message.timestamp),
+    });
   }
 }
 

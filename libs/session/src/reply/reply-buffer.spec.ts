@@ -7,38 +7,42 @@ describe('ReplyBuffer', () => {
     const reply = buffer();
     expect(reply.addDelta('ab').seq).toBe(0);
     const second = reply.addDelta('cd');
-    expect(second.seq).toBe(1);
-    expect(second.frame).toMatchObject({
-      type: 'ai_response',
-      id: 'm1',
-      session_id: 's1',
-      content: 'cd',
-      model_id: 'gpt',
-      metadata: { streaming: 'true', done: 'false', message_id: 'm1', seq: '1' },
+    expect(second).toEqual({
+      kind: 'replyDelta',
+      sessionId: 's1',
+      messageId: 'm1',
+      modelId: 'gpt',
+      seq: 1,
+      text: 'cd',
+      at: expect.any(String),
     });
-    const done = reply.addDone({ tokens: '3' });
-    expect(done.seq).toBe(2);
-    expect(done.frame.metadata).toMatchObject({ done: 'true', seq: '2', tokens: '3' });
+    const done = reply.addDone({ status: 'complete' });
+    expect(done).toMatchObject({
+      kind: 'replyDone',
+      messageId: 'm1',
+      seq: 2,
+      ending: { status: 'complete' },
+    });
     expect(reply.text).toBe('abcd');
   });
 
   it('replays exactly the frames after the last seq a socket had', () => {
     const reply = buffer();
     ['a', 'b', 'c'].forEach((text) => reply.addDelta(text));
-    expect(reply.framesAfter(0).map((frame) => frame.content)).toEqual(['b', 'c']);
+    expect(reply.framesAfter(0).map((frame) => frame.kind === 'replyDelta' && frame.text)).toEqual([
+      'b',
+      'c',
+    ]);
     expect(reply.framesAfter(-1)).toHaveLength(3);
     expect(reply.framesAfter(2)).toEqual([]);
   });
 
   it('catches a binding socket up with the text so far at the last seq, nothing before any text', () => {
     const reply = buffer();
-    expect(reply.catchUpFrame()).toBeUndefined();
+    expect(reply.catchUp()).toBeUndefined();
     reply.addDelta('hel');
     reply.addDelta('lo');
-    expect(reply.catchUpFrame()).toMatchObject({
-      content: 'hello',
-      metadata: { catch_up: 'true', seq: '1' },
-    });
+    expect(reply.catchUp()).toMatchObject({ kind: 'replyCatchUp', messageId: 'm1', text: 'hello', seq: 1 });
   });
 
   it('bounds the reply in UTF-8 bytes', () => {

@@ -1,12 +1,19 @@
 import type { StoredMessage } from '@chatbox/storage';
-import { ChatEvent, chatEvent } from '../chat-event';
+import {
+  instant,
+  ReplyCatchUp,
+  ReplyDelta,
+  ReplyDone,
+  ReplyEnding,
+  ReplyStreamEvent,
+} from '../session-events';
 
 /**
  * One AI reply as it streams (SPEC 4.5, 4.6): its text, its frames numbered by `seq` from 0, kept
  * for `stream_resume` and catch-up. The done frame takes the next `seq`.
  */
 export class ReplyBuffer {
-  private readonly frames: ChatEvent[] = [];
+  private readonly frames: ReplyStreamEvent[] = [];
   text = '';
   bytes = 0;
 
@@ -32,60 +39,34 @@ export class ReplyBuffer {
     return this.bytes + Buffer.byteLength(text) <= this.maxBytes;
   }
 
-  /** Adds a delta; returns its frame and `seq`. */
-  addDelta(text: string): { seq: number; frame: ChatEvent } {
+  /** Adds a delta (the next `seq`). */
+  addDelta(text: string): ReplyDelta {
     this.text += text;
     this.bytes += Buffer.byteLength(text);
-    return this.add(
-      chatEvent('ai_response', 'ai', {
-        id: this.messageId,
-        session_id: this.sessionId,
-        content: text,
-        model_id: this.modelId,
-        metadata: { streaming: 'true', done: 'false', message_id: this.messageId, seq: String(this.nextSeq) },
-      }),
-    );
+    return this.add({ kind: 'replyDelta', ...this.numbered(), modelId: this.modelId, text, at: instant() });
   }
 
-  /** Adds the done frame (`metadata` are the figures of the reply's end). */
-  addDone(metadata: Record<string, string>): { seq: number; frame: ChatEvent } {
-    return this.add(
-      chatEvent('ai_response', 'ai', {
-        id: this.messageId,
-        session_id: this.sessionId,
-        model_id: this.modelId,
-        metadata: {
-          streaming: 'true',
-          done: 'true',
-          message_id: this.messageId,
-          seq: String(this.nextSeq),
-          ...metadata,
-        },
-      }),
-    );
+  /** Adds the done frame (the next `seq`): how the reply ended. */
+  addDone(ending: ReplyEnding): ReplyDone {
+    return this.add({ kind: 'replyDone', ...this.numbered(), modelId: this.modelId, ending, at: instant() });
   }
 
   /** The frames after `lastSeq` (what a resuming socket missed). */
-  framesAfter(lastSeq: number): ChatEvent[] {
+  framesAfter(lastSeq: number): ReplyStreamEvent[] {
     return this.frames.slice(Math.max(0, lastSeq + 1));
   }
 
   /** The text so far as one frame for a socket that binds mid-reply; undefined before any text. */
-  catchUpFrame(): ChatEvent | undefined {
+  catchUp(): ReplyCatchUp | undefined {
     if (this.frames.length === 0) return undefined;
-    return chatEvent('ai_response', 'ai', {
-      id: this.messageId,
-      session_id: this.sessionId,
-      content: this.text,
-      model_id: this.modelId,
-      metadata: {
-        streaming: 'true',
-        done: 'false',
-        catch_up: 'true',
-        message_id: this.messageId,
-        seq: String(this.lastSeq),
-      },
-    });
+    return {
+      kind: 'replyCatchUp',
+      ...this.numbered(),
+      seq: this.lastSeq,
+      modelId: this.modelId,
+      text: this.text,
+      at: instant(),
+    };
   }
 
   /** The reply as a message to store (whole, or its checkpoint while streaming). */
@@ -101,9 +82,13 @@ export class ReplyBuffer {
     };
   }
 
-  private add(frame: ChatEvent): { seq: number; frame: ChatEvent } {
-    const seq = this.frames.length;
-    this.frames.push(frame);
-    return { seq, frame };
+  /** The reply's ids and the next `seq`. */
+  private numbered() {
+    return { sessionId: this.sessionId, messageId: this.messageId, seq: this.nextSeq };
+  }
+
+  private add<E extends ReplyStreamEvent>(event: E): E {
+    this.frames.push(event);
+    return event;
   }
 }

@@ -16,20 +16,18 @@ import {
 import { AppConfig, DomainError, ErrorCode, InjectConfig, newMessageId } from '@chatbox/common';
 import { ChatTurn, LLM_ERROR_MESSAGES, LlmService, ReplyEvent } from '@chatbox/llm';
 import { ConversationStore, SessionRecord, StoredMessage } from '@chatbox/storage';
-import { ChatEvent, chatEvent } from '../chat-event';
 import { RedisLink } from '../multi-instance/redis-link';
 import { ClientConnection } from '../ports/client-connection';
 import { ConnectionRegistry } from '../ports/connection-registry';
 import { ReplyLock } from '../ports/reply-lock';
 import { SessionBroadcaster, deliverReplyFrameOnce } from '../ports/session-broadcaster';
+import { instant, ReplyEnding, ReplyStatus, ReplyStreamEvent, ReplyUsage } from '../session-events';
 import { settledWithin } from '../settled-within';
 import { ImportedFile, ReplyAttachments } from './reply-attachments';
 import { ReplyBuffer } from './reply-buffer';
 import { ReplyRecorder } from './reply-recorder';
 
 export { TTS_MAX_INPUT_CHARS } from './reply-attachments';
-
-export type ReplyStatus = 'complete' | 'stopped' | 'error' | 'interrupted';
 
 export interface ReplyJob {
   sessionId: string;
@@ -212,9 +210,9 @@ export class ReplyService {
   /** A socket that binds mid-reply gets the text so far as one catch-up frame, then the live frames. */
   catchUp(connection: ClientConnection, sessionId: string): void {
     const buffer = this.active.get(sessionId)?.buffer;
-    const frame = buffer?.catchUpFrame();
-    if (!buffer || !frame) return;
-    connection.send(frame);
+    const catchUp = buffer?.catchUp();
+    if (!buffer || !catchUp) return;
+    connection.send(catchUp);
     connection.deliveredSeq.set(buffer.messageId, buffer.lastSeq);
   }
 
@@ -240,16 +238,15 @@ export class ReplyService {
     if (await this.broadcaster.resumeRemote(connection, sessionId, messageId, lastSeq)) return true;
     const stored = await this.store.findMessage(sessionId, messageId);
     if (!stored || stored.sender !== 'ai') return false;
-    connection.send(
-      chatEvent('ai_response', 'ai', {
-        id: stored.id,
-        session_id: sessionId,
-        content: stored.content,
-        model_id: stored.meta?.model_id,
-        timestamp: stored.timestamp.toISOString(),
-        metadata: { ...(stored.meta ?? {}), message_id: stored.id, streaming: 'false', done: 'true' },
-      }),
-    );
+    connection.send({
+      kind: 'replyStored',
+      sessionId,
+      messageId: stored.id,
+      modelId: stored.meta?.model_id,
+      text: stored.content,
+      meta: stored.meta ?? {},
+      at: instant(stored.timestamp),
+    });
     return true;
   }
 
@@ -324,7 +321,7 @@ export class ReplyService {
     const { written, failure } = await this.record(run, recorder, outcome, figures);
     const errorCode = outcome.errorCode ?? failure;
     if (errorCode) this.sendErrorToOrigin(job, errorCode, outcome.errorMessage ?? REPLY_NOT_STORED);
-    this.deliver(run.buffer, run.buffer.addDone(doneMetadata(figures, outcome, errorCode)));
+    this.deliver(run.buffer.addDone(replyEnding(figures, outcome, errorCode)));
     this.active.delete(job.sessionId);
     await this.afterReply(job, session, run, outcome.status);
     if (written && this.lock.sharedAcrossInstances)
@@ -334,14 +331,13 @@ export class ReplyService {
   /** Announces the reply (`loading`; listed as streaming for the other instances) and tracks it here. */
   private begin(job: ReplyJob, { session, modelId, seq }: PreparedReply): ReplyRun {
     const messageId = newMessageId();
-    this.broadcaster.toSession(
-      job.sessionId,
-      chatEvent('loading', 'ai', {
-        session_id: job.sessionId,
-        model_id: modelId,
-        metadata: { message_id: messageId },
-      }),
-    );
+    this.broadcaster.toSession(job.sessionId, {
+      kind: 'replyStarted',
+      sessionId: job.sessionId,
+      messageId,
+      modelId,
+      at: instant(),
+    });
     // Multi-instance mode: listed as streaming here, so that if this instance dies another one ends it.
     this.broadcaster.replyStarted({
       sessionId: job.sessionId,
@@ -412,7 +408,7 @@ export class ReplyService {
         if (event.text === '') return EMPTY;
         run.firstTokenMs ??= Math.round(performance.now() - run.started);
         if (!run.buffer.fits(event.text)) return of({ status: 'stopped', note: 'max_reply_size' });
-        this.deliver(run.buffer, run.buffer.addDelta(event.text));
+        this.deliver(run.buffer.addDelta(event.text));
         return EMPTY;
       case 'usage':
         run.usage = event;
@@ -472,25 +468,23 @@ export class ReplyService {
    * Sends a reply frame to every local socket of the session that has not had its `seq` yet, then
    * hands it to the broadcaster for the other instances (which apply the same dedup to their sockets).
    */
-  private deliver(buffer: ReplyBuffer, { seq, frame }: { seq: number; frame: ChatEvent }): void {
-    for (const connection of this.registry.connectionsOf(buffer.sessionId))
-      deliverReplyFrameOnce(connection, buffer.messageId, seq, frame);
-    this.broadcaster.replyFrame(buffer.sessionId, buffer.messageId, seq, frame);
+  private deliver(event: ReplyStreamEvent): void {
+    for (const connection of this.registry.connectionsOf(event.sessionId))
+      deliverReplyFrameOnce(connection, event);
+    this.broadcaster.replyFrame(event);
   }
 
   /** The message is the LLM module's client-safe text (or the storage one): no provider detail. */
   private sendErrorToOrigin(job: ReplyJob, code: string, message: string): void {
     const origin = this.registry.all().find((connection) => connection.id === job.originConnectionId);
-    origin?.send(
-      chatEvent('error', 'system', {
-        session_id: job.sessionId,
-        error: {
-          code,
-          message,
-          recoverable: true,
-        },
-      }),
-    );
+    origin?.send({
+      kind: 'failure',
+      sessionId: job.sessionId,
+      code,
+      message,
+      recoverable: true,
+      at: instant(),
+    });
   }
 
   /** The last `LLM_HISTORY_MESSAGES` text turns up to and including the triggering message. */
@@ -509,8 +503,9 @@ export class ReplyService {
   }
 }
 
-/** What a reply counts: stored in its `meta`, added to the session, shown on the done frame. */
+/** What a reply counts: stored in its `meta`, added to the session, told on the done frame. */
 interface ReplyFigures {
+  usage: ReplyUsage;
   meta: Record<string, string>;
   counters: { promptTokens: number; completionTokens: number; responseTimeMs: number };
 }
@@ -520,11 +515,19 @@ function replyFigures(run: ReplyRun, outcome: ReplyOutcome): ReplyFigures {
   const promptTokens = run.usage?.promptTokens ?? 0;
   const completionTokens = run.usage?.completionTokens ?? Math.ceil(run.buffer.text.length / CHARS_PER_TOKEN);
   const estimated = run.usage === undefined || run.usage.estimated === true;
+  const usage: ReplyUsage = {
+    tokens: promptTokens + completionTokens,
+    promptTokens,
+    completionTokens,
+    responseTimeMs,
+    ...(run.firstTokenMs !== undefined ? { firstTokenMs: run.firstTokenMs } : {}),
+  };
   return {
+    usage,
     meta: {
       model_id: run.buffer.modelId,
       status: outcome.status,
-      tokens: String(promptTokens + completionTokens),
+      tokens: String(usage.tokens),
       prompt_tokens: String(promptTokens),
       completion_tokens: String(completionTokens),
       response_time_ms: String(responseTimeMs),
@@ -537,23 +540,13 @@ function replyFigures(run: ReplyRun, outcome: ReplyOutcome): ReplyFigures {
   };
 }
 
-/** The done frame's figures (SPEC 4.5 step 6): tokens, timings, and how the reply ended early. */
-function doneMetadata(
-  figures: ReplyFigures,
-  outcome: ReplyOutcome,
-  errorCode?: string,
-): Record<string, string> {
-  const { meta } = figures;
+/** How the reply ended, for its done frame (SPEC 4.5 step 6): figures, and why it ended early. */
+function replyEnding(figures: ReplyFigures, outcome: ReplyOutcome, errorCode?: string): ReplyEnding {
   return {
-    tokens: meta.tokens,
-    prompt_tokens: meta.prompt_tokens,
-    completion_tokens: meta.completion_tokens,
-    response_time_ms: meta.response_time_ms,
-    ...(meta.first_token_ms !== undefined ? { first_token_ms: meta.first_token_ms } : {}),
-    ...(outcome.status === 'stopped' || outcome.status === 'interrupted' ? { stopped: 'true' } : {}),
-    ...(outcome.status === 'interrupted' ? { status: outcome.status } : {}),
+    status: outcome.status,
+    usage: figures.usage,
     ...(outcome.note ? { reason: outcome.note } : {}),
-    ...(errorCode ? { error: errorCode } : {}),
+    ...(errorCode ? { errorCode } : {}),
   };
 }
 
