@@ -248,7 +248,7 @@ describe('session storage on a real MongoDB-protocol server', () => {
     }
   });
 
-  it('a new session ends the older active sessions of its user that only the database knows (users looked up together)', async () => {
+  it('a new session ends the older active sessions of its user that only the database knows ', async () => {
     const earlier = new Date(Date.now() - 60_000);
     await t.db.collection('sessions').insertMany([
       { _id: 'd1'.repeat(16), uid: 'olduser-1', ts: earlier, lastActivity: earlier },

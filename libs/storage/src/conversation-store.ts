@@ -73,7 +73,6 @@ export class ConversationStore implements OnModuleInit {
       capacity: config.protocol.outboxCapacity,
       retryIntervalMs: config.protocol.outboxFlushIntervalMs,
       counterDelayMs: config.protocol.counterFlushDelayMs,
-      activeLookupWindowMs: config.protocol.activeLookupWindowMs,
     });
     this.lanes.setHooks({
       averageResponseTime: (sessionId) => this.cache.get(sessionId)?.record.avgResponseTimeMs,

@@ -2,7 +2,6 @@ import { Logger } from '@nestjs/common';
 import { DomainError, ErrorCode } from '@chatbox/common';
 import type { MessageDocument, CheckpointDocument } from './message.schema';
 import { MessageRepository, MessageTotals } from './message.repository';
-import { ActiveSessionsBatch } from './active-sessions-batch';
 import { isDatabaseUnavailable, MongoRetry } from './mongo-retry';
 import type { SessionDocument } from './session.schema';
 import { CounterDelta, FieldChange, SessionRepository } from './session.repository';
@@ -56,8 +55,6 @@ export interface WriteLaneOptions {
   retryIntervalMs: number;
   /** How long the counters of a message may wait to be written together with the next ones. */
   counterDelayMs: number;
-  /** New sessions within this window look up their users' other active sessions in one query. */
-  activeLookupWindowMs: number;
 }
 
 export interface LaneHooks {
@@ -94,7 +91,6 @@ export class SessionWriteLanes {
   private queued = 0;
   private closing = false;
   private hooks: LaneHooks = {};
-  private readonly activeSessions: ActiveSessionsBatch;
 
   constructor(
     private readonly sessions: SessionRepository,
@@ -102,9 +98,7 @@ export class SessionWriteLanes {
     private readonly retry: MongoRetry,
     private readonly journal: WriteJournal<LaneOp> | undefined,
     private readonly options: WriteLaneOptions,
-  ) {
-    this.activeSessions = new ActiveSessionsBatch(sessions, options.activeLookupWindowMs);
-  }
+  ) {}
 
   setHooks(hooks: LaneHooks): void {
     this.hooks = hooks;
@@ -340,7 +334,7 @@ export class SessionWriteLanes {
       case 'closeAssist':
         return this.retry.run('endAssist', () => this.sessions.closeAssist(sessionId, op.since, op.assist));
       case 'endOthers': {
-        const active = await this.retry.run('findActive', () => this.activeSessions.of(op.userId));
+        const active = await this.retry.run('findActive', () => this.sessions.findActiveOfUser(op.userId));
         const others = active
           .filter((session) => session.id !== op.sessionId && session.startedAt <= op.before)
           .map((session) => session.id);

@@ -317,17 +317,16 @@ export class SessionRepository implements OnModuleInit {
     return document ? this.toRecord(document) : undefined;
   }
 
-  /** The active sessions of these users (one active session per user: the older ones are ended). */
-  async findActiveOfUsers(userIds: string[]): Promise<{ id: string; userId: string; startedAt: Date }[]> {
+  /**
+   * The active sessions of the user (one active session per user: the older ones are ended). By
+   * equality on `uid`: the one filter FerretDB hands down to PostgreSQL (an `$in` it would not).
+   */
+  async findActiveOfUser(userId: string): Promise<{ id: string; startedAt: Date }[]> {
     const documents = await this.model
-      .find({ uid: { $in: userIds }, ...ACTIVE }, { _id: 1, uid: 1, ts: 1 })
-      .lean<Pick<SessionDocument, '_id' | 'uid' | 'ts'>[]>()
+      .find({ uid: userId, ...ACTIVE }, { _id: 1, ts: 1 })
+      .lean<Pick<SessionDocument, '_id' | 'ts'>[]>()
       .exec();
-    return documents.map((document) => ({
-      id: String(document._id),
-      userId: document.uid,
-      startedAt: new Date(document.ts),
-    }));
+    return documents.map((document) => ({ id: String(document._id), startedAt: new Date(document.ts) }));
   }
 
   async listByUser(userId: string, limit: number): Promise<{ sessions: SessionRecord[]; total: number }> {

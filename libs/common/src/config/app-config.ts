@@ -97,8 +97,6 @@ export interface ProtocolLimits {
    * update; lists of this process show them at once, other processes this much later).
    */
   counterFlushDelayMs: number;
-  /** New sessions within this window look up their users' other active sessions in one query. */
-  activeLookupWindowMs: number;
   /** Sessions held in memory (fields, counters, the last messages); the least recently used go first. */
   sessionCacheEntries: number;
   /** Sessions of earlier versions migrated per batch at start-up. */

@@ -100,7 +100,6 @@ export const DEFAULT_PROTOCOL_LIMITS: ProtocolLimits = {
   outboxFlushIntervalMs: 1_000,
   journalCompactBytes: 8 * 1024 * 1024,
   counterFlushDelayMs: 10_000,
-  activeLookupWindowMs: 50,
   sessionCacheEntries: 10_000,
   legacyMigrationBatch: 50,
   replyCheckpointIntervalMs: 2_000,
