@@ -14,6 +14,7 @@ describe('where a cluster the database user cannot reach is relocated', () => {
   });
 
   it('goes to /var/lib/chatbox-db otherwise', () => {
-    expect(clusterRelocationRoot(join(__dirname, 'pg'))).toBe(DEFAULT_RELOCATION_ROOT);
+    // A fixed path outside the temporary directory: the checkout itself may live under /tmp.
+    expect(clusterRelocationRoot('/srv/chatbox/data/db/pg')).toBe(DEFAULT_RELOCATION_ROOT);
   });
 });
