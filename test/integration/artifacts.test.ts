@@ -466,6 +466,13 @@ describe('GitHub workflow', () => {
     expect(uses().some((use) => use.startsWith('aquasecurity/trivy-action@'))).toBe(true);
   });
 
+  it('installs redis-server before the suite runs (the fault tests start and kill their own Redis)', () => {
+    const test = Object.values(workflow.jobs as Record<string, any>).find((job) => job.services);
+    const stepOf = (pattern: RegExp) => test.steps.findIndex((step: any) => pattern.test(step.run ?? ''));
+    expect(stepOf(/apt-get install .*redis-server/)).toBeGreaterThanOrEqual(0);
+    expect(stepOf(/apt-get install .*redis-server/)).toBeLessThan(stepOf(/jest /));
+  });
+
   it('uses no deprecated commands or old action majors', () => {
     expect(text).not.toMatch(/::set-output|::save-state|set-output/);
     expect(

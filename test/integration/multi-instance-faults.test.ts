@@ -2,13 +2,15 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Redis from 'ioredis';
 import { MongoClient } from 'mongodb';
-import { SessionCleanupService } from '@chatbox/session';
+import { RedisLink, SessionCleanupService } from '@chatbox/session';
 import { FakeOpenAi, startFakeOpenAi } from '../support/fake-llm';
 import { startTestApp, storedView, testMongoUri, TestApp, uniqueDatabaseName } from '../support/app';
 import { ChatboxProcess } from '../support/chatbox-process';
 import { TestRedis } from '../support/redis-server';
 import { userToken } from '../support/tokens';
+import { until } from '../support/until';
 import { replyFrames, seqsOf, textOf } from '../support/reply-frames';
 import { Frame, handshakeStatus, TestClient } from '../support/ws-client';
 
@@ -58,11 +60,31 @@ async function connectBound(
 const isDone = (messageId: string) => (frame: Frame) =>
   frame.type === 'ai_response' && frame.metadata?.message_id === messageId && frame.metadata?.done === 'true';
 
+/** A metric of the instance at `baseUrl` (no labels). */
+async function metric(baseUrl: string, name: string): Promise<number> {
+  const text = await (await fetch(`${baseUrl}/metrics/prometheus`)).text();
+  const line = text.split('\n').find((row) => row.startsWith(`${name} `));
+  return Number(line?.split(' ')[1]);
+}
+
+/** Redis, asked directly (what the instances wrote), for the length of `use`. */
+async function inRedis<T>(url: string, use: (redis: Redis) => Promise<T>): Promise<T> {
+  const redis = new Redis(url);
+  try {
+    return await use(redis);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+const sum = (counts: string[]) => counts.reduce((total, count) => total + Number(count), 0);
+
 describe('an instance killed (kill -9) while it streams or holds sockets', () => {
   const redis = new TestRedis();
   const clients: TestClient[] = [];
   const dataDirs: string[] = [];
   const databaseName = uniqueDatabaseName('faults');
+  const keyPrefix = 'test:orphans:';
   let fake: FakeOpenAi;
   let mongo: MongoClient;
   let a: ChatboxProcess;
@@ -76,6 +98,7 @@ describe('an instance killed (kill -9) while it streams or holds sockets', () =>
       MONGO_DATABASE: databaseName,
       DATA_DIR: dataDir,
       REDIS_URL: redis.url,
+      REDIS_KEY_PREFIX: keyPrefix,
       MAX_CONNECTIONS_PER_USER: '3',
       LLM_PROVIDER_1_ID: 'gpt',
       LLM_PROVIDER_1_TYPE: 'openai',
@@ -131,11 +154,12 @@ describe('an instance killed (kill -9) while it streams or holds sockets', () =>
     return resumer;
   }
 
-  it('the reply ends on every socket within 10 s with a done frame, its partial text is stored once as interrupted, a later resume answers from storage', async () => {
+  it('the reply ends on every socket within 10 s with a done frame, its partial text is stored once as interrupted, a later resume answers from the buffer, then from storage', async () => {
     const { onA, sessionId, messageId } = await longReplyOnA('orphan');
     // Another device of the user, on B, follows the reply through Redis.
     const onB = await connectBound(b.wsUrl, 'orphan', sessionId, clients);
     await onB.waitFor((frame) => frame.type === 'ai_response' && Number(frame.metadata?.seq) >= 8);
+    const orphansBefore = await metric(b.baseUrl, 'chatbox_orphaned_replies_total');
 
     await a.stop('SIGKILL');
     const killedAt = Date.now();
@@ -173,17 +197,32 @@ describe('an instance killed (kill -9) while it streams or holds sockets', () =>
     const replies = stored!.msgs.filter((message) => message.sender === 'ai');
     expect(replies).toHaveLength(1);
     expect(replies[0]).toMatchObject({ id: messageId, content: partial, meta: { status: 'interrupted' } });
+    // B, the one survivor, ended it, once.
+    expect(await metric(b.baseUrl, 'chatbox_orphaned_replies_total')).toBe(orphansBefore + 1);
 
-    // A resume after that answers with the stored message, once, not streaming.
-    const later = await connect(b, 'orphan', sessionId);
-    later.send({
-      type: 'stream_resume',
-      session_id: sessionId,
-      metadata: { message_id: messageId, last_seq: '0' },
-    });
-    const answer = await later.waitFor((frame) => frame.type === 'ai_response');
-    expect(answer).toMatchObject({ id: messageId, content: partial });
-    expect(answer.metadata).toMatchObject({ status: 'interrupted', streaming: 'false', done: 'true' });
+    // A resume after that answers the whole message once, not streaming: while the reply buffer
+    // lives (10 min), from the buffer...
+    const resumeLater = async () => {
+      const later = await connect(b, 'orphan', sessionId);
+      later.send({
+        type: 'stream_resume',
+        session_id: sessionId,
+        metadata: { message_id: messageId, last_seq: '0' },
+      });
+      const answer = await later.waitFor((frame) => frame.type === 'ai_response');
+      // Its connection slot back: the user has three (MAX_CONNECTIONS_PER_USER).
+      await later.close();
+      return answer;
+    };
+    const fromBuffer = await resumeLater();
+    expect(fromBuffer).toMatchObject({ id: messageId, content: partial });
+    expect(fromBuffer.metadata).toMatchObject({ status: 'interrupted', streaming: 'false', done: 'true' });
+    // ... and once the buffer is gone (expired, or a Redis that lost its keys), from storage.
+    const bufferKey = `${keyPrefix}reply-events:${sessionId}:${messageId}`;
+    expect(await inRedis(redis.url, (direct) => direct.del(bufferKey))).toBe(1);
+    const fromStorage = await resumeLater();
+    expect(fromStorage).toMatchObject({ id: messageId, content: partial });
+    expect(fromStorage.metadata).toMatchObject({ status: 'interrupted', streaming: 'false', done: 'true' });
 
     // The session goes on at once on B: the dead instance's reply lock was released with the reply.
     fake.script({ chunks: ['still ', 'here'] });
@@ -228,6 +267,7 @@ describe('an instance killed (kill -9) while it streams or holds sockets', () =>
 describe('Redis lost and back, readiness, and session-wide rules across instances', () => {
   const redis = new TestRedis();
   const clients: TestClient[] = [];
+  const keyPrefix = `test:faults:${randomBytes(6).toString('hex')}:`;
   let fake: FakeOpenAi;
   let a: TestApp;
   let b: TestApp;
@@ -238,7 +278,7 @@ describe('Redis lost and back, readiness, and session-wide rules across instance
     const env = {
       MONGO_DATABASE: uniqueDatabaseName('redisfaults'),
       REDIS_URL: redis.url,
-      REDIS_KEY_PREFIX: `test:faults:${randomBytes(6).toString('hex')}:`,
+      REDIS_KEY_PREFIX: keyPrefix,
       LLM_PROVIDER_1_ID: 'gpt',
       LLM_PROVIDER_1_TYPE: 'openai',
       LLM_PROVIDER_1_ENDPOINT: fake.url,
@@ -302,14 +342,8 @@ describe('Redis lost and back, readiness, and session-wide rules across instance
     }
   }
 
-  async function metric(app: TestApp, name: string): Promise<number> {
-    const text = await (await fetch(`${app.baseUrl}/metrics/prometheus`)).text();
-    const line = text.split('\n').find((row) => row.startsWith(`${name} `));
-    return Number(line?.split(' ')[1]);
-  }
-
-  it('Redis killed and restarted mid-stream: the far socket gets every seq exactly once, in order', async () => {
-    const { onA, onB } = await sessionOnBoth('blink');
+  it('Redis killed and restarted mid-stream: the far socket gets every seq exactly once, in order; the reply still holds its queue place', async () => {
+    const { onA, onB, sessionId } = await sessionOnBoth('blink');
     const chunks = Array.from({ length: 50 }, (_, index) => `b${index} `);
     fake.script({ chunks, delayMs: 100 });
     onA.send({ type: 'user_message', content: 'Talk for a while' });
@@ -320,6 +354,10 @@ describe('Redis lost and back, readiness, and session-wide rules across instance
     // Eight frames stream on A while Redis is gone.
     await onA.waitFor((frame) => frame.type === 'ai_response' && frame.metadata?.seq === '14');
     await redis.start();
+    // The restarted Redis lost every key: A's heartbeat counts the running reply in the session's
+    // shared queue bound (SERVICE_BUSY) again, while it streams.
+    const queueKey = `${keyPrefix}queue:${sessionId}`;
+    await inRedis(redis.url, (direct) => until(async () => sum(await direct.hvals(queueKey)) === 1, 10_000));
 
     const { frames, text } = await onB.waitForReply(messageId, 30_000);
     expect(seqsOf(frames)).toEqual(frames.map((_, index) => index));
@@ -327,6 +365,44 @@ describe('Redis lost and back, readiness, and session-wide rules across instance
     expect(frames.filter((frame) => frame.metadata?.catch_up)).toEqual([]);
     const fromA = await onA.waitForReply(messageId);
     expect(seqsOf(fromA.frames)).toEqual(seqsOf(frames));
+  });
+
+  it('only the far instance’s subscription lost (a range of frames missed): it fetches them from the reply buffer, every seq once, in order, counted', async () => {
+    const { onA, onB } = await sessionOnBoth('gap');
+    const recoveredBefore = await metric(b.baseUrl, 'chatbox_reply_frames_recovered_total');
+    const chunks = Array.from({ length: 40 }, (_, index) => `g${index} `);
+    fake.script({ chunks, delayMs: 100 });
+    onA.send({ type: 'user_message', content: 'Talk while B is deaf' });
+    const early = await onB.waitFor((frame) => frame.type === 'ai_response' && frame.metadata?.seq === '3');
+    const messageId = early.metadata!.message_id;
+
+    // B's subscription connection is cut and kept from coming back (Redis takes no new connection)
+    // while A streams five more frames: B misses them, and its next live frame is seq N+k.
+    const admin = new Redis(redis.url);
+    const [, maxClients] = (await admin.config('GET', 'maxclients')) as [string, string];
+    try {
+      const connected = Number(/connected_clients:(\d+)/.exec(await admin.info('clients'))![1]);
+      await admin.config('SET', 'maxclients', String(connected - 1));
+      const subscriber = b.app.get(RedisLink).subscriber!;
+      expect(await admin.client('KILL', 'ADDR', `127.0.0.1:${subscriber.stream.localPort}`)).toBe(1);
+      const cut = Math.max(...seqsOf(replyFrames(onA, messageId)));
+      await onA.waitFor(
+        (frame) =>
+          frame.type === 'ai_response' &&
+          frame.metadata?.message_id === messageId &&
+          Number(frame.metadata?.seq) >= cut + 5,
+      );
+      expect(Math.max(...seqsOf(replyFrames(onB, messageId)))).toBeLessThan(cut + 5);
+    } finally {
+      await admin.config('SET', 'maxclients', maxClients);
+      await admin.quit();
+    }
+
+    const { frames, text } = await onB.waitForReply(messageId, 30_000);
+    expect(seqsOf(frames)).toEqual(frames.map((_, index) => index));
+    expect(text).toBe(chunks.join(''));
+    expect(frames.filter((frame) => frame.metadata?.catch_up)).toEqual([]);
+    expect(await metric(b.baseUrl, 'chatbox_reply_frames_recovered_total')).toBeGreaterThan(recoveredBefore);
   });
 
   it('Redis killed and restarted while a reply streams and ends: the far socket still gets all of it', async () => {
@@ -349,7 +425,7 @@ describe('Redis lost and back, readiness, and session-wide rules across instance
   it('readiness with Redis down: ready (the instance serves its sockets), redis degraded, chatbox_redis_up 0; back to normal after', async () => {
     const before = (await (await fetch(`${a.baseUrl}/readyz`)).json()) as any;
     expect(before.checks.redis).toMatchObject({ status: 'ready' });
-    expect(await metric(a, 'chatbox_redis_up')).toBe(1);
+    expect(await metric(a.baseUrl, 'chatbox_redis_up')).toBe(1);
 
     await redis.kill();
     const response = await fetch(`${a.baseUrl}/readyz`);
@@ -365,7 +441,7 @@ describe('Redis lost and back, readiness, and session-wide rules across instance
     const { text, done } = await user.waitForReply();
     expect(text).toBe('served anyway');
     expect(done.metadata?.error).toBeUndefined();
-    expect(await metric(a, 'chatbox_redis_up')).toBe(0);
+    expect(await metric(a.baseUrl, 'chatbox_redis_up')).toBe(0);
 
     await redis.start();
     let after = (await (await fetch(`${a.baseUrl}/readyz`)).json()) as any;
@@ -376,9 +452,9 @@ describe('Redis lost and back, readiness, and session-wide rules across instance
     }
     expect(after.checks.redis).toMatchObject({ status: 'ready' });
     for (const app of [a, b]) {
-      while ((await metric(app, 'chatbox_redis_up')) !== 1 && Date.now() < deadline)
+      while ((await metric(app.baseUrl, 'chatbox_redis_up')) !== 1 && Date.now() < deadline)
         await new Promise((resolve) => setTimeout(resolve, 100));
-      expect(await metric(app, 'chatbox_redis_up')).toBe(1);
+      expect(await metric(app.baseUrl, 'chatbox_redis_up')).toBe(1);
     }
   });
 
@@ -428,5 +504,89 @@ describe('Redis lost and back, readiness, and session-wide rules across instance
     expect(ended).toContain(sessionId);
     const stored = await storedView(a.db, sessionId);
     expect(stored!.msgs.some((message) => message.id === streaming.metadata!.message_id)).toBe(true);
+  });
+});
+
+describe('Redis back with its keys after sockets closed and replies ended while it was away', () => {
+  // Keys kept: what the instances see when only their connections to Redis were lost.
+  const redis = new TestRedis({ keepKeys: true });
+  const clients: TestClient[] = [];
+  const keyPrefix = `test:recount:${randomBytes(6).toString('hex')}:`;
+  let fake: FakeOpenAi;
+  let a: TestApp;
+  let b: TestApp;
+
+  beforeAll(async () => {
+    fake = await startFakeOpenAi();
+    await redis.start();
+    const env = {
+      MONGO_DATABASE: uniqueDatabaseName('recount'),
+      REDIS_URL: redis.url,
+      REDIS_KEY_PREFIX: keyPrefix,
+      MAX_CONNECTIONS_PER_USER: '3',
+      LLM_PROVIDER_1_ID: 'gpt',
+      LLM_PROVIDER_1_TYPE: 'openai',
+      LLM_PROVIDER_1_ENDPOINT: fake.url,
+      LLM_PROVIDER_1_MODEL: 'fake-model',
+    };
+    a = await startTestApp(env);
+    b = await startTestApp(env);
+  });
+  afterAll(async () => {
+    await Promise.all(clients.splice(0).map((client) => client.close()));
+    await b?.close({ keepDatabase: true });
+    await a?.close();
+    await redis.remove();
+    await fake?.close();
+  });
+
+  const statusOn = async (app: TestApp) =>
+    (await handshakeStatus(app.wsUrl, { token: userToken('recount') })).status;
+  const redisUp = async (app: TestApp) => (await metric(app.baseUrl, 'chatbox_redis_up')) === 1;
+  const sockets = (app: TestApp) => metric(app.baseUrl, 'chatbox_websocket_connections_total');
+
+  it('the connection and reply-queue counts equal what is live again: a user at the limit connects again, not beyond', async () => {
+    const first = await connectTo(a.wsUrl, 'recount', clients);
+    fake.script({ chunks: Array.from({ length: 10 }, (_, index) => `q${index} `), delayMs: 100 });
+    first.send({ type: 'user_message', content: 'Answer while Redis is away' });
+    const streaming = await first.waitFor(
+      (frame) => frame.type === 'ai_response' && frame.metadata?.seq === '1',
+    );
+    const sessionId = streaming.session_id!;
+    const second = await connectTo(a.wsUrl, 'recount', clients);
+    const third = await connectTo(b.wsUrl, 'recount', clients);
+    expect([await statusOn(a), await statusOn(b)]).toEqual([429, 429]);
+
+    await redis.kill();
+    // Both instances know Redis is away before the sockets close: their releases cannot reach it.
+    await until(async () => !(await redisUp(a)) && !(await redisUp(b)), 10_000);
+    await Promise.all([second.close(), third.close()]);
+    await until(async () => (await sockets(a)) === 1 && (await sockets(b)) === 0, 10_000);
+    // The reply ends while Redis is away; the next one runs only after its queue place was given back.
+    await first.waitForReply(streaming.metadata!.message_id);
+    fake.script({ chunks: ['later'] });
+    const from = first.frames.length;
+    first.send({ type: 'user_message', content: 'And one more' });
+    const next = await first.waitFor(
+      (frame) => frame.type === 'ai_response' && frame.metadata?.done === 'true',
+      15_000,
+      from,
+    );
+    expect(textOf(replyFrames(first, next.metadata!.message_id))).toBe('later');
+
+    await redis.start();
+    // Redis still holds the counts from before (three sockets, one reply): each instance writes its
+    // true ones again.
+    await inRedis(redis.url, (direct) =>
+      until(async () => {
+        const connections = sum(await direct.hvals(`${keyPrefix}conn:recount`));
+        const queue = await direct.hvals(`${keyPrefix}queue:${sessionId}`);
+        return connections === 1 && queue.length === 0;
+      }, WITHIN_MS),
+    );
+    // One socket is live: two more may connect, one on each instance, and no fourth.
+    await connectTo(a.wsUrl, 'recount', clients);
+    await connectTo(b.wsUrl, 'recount', clients);
+    expect([await statusOn(a), await statusOn(b)]).toEqual([429, 429]);
   });
 });

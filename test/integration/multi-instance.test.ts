@@ -134,7 +134,11 @@ describe('several instances sharing Redis and MongoDB (SPEC 10)', () => {
     expect(refused.error).toMatchObject({ code: 'TOO_MANY_REQUESTS' });
     expect(refused.error!.retry_after).toBeGreaterThan(0);
     expect(refused.error!.retry_after).toBeLessThanOrEqual(60_000);
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // B handles a socket's frames in order and publishes in order: a relay of 'four' would reach A
+    // before the typing indicator B's socket sends next.
+    const mark = onA.frames.length;
+    onB.send({ type: 'typing_indicator', metadata: { typing: 'true' } });
+    await onA.waitFor((frame) => frame.type === 'typing_indicator', 5_000, mark);
     expect(onA.frames.some((frame) => frame.type === 'user_message' && frame.content === 'four')).toBe(false);
   });
 

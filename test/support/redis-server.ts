@@ -1,4 +1,7 @@
 import { ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import Redis from 'ioredis';
 import { freePort } from '@chatbox/storage';
 
@@ -6,13 +9,18 @@ const START_TIMEOUT_MS = 10_000;
 const POLL_MS = 50;
 
 /**
- * A private `redis-server` for fault tests (the shared one on 6379 must keep running): no
- * persistence, so a restart on the same port is a Redis that lost every key, as after a crash of a
- * cache-only Redis. Killed and started again at will.
+ * A private `redis-server` for fault tests (the shared one on 6379 must keep running). By default
+ * without persistence, so a restart on the same port is a Redis that lost every key, as after a crash
+ * of a cache-only Redis. With `keepKeys` every write is in an append-only file (fsynced before Redis
+ * answers), so a restart, even after kill -9, comes back with every key: what the instances see when
+ * only their connections were lost. Killed and started again at will.
  */
 export class TestRedis {
   private child?: ChildProcess;
+  private dataDir?: string;
   port = 0;
+
+  constructor(private readonly options: { keepKeys?: boolean } = {}) {}
 
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
@@ -21,9 +29,12 @@ export class TestRedis {
   /** Starts it (on the same port as before, if any) and waits until it answers PING. */
   async start(): Promise<void> {
     this.port ||= await freePort();
+    const persistence = this.options.keepKeys
+      ? ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', this.keptIn()]
+      : ['--appendonly', 'no'];
     const child = spawn(
       'redis-server',
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', ...persistence],
       { stdio: 'ignore' },
     );
     this.child = child;
@@ -42,6 +53,17 @@ export class TestRedis {
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGKILL');
     await exited;
+  }
+
+  /** Killed, and its kept keys removed. */
+  async remove(): Promise<void> {
+    await this.kill();
+    if (this.dataDir) rmSync(this.dataDir, { recursive: true, force: true });
+  }
+
+  private keptIn(): string {
+    this.dataDir ??= mkdtempSync(join(tmpdir(), 'chatbox-redis-'));
+    return this.dataDir;
   }
 }
 

@@ -116,10 +116,14 @@ describe('loadConfig', () => {
   it('reads the instance liveness of issue 14 and refuses a TTL a late heartbeat would outlive', () => {
     expect(loadConfig({}).instances).toEqual({ heartbeatIntervalMs: 2_000, livenessTtlMs: 6_000 });
     expect(
-      loadConfig({ INSTANCE_HEARTBEAT_INTERVAL: '500ms', INSTANCE_LIVENESS_TTL: '1s' }).instances,
-    ).toEqual({ heartbeatIntervalMs: 500, livenessTtlMs: 1_000 });
+      loadConfig({ INSTANCE_HEARTBEAT_INTERVAL: '500ms', INSTANCE_LIVENESS_TTL: '1500ms' }).instances,
+    ).toEqual({ heartbeatIntervalMs: 500, livenessTtlMs: 1_500 });
     expect(problemsOf({ INSTANCE_HEARTBEAT_INTERVAL: '5s' })).toEqual([
-      expect.stringContaining('INSTANCE_LIVENESS_TTL must be at least 2 × INSTANCE_HEARTBEAT_INTERVAL'),
+      expect.stringContaining('INSTANCE_LIVENESS_TTL must be at least 3 × INSTANCE_HEARTBEAT_INTERVAL'),
+    ]);
+    // Two intervals would let one late heartbeat (a busy event loop) take a live instance for gone.
+    expect(problemsOf({ INSTANCE_HEARTBEAT_INTERVAL: '2s', INSTANCE_LIVENESS_TTL: '4s' })).toEqual([
+      expect.stringContaining('INSTANCE_LIVENESS_TTL must be at least 3 × INSTANCE_HEARTBEAT_INTERVAL'),
     ]);
     expect(problemsOf({ INSTANCE_LIVENESS_TTL: 'soon' })).toEqual([
       expect.stringContaining('INSTANCE_LIVENESS_TTL must be a duration'),

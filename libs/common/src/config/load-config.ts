@@ -110,7 +110,8 @@ const RATE_WINDOW_MS = 60_000;
 /** Several instances: within 10 s of a crash its replies end and its connection slots free up. */
 const DEFAULT_HEARTBEAT_INTERVAL = '2s';
 const DEFAULT_LIVENESS_TTL = '6s';
-const HEARTBEATS_PER_LIVENESS_TTL = 2;
+/** A whole missed heartbeat and a late one still fit in the TTL (docs/operations.md). */
+const HEARTBEATS_PER_LIVENESS_TTL = 3;
 /** Reads of an open dashboard (push updates, debounced re-reads) stay far below this per window. */
 const DEFAULT_ADMIN_READ_RATE_LIMIT = 300;
 const MAX_CANNED_REPLIES = 50;

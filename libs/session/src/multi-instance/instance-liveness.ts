@@ -35,7 +35,14 @@ return 1
 /** A counted hash nobody touches any more disappears after this many liveness TTLs. */
 const COUNTED_KEY_TTLS = 2;
 
-type BeatContribution = (pipeline: ChainableCommander) => void;
+/** This instance's share of one counted hash, as Redis should hold it. */
+interface CountedShare {
+  /** Places taken in Redis and not given back. */
+  count: number;
+  /** Reservations sent whose answer has not arrived: Redis may or may not count them yet. */
+  reserving: number;
+}
+
 type GoneHandler = (instanceId: string) => Promise<void>;
 
 /**
@@ -45,11 +52,23 @@ type GoneHandler = (instanceId: string) => Promise<void>;
  * work is taken over by the handlers (replies ended as interrupted, locks released), then they are
  * unlisted. Nobody is judged gone until Redis has answered this instance for one whole TTL: after an
  * outage (or a Redis restart that lost every key) the live instances need one heartbeat to reappear.
+ *
+ * It also keeps this instance's share of every counted hash (connection slots per user, reply places
+ * per session) and writes it whole with each heartbeat: `HSET` of the true count, `HDEL` once it is
+ * zero. So a release Redis never saw (it was away, or the command timed out), and a count Redis lost
+ * (a restart) or dropped (this instance was taken for gone), are right again one heartbeat after
+ * Redis answers; the heartbeat that runs as soon as the connection is back does it first. Without
+ * that, a socket closed during an outage would count until the hash expires, which is never for a
+ * user who keeps another socket open.
  */
 @Injectable()
 export class InstanceLiveness implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(InstanceLiveness.name);
-  private readonly contributions: BeatContribution[] = [];
+  /**
+   * By hash key; a share that reached zero stays until a heartbeat has deleted its field, so this
+   * holds the live shares and those touched since the last heartbeat Redis took.
+   */
+  private readonly counted = new Map<string, CountedShare>();
   private readonly goneHandlers: GoneHandler[] = [];
   private readonly beatListeners: (() => void)[] = [];
   private timer?: NodeJS.Timeout;
@@ -94,11 +113,6 @@ export class InstanceLiveness implements OnModuleInit, OnApplicationShutdown {
     clearInterval(this.timer);
   }
 
-  /** What an adapter re-asserts with every heartbeat (its share of the state, lost if Redis restarted). */
-  contribute(contribution: BeatContribution): void {
-    this.contributions.push(contribution);
-  }
-
   /** Called after each heartbeat Redis took (a moment to retry what an earlier command could not do). */
   afterBeat(listener: () => void): void {
     this.beatListeners.push(listener);
@@ -133,6 +147,8 @@ export class InstanceLiveness implements OnModuleInit, OnApplicationShutdown {
    * cannot answer (the caller falls back to its own count).
    */
   async reserveCounted(key: string, max: number): Promise<boolean | undefined> {
+    const share = this.shareOf(key);
+    share.reserving++;
     try {
       const allowed = await this.redis.eval(
         RESERVE_COUNTED_SCRIPT,
@@ -144,23 +160,58 @@ export class InstanceLiveness implements OnModuleInit, OnApplicationShutdown {
         COUNTED_KEY_TTLS * this.ttlMs,
       );
       this.link.reportSuccess();
+      if (allowed === 1) share.count++;
       return allowed === 1;
     } catch (error) {
+      // Not counted here even if Redis ran it: the caller falls back, and the heartbeat sets Redis right.
       this.link.reportFailure('shared limits', error);
       return undefined;
+    } finally {
+      share.reserving--;
     }
   }
 
+  /**
+   * Gives back a place `reserveCounted` took. Counted here at once; Redis is told now if it answers,
+   * else by the next heartbeat that reaches it (which writes the whole share).
+   */
   releaseCounted(key: string): void {
+    const share = this.counted.get(key);
+    if (share && share.count > 0) share.count--;
     if (this.link.down) return;
     this.redis
       .eval(RELEASE_COUNTED_SCRIPT, 1, key, this.instanceId)
       .catch((error: unknown) => this.link.reportFailure('shared limits', error));
   }
 
-  /** Re-asserts this instance's count in a counted hash (dropped while it was taken for gone). */
-  restoreCounted(pipeline: ChainableCommander, key: string, count: number): void {
-    pipeline.hsetnx(key, this.instanceId, count).pexpire(key, COUNTED_KEY_TTLS * this.ttlMs);
+  private shareOf(key: string): CountedShare {
+    let share = this.counted.get(key);
+    if (!share) {
+      share = { count: 0, reserving: 0 };
+      this.counted.set(key, share);
+    }
+    return share;
+  }
+
+  /**
+   * This instance's true share of every counted hash, written whole (its own field only). Commands
+   * reach Redis in the order they are sent, so a count taken now is what Redis holds after every
+   * reserve and release sent before it; a hash with a reservation still unanswered is skipped (the
+   * answer decides the count) and written by the next heartbeat. Returns the keys whose field is
+   * deleted, forgotten here once the heartbeat succeeded.
+   */
+  private writeCounted(pipeline: ChainableCommander): string[] {
+    const zero: string[] = [];
+    for (const [key, share] of this.counted) {
+      if (share.reserving > 0) continue;
+      if (share.count > 0)
+        pipeline.hset(key, this.instanceId, share.count).pexpire(key, COUNTED_KEY_TTLS * this.ttlMs);
+      else {
+        pipeline.hdel(key, this.instanceId);
+        zero.push(key);
+      }
+    }
+    return zero;
   }
 
   private get listKey(): string {
@@ -175,9 +226,13 @@ export class InstanceLiveness implements OnModuleInit, OnApplicationShutdown {
         .multi()
         .set(this.livenessKey(this.instanceId), '1', 'PX', this.ttlMs)
         .sadd(this.listKey, this.instanceId);
-      for (const contribution of this.contributions) contribution(pipeline);
+      const zero = this.writeCounted(pipeline);
       await pipeline.exec();
       this.link.reportSuccess();
+      for (const key of zero) {
+        const share = this.counted.get(key);
+        if (share?.count === 0 && share.reserving === 0) this.counted.delete(key);
+      }
       for (const listener of this.beatListeners) listener();
       if (this.canJudge) await this.takeOverGone();
     } catch (error) {

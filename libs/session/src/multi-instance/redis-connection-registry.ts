@@ -15,8 +15,9 @@ import { RedisLink } from './redis-link';
  * instance (SPEC 2) and the sockets themselves are tracked locally. The per-user hash
  * `<prefix>conn:<user>` holds one count per instance (`InstanceLiveness` counted hash): the counts of
  * a crashed instance stop counting once its liveness key expires (`INSTANCE_LIVENESS_TTL`), and each
- * heartbeat re-asserts this instance's counts. While Redis cannot answer, the per-user limit is
- * checked against this instance's sockets only (logged once per outage).
+ * heartbeat writes this instance's true counts (sockets closed while Redis was away stop counting
+ * once it is back). While Redis cannot answer, the per-user limit is checked against this
+ * instance's sockets only (logged once per outage).
  *
  * Note: the reserve script reads the liveness keys of the other instances, which Redis Cluster
  * only allows when they share a hash slot; use a hash-tagged `REDIS_KEY_PREFIX` (`{chatbox}:`) there.
@@ -25,8 +26,8 @@ export class RedisConnectionRegistry extends ConnectionRegistry {
   /** The sockets of this instance (binding, lookups); only the reservations differ. */
   private readonly sockets: InProcessConnectionRegistry;
   private localReserved = 0;
-  /** This instance's reservations per user; those counted in Redis are also re-asserted there. */
-  private readonly localPerUser = new Map<string, { total: number; shared: number }>();
+  /** This instance's reservations per user (the limit while Redis cannot answer). */
+  private readonly localPerUser = new Map<string, number>();
 
   constructor(
     private readonly appConfig: AppConfig,
@@ -35,10 +36,6 @@ export class RedisConnectionRegistry extends ConnectionRegistry {
   ) {
     super();
     this.sockets = new InProcessConnectionRegistry(appConfig);
-    liveness.contribute((pipeline) => {
-      for (const [userId, { shared }] of this.localPerUser)
-        if (shared > 0) liveness.restoreCounted(pipeline, this.userKey(userId), shared);
-    });
   }
 
   add(connection: ClientConnection): void {
@@ -91,17 +88,15 @@ export class RedisConnectionRegistry extends ConnectionRegistry {
   async reserve(userId: string): Promise<Reservation | ReservationRefusal> {
     const { maxConnections, maxConnectionsPerUser } = this.appConfig.limits;
     if (this.localReserved >= maxConnections) return 'instance_limit';
-    const mine = this.localPerUser.get(userId) ?? { total: 0, shared: 0 };
     // Counted here first, so concurrent handshakes of this instance see each other.
     this.localReserved++;
-    mine.total++;
-    this.localPerUser.set(userId, mine);
+    this.localPerUser.set(userId, (this.localPerUser.get(userId) ?? 0) + 1);
     const shared = await this.reserveShared(userId, maxConnectionsPerUser);
-    if (shared === 'refused' || (shared === 'local' && mine.total > maxConnectionsPerUser)) {
+    const mine = this.localPerUser.get(userId) ?? 0;
+    if (shared === 'refused' || (shared === 'local' && mine > maxConnectionsPerUser)) {
       this.forget(userId, false);
       return 'user_limit';
     }
-    if (shared === 'shared') mine.shared++;
     let released = false;
     return {
       userId,
@@ -121,12 +116,9 @@ export class RedisConnectionRegistry extends ConnectionRegistry {
 
   private forget(userId: string, shared: boolean): void {
     this.localReserved--;
-    const mine = this.localPerUser.get(userId);
-    if (mine) {
-      mine.total--;
-      if (shared) mine.shared--;
-      if (mine.total <= 0) this.localPerUser.delete(userId);
-    }
+    const mine = (this.localPerUser.get(userId) ?? 0) - 1;
+    if (mine > 0) this.localPerUser.set(userId, mine);
+    else this.localPerUser.delete(userId);
     if (shared) this.liveness.releaseCounted(this.userKey(userId));
   }
 
