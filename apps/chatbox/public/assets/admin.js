@@ -721,6 +721,11 @@
 
   // ---------- live events ----------
 
+  function helpStateOf(id) {
+    const known = state.rows.get(id) || state.queue.get(id);
+    return known ? known.help_state : undefined;
+  }
+
   function onNotification(frame) {
     const metadata = frame.metadata || {};
     const event = metadata.event;
@@ -730,7 +735,9 @@
     switch (event) {
       case 'help_requested': {
         const known = state.rows.get(id) || state.queue.get(id);
-        const isNew = !(known && known.help_state === 'open');
+        // Asked while an admin is in the conversation: being helped already (the server says so too).
+        const helpState = known && known.assisting_admin_name ? 'assisted' : 'open';
+        const isNew = !(known && known.help_state === helpState);
         const base = known || {
           session_id: id,
           id,
@@ -739,25 +746,30 @@
           is_active: true,
           last_activity: new Date().toISOString(),
         };
-        state.queue.set(id, { ...base, help_requested: true, help_state: 'open', is_active: true });
-        patch(id, { help_requested: true, help_state: 'open' });
+        state.queue.set(id, { ...base, help_requested: true, help_state: helpState, is_active: true });
+        patch(id, { help_requested: true, help_state: helpState });
         const tr = ui.rows.querySelector(`tr[data-session-id="${CSS.escape(id)}"]`);
         if (tr) flashRow(tr, id);
         else state.flash.add(id);
-        alertHelp(metadata, id);
+        if (helpState === 'open') alertHelp(metadata, id);
         if (isNew && !(known && known.help_requested)) bumpMetric('help_requested_count', 1);
         reload.queue(true);
         break;
       }
+      // Only a waiting request moves on with a takeover: one nobody asked for has no help state.
       case 'takeover_started':
         patch(id, {
-          help_state: 'assisted',
+          ...(helpStateOf(id) === 'open' ? { help_state: 'assisted' } : {}),
           assisting_admin_name: metadata.admin_name || 'an admin',
           admin_assisted: true,
         });
         break;
       case 'takeover_ended':
-        patch(id, { help_state: 'resolved', assisting_admin_name: '', admin_assisted: true });
+        patch(id, {
+          ...(helpStateOf(id) === 'assisted' ? { help_state: 'resolved' } : {}),
+          assisting_admin_name: '',
+          admin_assisted: true,
+        });
         break;
       case 'help_resolved':
         patch(id, { help_state: 'resolved' });
