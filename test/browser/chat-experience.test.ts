@@ -127,6 +127,14 @@ describe('chat experience in Chromium (sidebar, retry, scrolling, tokens, code, 
     return ((await response.json()) as { messages: StoredMessage[] }).messages;
   }
 
+  /** The turns of the newest request the model received (the system prompt left out). */
+  function modelTurns(): { role: string; content: string }[] {
+    const body = fake.requestsTo('/chat/completions').at(-1)!.body as {
+      messages: { role: string; content: string }[];
+    };
+    return body.messages.filter((turn) => turn.role !== 'system');
+  }
+
   /** Distance from the bottom of the conversation, in px. */
   const fromBottom = (page: Page) =>
     page.evaluate(() => {
@@ -200,6 +208,8 @@ describe('chat experience in Chromium (sidebar, retry, scrolling, tokens, code, 
     // The repeated question names the reply it replaces (the failed one, kept with its error status
     // when the provider had sent anything).
     expect(stored.find((m) => m.metadata?.regenerate_of)?.metadata?.regenerate_of).toBe(failedId);
+    // What the model read: the question once.
+    expect(modelTurns()).toEqual([{ role: 'user', content: 'What is the delivery time?' }]);
     // After a reload the replaced reply and the repeated question stay hidden.
     await page.reload();
     await waitConnected(page);
@@ -212,6 +222,8 @@ describe('chat experience in Chromium (sidebar, retry, scrolling, tokens, code, 
     await page.getByRole('button', { name: 'Regenerate the reply' }).click();
     await lastAi(page).filter({ hasText: 'again4' }).waitFor();
     await expect(page.locator('.msg-ai').count()).resolves.toBe(1);
+    // Neither the replaced answer nor the question twice.
+    expect(modelTurns()).toEqual([{ role: 'user', content: 'What is the delivery time?' }]);
   });
 
   it('without a valid token nothing that needs one is enabled, and the words say what is wrong (15.6)', async () => {
@@ -320,6 +332,41 @@ describe('chat experience in Chromium (sidebar, retry, scrolling, tokens, code, 
     await page.setViewportSize({ width: 375, height: 740 });
     await page.keyboard.press('Escape');
     await until(async () => !(await inView()));
+  });
+
+  it('the sidebar search says what it searches: the names of the newest 100 conversations, in the page', async () => {
+    const user = 'many-chats-user';
+    const start = Date.now() - 200 * 60_000;
+    // 101 ended conversations, written as the service stores them (older data needs no model reply).
+    await t.db.collection('sessions').insertMany(
+      Array.from({ length: 101 }, (_, index) => {
+        const at = new Date(start + index * 60_000);
+        return {
+          _id: (0xc4a7000 + index).toString(16).padStart(32, '0') as never,
+          uid: user,
+          nm: `Old chat ${index}`,
+          ts: at,
+          lastActivity: at,
+          endTs: at,
+          dur: 0,
+          adminAssisted: false,
+          helpRequested: false,
+          totalTokens: 0,
+          msgCount: 0,
+        };
+      }),
+    );
+    const page = await openChat(user);
+    const search = page.getByLabel('Search conversations');
+    await expect(search.getAttribute('placeholder')).resolves.toBe('Filter recent chats by name');
+    await page
+      .locator('#conv-limit', { hasText: 'Only your 100 most recent conversations are listed and searched.' })
+      .waitFor();
+    await search.fill('Old chat 1');
+    await page.locator('.conv-item', { hasText: 'Old chat 100' }).waitFor();
+    // The oldest one is not among the rows the server returned, so the page cannot find it.
+    await search.fill('Old chat 0');
+    await page.getByText('No conversation matches.').waitFor();
   });
 
   it('a new chat welcomes; an ended one can be continued in a new session that refers to it', async () => {

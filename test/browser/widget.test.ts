@@ -10,7 +10,10 @@ import { userToken } from '../support/tokens';
 import { until } from '../support/until';
 import { freePort } from '../../libs/storage/src/embedded/free-port';
 
-declare const window: unknown;
+// Browser-side globals used inside evaluate callbacks (this project compiles without the DOM lib).
+declare const window: { location: { ancestorOrigins: { length: number } } };
+declare const document: { querySelector(selector: string): unknown };
+declare function getComputedStyle(node: unknown): { backgroundColor: string };
 
 const EXAMPLE = readFileSync(resolve(__dirname, '../../docs/widget-example.html'), 'utf8');
 
@@ -28,7 +31,21 @@ async function startHost(chatBase: string): Promise<{ server: Server; origin: st
         ? `<!doctype html><html><body><h1>Hook page</h1>
            <script src="/hook.js"></script>
            <script src="${chatBase}/widget.js" data-title="Support"></script></body></html>`
-        : EXAMPLE.replace('http://localhost:8080/chatbox', chatBase);
+        : request.url === '/manual'
+          ? // An iframe made by hand (no widget, so no host parameter) that answers request_token itself.
+            `<!doctype html><html><body><h1>Manual page</h1>
+             <iframe id="chat" title="Chat" src="${chatBase}/chat?embed=1" width="400" height="600"></iframe>
+             <script>
+               window.addEventListener('message', (event) => {
+                 const chat = document.getElementById('chat');
+                 if (event.source !== chat.contentWindow || (event.data || {}).type !== 'request_token') return;
+                 chat.contentWindow.postMessage(
+                   { type: 'token', token: ${JSON.stringify(userToken('manual-visitor'))} },
+                   event.origin,
+                 );
+               });
+             </script></body></html>`
+          : EXAMPLE.replace('http://localhost:8080/chatbox', chatBase);
     if (request.url === '/hook.js') {
       response.writeHead(200, { 'Content-Type': 'text/javascript' });
       return response.end(
@@ -81,11 +98,39 @@ describe('embeddable widget in Chromium', () => {
     await new Promise((done) => stranger?.server.close(done));
   });
 
-  async function chatFrame(page: Page): Promise<Frame> {
-    const handle = await page.locator('.chatbox-widget-panel iframe').elementHandle();
+  async function chatFrame(page: Page, selector = '.chatbox-widget-panel iframe'): Promise<Frame> {
+    const handle = await page.locator(selector).elementHandle();
     const frame = await handle!.contentFrame();
     return frame!;
   }
+
+  /** The user whose token the chat in `frame` connected with (read from its socket's address). */
+  async function userOf(frame: Frame): Promise<string> {
+    const url = await frame.evaluate(
+      () => (window as unknown as { __chatbox: { socket: { url: string } } }).__chatbox.socket.url,
+    );
+    const token = new URL(url).searchParams.get('token') ?? '';
+    return JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString('utf8')).user_id;
+  }
+
+  /**
+   * Firefox has no `location.ancestorOrigins`. Chromium's cannot be deleted (an unforgeable
+   * property), so every frame of the page sees it empty instead: the chat must find its host
+   * page some other way.
+   */
+  async function withoutAncestorOrigins(page: Page): Promise<void> {
+    await page.addInitScript(() =>
+      Object.defineProperty(
+        (globalThis as unknown as { DOMStringList: { prototype: object } }).DOMStringList.prototype,
+        'length',
+        { get: () => 0, configurable: true },
+      ),
+    );
+  }
+
+  /** The widget panel's background colour. */
+  const panelBackground = (page: Page) =>
+    page.locator('.chatbox-widget-panel').evaluate((node) => getComputedStyle(node).backgroundColor);
 
   it('the script adds a bubble; the chat opens in an iframe with a token from the token endpoint', async () => {
     const page = await pages.newPage();
@@ -123,10 +168,46 @@ describe('embeddable widget in Chromium', () => {
     await page.getByRole('button', { name: 'Open chat: Support' }).click();
     const frame = await chatFrame(page);
     await frame.locator('#conn[data-state="connected"]').waitFor();
-    const user = await frame.evaluate(
-      () => (window as unknown as { __chatbox: { socket: { url: string } } }).__chatbox.socket.url,
+    expect(await userOf(frame)).toBe('hook-visitor');
+  });
+
+  it('without location.ancestorOrigins (Firefox) the host page still gets request_token, answers it, and Close works', async () => {
+    const page = await pages.newPage();
+    await withoutAncestorOrigins(page);
+    await page.goto(`${host.origin}/hook`);
+    await page.getByRole('button', { name: 'Open chat: Support' }).click();
+    const frame = await chatFrame(page);
+    await frame.locator('#conn[data-state="connected"]').waitFor();
+    await expect(frame.evaluate(() => window.location.ancestorOrigins.length)).resolves.toBe(0);
+    expect(await userOf(frame)).toBe('hook-visitor');
+    await frame.getByRole('button', { name: 'Close the chat' }).click();
+    await page.locator('.chatbox-widget-panel').waitFor({ state: 'hidden' });
+
+    // An iframe made by hand carries no host parameter: the frame's referrer names the host page.
+    const manual = await pages.newPage();
+    await withoutAncestorOrigins(manual);
+    await manual.goto(`${host.origin}/manual`);
+    const manualFrame = await chatFrame(manual, '#chat');
+    await manualFrame.locator('#conn[data-state="connected"]').waitFor();
+    expect(await userOf(manualFrame)).toBe('manual-visitor');
+  });
+
+  it('the panel around the chat follows the theme: the system one, then the chat toggle', async () => {
+    const page = await pages.newPage();
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await page.goto(`${host.origin}/hook`);
+    await page.getByRole('button', { name: 'Open chat: Support' }).click();
+    await expect(panelBackground(page)).resolves.toBe('rgb(15, 18, 23)');
+    const frame = await chatFrame(page);
+    await frame.locator('#conn[data-state="connected"]').waitFor();
+    // In the narrow panel the toggle sits in the conversation drawer.
+    await frame.getByRole('button', { name: 'Show the conversation list' }).click();
+    await frame.locator('.sidebar-foot .theme-toggle').click();
+    await page.waitForFunction(
+      () =>
+        getComputedStyle(document.querySelector('.chatbox-widget-panel')!).backgroundColor ===
+        'rgb(246, 247, 249)',
     );
-    expect(user).toContain('token=');
   });
 
   it('frame-ancestors follows ALLOWED_ORIGINS: another site cannot frame the chat', async () => {

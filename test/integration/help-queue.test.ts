@@ -1,3 +1,4 @@
+import { NotificationService } from '@chatbox/notification';
 import { startTestApp, TestApp } from '../support/app';
 import { adminToken, userToken } from '../support/tokens';
 import { Frame, TestClient } from '../support/ws-client';
@@ -101,6 +102,124 @@ describe('help queue, rename, delete, canned replies, admin budgets (REST)', () 
     expect(stored).toMatchObject({ helpState: 'open', helpRequested: true });
   });
 
+  /** Asks again on the user's socket; resolves when the confirmation arrived. */
+  async function askAgain(user: TestClient): Promise<void> {
+    const from = user.frames.length;
+    user.send({ type: 'help_request' });
+    await user.waitFor(
+      (frame) => frame.type === 'connection_status' && (frame.content ?? '').startsWith('Help request sent'),
+      5_000,
+      from,
+    );
+  }
+
+  const helpEvents = (dashboard: TestClient, sessionId: string, from = 0) =>
+    dashboard.frames
+      .slice(from)
+      .filter((frame: Frame) => frame.metadata?.event === 'help_requested' && frame.session_id === sessionId);
+
+  it('a request made again after a resolve reaches the open dashboards within the alert window; only a repeat while waiting does not', async () => {
+    const notifications = t.app.get(NotificationService);
+    const dashboard = await connect(adminToken('queue-watcher'));
+    const { user, sessionId } = await askForHelp('asks-twice');
+    await dashboard.waitFor(
+      (frame) => frame.metadata?.event === 'help_requested' && frame.session_id === sessionId,
+    );
+    expect((await call(`/admin/sessions/${sessionId}/resolve`, adminToken('a1'), 'POST')).status).toBe(204);
+    await dashboard.waitFor(
+      (frame) => frame.metadata?.event === 'help_resolved' && frame.session_id === sessionId,
+    );
+
+    // Within NOTIFY_RATE_WINDOW (5 minutes by default): the e-mail/SMS/webhook budget of the session
+    // is spent (the alert counts as suppressed), the dashboards are told all the same.
+    const suppressedBefore = notifications.counters().suppressed;
+    const from = dashboard.frames.length;
+    await askAgain(user);
+    const again = await dashboard.waitFor(
+      (frame) => frame.metadata?.event === 'help_requested' && frame.session_id === sessionId,
+      5_000,
+      from,
+    );
+    expect(again).toMatchObject({ type: 'notification', metadata: { user_id: 'asks-twice' } });
+    expect(notifications.counters().suppressed).toBe(suppressedBefore + 1);
+    expect((await rowOf(sessionId, 'asks-twice')).help_state).toBe('open');
+
+    // Asking once more while the request waits is a repeat: nothing new for the dashboards (a later
+    // positive marker, another user's request, proves the event would have arrived by now).
+    const beforeRepeat = dashboard.frames.length;
+    await askAgain(user);
+    const { sessionId: markerId } = await askForHelp('queue-marker');
+    await dashboard.waitFor(
+      (frame) => frame.metadata?.event === 'help_requested' && frame.session_id === markerId,
+      5_000,
+      beforeRepeat,
+    );
+    expect(helpEvents(dashboard, sessionId, beforeRepeat)).toEqual([]);
+  });
+
+  it('a takeover nobody asked for gives no help_state, during or after; asking while the admin is there is "assisted"', async () => {
+    const admin = adminToken('agent-t', 'Tess Agent');
+    const user = await connect(userToken('unasked-user'));
+    user.send({ type: 'model_select', model_id: 'demo' });
+    const selected = await user.waitFor((frame) => frame.type === 'connection_status' && !!frame.model_id);
+    const sessionId = selected.session_id!;
+    const ids = async (query: string) =>
+      ((await (await call(`/admin/sessions?user_id=unasked-user&${query}`, admin)).json()) as any[]).map(
+        (row) => row.session_id,
+      );
+
+    expect((await call(`/admin/takeover/${sessionId}`, admin, 'POST')).status).toBe(200);
+    await user.waitForType('admin_join');
+    const during = await rowOf(sessionId, 'unasked-user');
+    expect(during).toMatchObject({ help_requested: false, assisting_admin_name: 'Tess Agent' });
+    expect(during).not.toHaveProperty('help_state');
+    expect(await ids('help_state=assisted')).toEqual([]);
+    expect((await call(`/admin/sessions/${sessionId}/resolve`, admin, 'POST')).status).toBe(409);
+
+    expect((await call(`/admin/takeover/${sessionId}`, admin, 'DELETE')).status).toBe(204);
+    await user.waitForType('admin_leave');
+    const after = await rowOf(sessionId, 'unasked-user');
+    expect(after).toMatchObject({ admin_assisted: true, help_requested: false });
+    expect(after).not.toHaveProperty('help_state');
+    expect(await ids('help_state=resolved')).toEqual([]);
+    expect(await t.stored(sessionId)).not.toHaveProperty('helpState');
+
+    // Taken over again, and now the user asks: the admin is already there, so it is being helped.
+    expect((await call(`/admin/takeover/${sessionId}`, admin, 'POST')).status).toBe(200);
+    await askAgain(user);
+    expect(await rowOf(sessionId, 'unasked-user')).toMatchObject({
+      help_requested: true,
+      help_state: 'assisted',
+    });
+    expect(await ids('help_state=assisted')).toEqual([sessionId]);
+    expect((await call(`/admin/takeover/${sessionId}`, admin, 'DELETE')).status).toBe(204);
+    expect((await rowOf(sessionId, 'unasked-user')).help_state).toBe('resolved');
+    expect(await ids('help_state=resolved')).toEqual([sessionId]);
+  });
+
+  it('resolve while an admin assists: allowed, the row says resolved while the admin stays; the leave keeps it', async () => {
+    const dashboard = await connect(adminToken('assist-watcher'));
+    const { user, sessionId } = await askForHelp('resolved-while-helped');
+    const admin = adminToken('agent-r', 'Rey Agent');
+    expect((await call(`/admin/takeover/${sessionId}`, admin, 'POST')).status).toBe(200);
+    await user.waitForType('admin_join');
+    expect((await rowOf(sessionId, 'resolved-while-helped')).help_state).toBe('assisted');
+
+    expect((await call(`/admin/sessions/${sessionId}/resolve`, admin, 'POST')).status).toBe(204);
+    await dashboard.waitFor(
+      (frame) => frame.metadata?.event === 'help_resolved' && frame.session_id === sessionId,
+    );
+    expect(await rowOf(sessionId, 'resolved-while-helped')).toMatchObject({
+      help_state: 'resolved',
+      assisting_admin_name: 'Rey Agent',
+    });
+    expect((await call(`/admin/takeover/${sessionId}`, admin, 'DELETE')).status).toBe(204);
+    await user.waitForType('admin_leave');
+    const after = await rowOf(sessionId, 'resolved-while-helped');
+    expect(after).toMatchObject({ help_state: 'resolved', admin_assisted: true });
+    expect(after).not.toHaveProperty('assisting_admin_name');
+  });
+
   it('POST /admin/sessions/:id/resolve: 204, dashboards told once, idempotent; 404, 409, 403, 401', async () => {
     const dashboard = await connect(adminToken('watcher'));
     const { sessionId } = await askForHelp('resolve-user');
@@ -162,6 +281,16 @@ describe('help queue, rename, delete, canned replies, admin budgets (REST)', () 
       helpRequested: true,
       adminAssisted: false,
     });
+    // Written by an earlier version: a takeover nobody asked for got a help state anyway.
+    await t.db.collection('sessions').insertOne({
+      _id: 'unasked00000000000000000000000ta' as never,
+      uid: 'filter-unasked',
+      ts: new Date(),
+      lastActivity: new Date(),
+      helpRequested: false,
+      adminAssisted: true,
+      helpState: 'resolved',
+    });
 
     const ids = async (query: string) =>
       ((await (await call(`/admin/sessions?${query}`, admin)).json()) as any[]).map((row) => row.session_id);
@@ -174,6 +303,15 @@ describe('help queue, rename, delete, canned replies, admin budgets (REST)', () 
     expect(await ids('user_id_contains=.*')).toEqual([]); // literal text, not a pattern
     const legacy = ((await (await call('/admin/sessions?user_id=filter-legacy', admin)).json()) as any[])[0];
     expect(legacy).toMatchObject({ help_requested: true, help_state: 'open' });
+    const unasked = (
+      (await (await call('/admin/sessions?user_id=filter-unasked', admin)).json()) as any[]
+    )[0];
+    expect(unasked).toMatchObject({ help_requested: false, admin_assisted: true });
+    expect(unasked).not.toHaveProperty('help_state');
+    for (const state of ['open', 'assisted', 'resolved'])
+      expect(await ids(`user_id_contains=filter&help_state=${state}`)).not.toContain(
+        'unasked00000000000000000000000ta',
+      );
     const helpCount = await call('/admin/sessions?help_state=open&user_id_contains=filter', admin);
     expect(helpCount.headers.get('x-total-count')).toBe('2');
 

@@ -8,8 +8,10 @@
  * `{type:"token", token}` from `window.ChatboxWidget.getToken()` when the page defines it, else from
  * `data-token-endpoint` (fetched with the page's cookies; JSON `{token}` or plain text). With neither,
  * the host page answers the request itself. The site must be listed in the service's
- * ALLOWED_ORIGINS (the chat page's CSP `frame-ancestors`). Styles are set through the CSSOM, so
- * the host page's CSP needs no `unsafe-inline`.
+ * ALLOWED_ORIGINS (the chat page's CSP `frame-ancestors`). The iframe's address carries `host`
+ * (this page's origin), where the chat sends its messages when the browser does not tell a frame
+ * its ancestors (Firefox). The chat also says which theme it shows (`chatbox_theme`), and the
+ * panel follows. Styles are set through the CSSOM, so the host page's CSP needs no `unsafe-inline`.
  */
 (function () {
   'use strict';
@@ -26,10 +28,15 @@
   const color = /^#[0-9a-f]{3,8}$/i.test(options.color || '') ? options.color : '#2458d3';
   const SVG = 'http://www.w3.org/2000/svg';
   const SMALL = window.matchMedia('(max-width: 480px)');
+  const DARK = window.matchMedia('(prefers-color-scheme: dark)');
+  /** The chat page's own background (its `--bg`) in each theme: what shows while the frame loads. */
+  const BACKGROUND = { light: '#f6f7f9', dark: '#0f1217' };
 
   let panel = null;
   let frame = null;
   let open = false;
+  /** The theme the chat says it shows (its toggle wins over the system); until it speaks, the system's. */
+  let chatTheme = null;
 
   function css(node, rules) {
     for (const [name, value] of Object.entries(rules)) node.style.setProperty(name, value);
@@ -109,6 +116,12 @@
     css(bubble, { display: open && small ? 'none' : 'inline-flex' });
   }
 
+  function paint() {
+    if (!panel) return;
+    const theme = chatTheme || (DARK.matches ? 'dark' : 'light');
+    css(panel, { background: BACKGROUND[theme], 'color-scheme': theme });
+  }
+
   function build() {
     panel = document.createElement('div');
     panel.className = 'chatbox-widget-panel';
@@ -117,19 +130,22 @@
     css(panel, {
       position: 'fixed',
       overflow: 'hidden',
-      background: '#fff',
       'box-shadow': '0 16px 48px rgba(16, 24, 40, 0.3)',
       'z-index': '2147483647',
       display: 'none',
     });
     frame = document.createElement('iframe');
     frame.title = title;
-    frame.src = `${base}/chat?embed=1`;
+    // `host` names this page's origin for the chat's replies: Firefox tells a frame nothing of its
+    // ancestors (no location.ancestorOrigins), and the frame's referrer is gone after it navigates.
+    frame.src = `${base}/chat?${new URLSearchParams({ embed: '1', host: window.location.origin })}`;
     frame.setAttribute('allow', 'microphone; clipboard-write');
     css(frame, { width: '100%', height: '100%', border: '0', display: 'block' });
     panel.append(frame);
     document.body.append(panel);
+    paint();
     SMALL.addEventListener('change', layout);
+    DARK.addEventListener('change', paint);
   }
 
   function show() {
@@ -178,6 +194,10 @@
     if (!frame || event.source !== frame.contentWindow || event.origin !== chatOrigin) return;
     const data = event.data || {};
     if (data.type === 'chatbox_close') return close();
+    if (data.type === 'chatbox_theme') {
+      if (data.theme === 'light' || data.theme === 'dark') chatTheme = data.theme;
+      return paint();
+    }
     if (data.type !== 'request_token' || (!hook() && !options.tokenEndpoint)) return;
     Promise.resolve()
       .then(fetchToken)

@@ -132,6 +132,21 @@ describe('parseFrame', () => {
       ).toMatchObject({ code: ErrorCode.INVALID_FORMAT, message: expect.stringContaining('last_seq') });
   });
 
+  it('checks metadata.regenerate_of of a user_message as a message id; other types keep it as they get it', () => {
+    const ask = (regenerateOf: string) =>
+      JSON.stringify({ type: 'user_message', content: 'again', metadata: { regenerate_of: regenerateOf } });
+    for (const id of ['0b0f7e64-3c1a-4a55-9d7e-8f2c1b7a9e01', 'abcdef0123456789abcdef0123456789-3', 'm1'])
+      expect(parseFrame(ask(id)).metadata).toEqual({ regenerate_of: id });
+    for (const bad of ['', ' m1', 'm1\n', '../m1', '{"$ne":1}', 'x'.repeat(129)])
+      expect(refusal(ask(bad))).toMatchObject({
+        code: ErrorCode.INVALID_FORMAT,
+        message: 'metadata.regenerate_of must be a message id',
+      });
+    expect(
+      parseFrame(JSON.stringify({ type: 'ping', metadata: { regenerate_of: ' any text ' } })).metadata,
+    ).toEqual({ regenerate_of: ' any text ' });
+  });
+
   it('answers a frame of 90,000 keys with a refusal, its keys never walked twice', () => {
     const keys = Array.from({ length: 90_000 }, (_, index) => `"k${index}":${index}`).join(',');
     for (const raw of [

@@ -4,6 +4,7 @@ import {
   INBOUND_TYPES,
   InboundFrame,
   InboundType,
+  REGENERATE_OF_KEY,
   StreamResumeRequest,
   isServerMetadataKey,
 } from '@chatbox/session';
@@ -48,6 +49,11 @@ const METADATA_INPUTS: Partial<Record<InboundType, readonly string[]>> = {
   typing_indicator: ['typing'],
 };
 const WHOLE_NUMBER = /^-?\d{1,15}$/;
+/**
+ * A message id as the server hands them out (UUIDs; `<session id>-<n>` for migrated messages; the
+ * earlier service's ids): what `metadata.regenerate_of` of a `user_message` must look like.
+ */
+const MESSAGE_ID = new RegExp(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,${LIMITS.echoedIdChars - 1}}$`);
 
 function invalid(message: string): DomainError {
   return new DomainError(ErrorCode.INVALID_FORMAT, message);
@@ -134,6 +140,13 @@ function normaliseMetadata(metadata: Record<string, unknown>, type: InboundType)
   return result;
 }
 
+/** `regenerate_of` names the AI reply a re-sent question replaces; the reply service reads it. */
+function checkRegenerateOf(metadata: Record<string, string> | undefined): void {
+  const replaced = metadata?.[REGENERATE_OF_KEY];
+  if (replaced !== undefined && !MESSAGE_ID.test(replaced))
+    throw invalid(`metadata.${REGENERATE_OF_KEY} must be a message id`);
+}
+
 function resumeRequest(metadata: Record<string, string> | undefined): StreamResumeRequest {
   const messageId = metadata?.message_id;
   const lastSeq = metadata?.last_seq;
@@ -165,6 +178,7 @@ export function parseFrame(raw: string): InboundFrame {
   const type = parsed.type as InboundType;
   checkEnvelope(parsed);
   const metadata = isJsonObject(parsed.metadata) ? normaliseMetadata(parsed.metadata, type) : undefined;
+  if (type === 'user_message') checkRegenerateOf(metadata);
 
   const dto = new DTO_BY_TYPE[type]();
   const fields = dto as unknown as Record<string, unknown>;

@@ -84,10 +84,18 @@ export class NotificationService implements OnModuleInit, OnModuleDestroy {
     for (const sender of this.senders) sender.close();
   }
 
-  /** Key `help:<sessionId>`, one alert per session per NOTIFY_RATE_WINDOW (SPEC 4.7). */
+  /**
+   * Key `help:<sessionId>`, one alert per session per NOTIFY_RATE_WINDOW (SPEC 4.7). A new request
+   * (`newRequest`: also one made again after a resolve) reaches the dashboards in any case: the
+   * live help queue must show every change of it.
+   */
   helpRequested(alert: HelpRequestAlert): Promise<AlertOutcome> {
-    return this.dispatch('help_requested', `help:${alert.sessionId}`, HELP_REQUEST_ALERTS_PER_WINDOW, () =>
-      renderHelpRequest(alert, alert.at ?? new Date(), this.config.notify.adminPanelUrl),
+    return this.dispatch(
+      'help_requested',
+      `help:${alert.sessionId}`,
+      HELP_REQUEST_ALERTS_PER_WINDOW,
+      () => renderHelpRequest(alert, alert.at ?? new Date(), this.config.notify.adminPanelUrl),
+      { dashboardOutsideLimit: alert.newRequest === true },
     );
   }
 
@@ -140,18 +148,21 @@ export class NotificationService implements OnModuleInit, OnModuleDestroy {
     return [...this.senders.map((sender) => sender.channel), 'dashboard'];
   }
 
+  /** `dashboardOutsideLimit`: the dashboards get the alert even when the key is over its budget. */
   private async dispatch(
     event: AlertEvent,
     key: string,
     limit: number,
     render: () => RenderedAlert,
+    { dashboardOutsideLimit = false } = {},
   ): Promise<AlertOutcome> {
     try {
       const alert = render();
       if (!(await this.withinBudget(key, limit))) {
         this.suppressedCount++;
         this.logger.debug(`Alert ${alert.event} suppressed: ${key} is over its notification budget`);
-        return { event, key, status: 'suppressed', channels: {} };
+        const channels = dashboardOutsideLimit ? { dashboard: this.publishToDashboard(alert) } : {};
+        return { event, key, status: 'suppressed', channels };
       }
       const channels: AlertOutcome['channels'] = { dashboard: this.publishToDashboard(alert) };
       const results = await Promise.all(

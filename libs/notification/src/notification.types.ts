@@ -20,6 +20,12 @@ export interface HelpRequestAlert {
    * one yet, so without ADMIN_PANEL_URL its links are relative.
    */
   adminPanelBaseUrl?: string;
+  /**
+   * A new entry in the help queue (a first request, or one after the last was resolved). Open
+   * dashboards always hear of it: the rate limit spares the e-mail, SMS and webhook recipients
+   * repeats, not the live queue. A repeat of a waiting request follows the limit on every channel.
+   */
+  newRequest?: boolean;
 }
 
 export interface LlmFailingAlert {
@@ -97,7 +103,10 @@ export interface AlertOutcome {
   event: AlertEvent;
   /** Rate-limit key the alert was counted against. */
   key: string;
-  /** `suppressed`: the key had used up its budget for the window, nothing was sent. */
+  /**
+   * `suppressed`: the key had used up its budget for the window: nothing was sent, except to the
+   * dashboards for a new help request (`channels.dashboard`).
+   */
   status: 'dispatched' | 'suppressed';
   /** Only the channels that are switched on appear. */
   channels: Partial<Record<NotificationChannel, ChannelTally>>;

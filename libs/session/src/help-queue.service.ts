@@ -6,8 +6,10 @@ import { instant } from './session-events';
 
 /**
  * The help queue (SPEC 5 `help_state`): a help request is `open`, an admin's takeover makes it
- * `assisted`, the takeover's end or an admin's resolve makes it `resolved`. Dashboards hear of a
- * resolve (`helpResolved`).
+ * `assisted`, the takeover's end or an admin's resolve makes it `resolved`. Only a session with a
+ * help request has a state (a takeover nobody asked for has none). Resolving while an admin still
+ * assists is allowed: the request is handled, the admin stays. Dashboards hear of a resolve
+ * (`helpResolved`).
  */
 @Injectable()
 export class HelpQueueService {

@@ -6,6 +6,7 @@ export * from './ports/client-connection';
 export * from './ports/connection-registry';
 export * from './ports/session-broadcaster';
 export * from './reply/reply.service';
+export { REGENERATE_OF_KEY } from './reply/replaced-turns';
 export * from './reply/reply-recovery';
 export * from './session-shutdown';
 export * from './session-cleanup.service';

@@ -11,7 +11,9 @@ export type LeaveReason = 'admin_leave' | 'api' | 'admin_gone';
 /**
  * Human takeover (SPEC 5, 4.8). Exclusive through a lock insert on the session id (the one write
  * FerretDB makes atomic); the session then records the assist (`assistingSince`, admin id and name)
- * through its write lane. A takeover moves the help queue entry to `assisted`, its end to `resolved`. When the assisting admin's last socket goes, a release deadline is stored:
+ * through its write lane. A takeover moves a waiting help request to `assisted`, its end to
+ * `resolved` (a takeover nobody asked for leaves the help state alone). When the assisting admin's
+ * last socket goes, a release deadline is stored:
  * a timer here releases it on time, and the sweep of any instance releases what a restarted or dead
  * instance left behind, so the AI answers again.
  */

@@ -211,21 +211,21 @@ export class ConversationStore implements OnModuleInit {
 
   /**
    * Marks help requested and opens the help queue entry; `isNew` when this is a new request (not a
-   * repeat while one is open or an admin assists; a resolved request opens again).
+   * repeat while one is open or assisted; a resolved request opens again). Asked while an admin is
+   * already in the conversation (a takeover nobody asked for, or after a resolve), the request is
+   * `assisted` at once and not new: someone is helping.
    */
   markHelpRequested(session: SessionRecord, at = new Date()): { isNew: boolean; written: Promise<void> } {
-    const repeat =
-      session.helpState === 'open' ||
-      session.helpState === 'assisted' ||
-      session.assistingSince !== undefined;
+    const repeat = session.helpState === 'open' || session.helpState === 'assisted';
     session.helpRequested = true;
     if (repeat) return { isNew: false, written: Promise.resolve() };
+    const helpState = session.assistingSince !== undefined ? 'assisted' : 'open';
     session.helpRequestedAt = at;
-    session.helpState = 'open';
+    session.helpState = helpState;
     const written = this.change(session.id, {
-      set: { helpRequested: true, helpRequestedAt: at, helpState: 'open' },
+      set: { helpRequested: true, helpRequestedAt: at, helpState },
     });
-    return { isNew: true, written };
+    return { isNew: helpState === 'open', written };
   }
 
   /**
@@ -258,7 +258,8 @@ export class ConversationStore implements OnModuleInit {
         assistingAdminId: admin.adminId,
         assistingAdminName: admin.adminName,
         assistingSince: at,
-        helpState: 'assisted' as const,
+        // Only a waiting help request moves on; a takeover nobody asked for gets no help_state.
+        ...(session.helpState === 'open' ? { helpState: 'assisted' as const } : {}),
       };
       await this.sessions.changeFields(sessionId, { set, unset: ['assistDeadline'] });
       Object.assign(session, set, { assistDeadline: undefined });
@@ -281,9 +282,10 @@ export class ConversationStore implements OnModuleInit {
         start: session.assistingSince,
         end,
       };
-      await this.sessions.closeAssist(sessionId, session.assistingSince, assist);
+      const resolvesHelp = session.helpState === 'assisted';
+      await this.sessions.closeAssist(sessionId, session.assistingSince, assist, resolvesHelp);
       session.adminAssisted = true;
-      session.helpState = 'resolved';
+      if (resolvesHelp) session.helpState = 'resolved';
       session.assists = [...session.assists, assist];
       session.assistingSince = undefined;
       session.assistingAdminId = undefined;

@@ -14,7 +14,7 @@ export type LaneOp =
   | { kind: 'insertMessage'; document: MessageDocument; delta?: CounterDelta; flush?: boolean }
   | { kind: 'fields'; change: FieldChange }
   | { kind: 'end'; at: Date }
-  | { kind: 'closeAssist'; since: Date; assist: Assist }
+  | { kind: 'closeAssist'; since: Date; assist: Assist; resolvesHelp?: boolean }
   /** Queued in the user's own lane (`userLane`), so the new session's writes do not wait for it. */
   | { kind: 'endOthers'; userId: string; sessionId: string; before: Date }
   | { kind: 'checkpoint'; document: CheckpointDocument }
@@ -332,7 +332,10 @@ export class SessionWriteLanes {
       case 'end':
         return this.retry.run('endSession', () => this.sessions.endIfActive(sessionId, op.at));
       case 'closeAssist':
-        return this.retry.run('endAssist', () => this.sessions.closeAssist(sessionId, op.since, op.assist));
+        // Journal entries written before `resolvesHelp` existed resolved the help request.
+        return this.retry.run('endAssist', () =>
+          this.sessions.closeAssist(sessionId, op.since, op.assist, op.resolvesHelp ?? true),
+        );
       case 'endOthers': {
         const active = await this.retry.run('findActive', () => this.sessions.findActiveOfUser(op.userId));
         const others = active

@@ -36,20 +36,29 @@ const ACTIVE: QueryFilter<SessionDocument> = { endTs: { $exists: false } };
 const VISIBLE_TO_OWNER: QueryFilter<SessionDocument> = { hiddenAt: { $exists: false } };
 
 /**
- * Documents written before `helpState` existed: the state follows from the older fields, and the
- * list filter below matches exactly what `helpStateOf` derives.
+ * Only a session with a help request has a help state: a takeover nobody asked for has none (earlier
+ * versions wrote one anyway; it is not read). Documents written before `helpState` existed derive
+ * theirs from the older fields. The list filter (`helpStateFilter`) matches exactly what
+ * `helpStateOf` returns.
  */
 const LEGACY_HELP_STATE: Record<HelpState, QueryFilter<SessionDocument>> = {
-  open: { helpRequested: true, adminAssisted: { $ne: true }, assistingSince: { $exists: false } },
+  open: { adminAssisted: { $ne: true }, assistingSince: { $exists: false } },
   assisted: { assistingSince: { $exists: true } },
-  resolved: { helpRequested: true, adminAssisted: true, assistingSince: { $exists: false } },
+  resolved: { adminAssisted: true, assistingSince: { $exists: false } },
 };
 
 function helpStateOf(document: SessionDocument): HelpState | undefined {
+  if (document.helpRequested !== true) return undefined;
   if (HELP_STATES.includes(document.helpState as HelpState)) return document.helpState as HelpState;
   if (document.assistingSince) return 'assisted';
-  if (document.helpRequested !== true) return undefined;
   return document.adminAssisted === true ? 'resolved' : 'open';
+}
+
+function helpStateFilter(state: HelpState): QueryFilter<SessionDocument>[] {
+  return [
+    { helpRequested: true, helpState: state },
+    { helpRequested: true, helpState: { $exists: false }, ...LEGACY_HELP_STATE[state] },
+  ];
 }
 
 /** Regular-expression text matching `text` literally. */
@@ -223,8 +232,11 @@ export class SessionRepository implements OnModuleInit {
     return true;
   }
 
-  /** Closes the assist that started at `since` (if still current): logged in `assists` once. */
-  async closeAssist(sessionId: string, since: Date, assist: Assist): Promise<boolean> {
+  /**
+   * Closes the assist that started at `since` (if still current): logged in `assists` once.
+   * `resolvesHelp`: the help request it answered is resolved with it.
+   */
+  async closeAssist(sessionId: string, since: Date, assist: Assist, resolvesHelp: boolean): Promise<boolean> {
     const current = await this.model
       .findOne({ _id: sessionId }, { assistingSince: 1 })
       .lean<Pick<SessionDocument, 'assistingSince'>>()
@@ -236,7 +248,7 @@ export class SessionRepository implements OnModuleInit {
         { _id: sessionId },
         {
           // The human help given ends the help request (a new request opens it again).
-          $set: { adminAssisted: true, helpState: 'resolved' },
+          $set: { adminAssisted: true, ...(resolvesHelp ? { helpState: 'resolved' } : {}) },
           $unset: { assistingSince: '', assistingAdminId: '', assistingAdminName: '', assistDeadline: '' },
           $push: { assists: assist },
         },
@@ -444,11 +456,7 @@ export class SessionRepository implements OnModuleInit {
     if (filter.status === 'ended') query.endTs = { $exists: true };
     if (filter.adminAssisted !== undefined) query.adminAssisted = filter.adminAssisted ? true : { $ne: true };
     if (filter.helpRequested !== undefined) query.helpRequested = filter.helpRequested ? true : { $ne: true };
-    if (filter.helpState)
-      query.$or = [
-        { helpState: filter.helpState },
-        { helpState: { $exists: false }, ...LEGACY_HELP_STATE[filter.helpState] },
-      ];
+    if (filter.helpState) query.$or = helpStateFilter(filter.helpState);
     if (filter.userIdContains && filter.userId === undefined)
       query.uid = { $regex: literalPattern(filter.userIdContains), $options: 'i' };
     if (filter.visibleToOwner) Object.assign(query, VISIBLE_TO_OWNER);

@@ -11,7 +11,15 @@
    * full refresh every `periodicMs` (auto-refresh). Reads have their own server budget
    * (ADMIN_READ_RATE_LIMIT); this pace stays far below it even with events every second.
    */
-  const PACE = { listGapMs: 10_000, metricsGapMs: 30_000, periodicMs: 60_000, searchDebounceMs: 400 };
+  const PACE = {
+    listGapMs: 10_000,
+    metricsGapMs: 30_000,
+    periodicMs: 60_000,
+    /** Typing in the search box and changing the selects: one read once they rest this long. */
+    filterQuietMs: 400,
+    /** Refresh reads at once; more clicks until they rest this long read nothing more. */
+    refreshQuietMs: 1_000,
+  };
   const DEFAULT_RETRY_MS = 30_000;
 
   const ui = {
@@ -180,6 +188,31 @@
 
   function refreshAll() {
     for (const load of Object.values(reload)) load(false);
+  }
+
+  /**
+   * One run of `action` per burst of triggers (a burst ends when they rest for `quietMs`): with
+   * `leading` the first trigger runs it at once and the rest of the burst is dropped (Refresh: what
+   * it reads is fresh already); otherwise it runs when the burst ends (filters: the last state counts).
+   */
+  function perBurst(action, quietMs, leading) {
+    let timer = null;
+    const trigger = () => {
+      const idle = timer === null;
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        timer = null;
+        if (!leading) action();
+      }, quietMs);
+      if (leading && idle) action();
+    };
+    /** Runs a waiting trailing call now (a submitted form does not wait for the burst to end). */
+    trigger.now = () => {
+      clearTimeout(timer);
+      timer = null;
+      action();
+    };
+    return trigger;
   }
 
   // ---------- metrics ----------
@@ -721,6 +754,11 @@
 
   // ---------- live events ----------
 
+  function helpStateOf(id) {
+    const known = state.rows.get(id) || state.queue.get(id);
+    return known ? known.help_state : undefined;
+  }
+
   function onNotification(frame) {
     const metadata = frame.metadata || {};
     const event = metadata.event;
@@ -730,7 +768,9 @@
     switch (event) {
       case 'help_requested': {
         const known = state.rows.get(id) || state.queue.get(id);
-        const isNew = !(known && known.help_state === 'open');
+        // Asked while an admin is in the conversation: being helped already (the server says so too).
+        const helpState = known && known.assisting_admin_name ? 'assisted' : 'open';
+        const isNew = !(known && known.help_state === helpState);
         const base = known || {
           session_id: id,
           id,
@@ -739,25 +779,30 @@
           is_active: true,
           last_activity: new Date().toISOString(),
         };
-        state.queue.set(id, { ...base, help_requested: true, help_state: 'open', is_active: true });
-        patch(id, { help_requested: true, help_state: 'open' });
+        state.queue.set(id, { ...base, help_requested: true, help_state: helpState, is_active: true });
+        patch(id, { help_requested: true, help_state: helpState });
         const tr = ui.rows.querySelector(`tr[data-session-id="${CSS.escape(id)}"]`);
         if (tr) flashRow(tr, id);
         else state.flash.add(id);
-        alertHelp(metadata, id);
+        if (helpState === 'open') alertHelp(metadata, id);
         if (isNew && !(known && known.help_requested)) bumpMetric('help_requested_count', 1);
         reload.queue(true);
         break;
       }
+      // Only a waiting request moves on with a takeover: one nobody asked for has no help state.
       case 'takeover_started':
         patch(id, {
-          help_state: 'assisted',
+          ...(helpStateOf(id) === 'open' ? { help_state: 'assisted' } : {}),
           assisting_admin_name: metadata.admin_name || 'an admin',
           admin_assisted: true,
         });
         break;
       case 'takeover_ended':
-        patch(id, { help_state: 'resolved', assisting_admin_name: '', admin_assisted: true });
+        patch(id, {
+          ...(helpStateOf(id) === 'assisted' ? { help_state: 'resolved' } : {}),
+          assisting_admin_name: '',
+          admin_assisted: true,
+        });
         break;
       case 'help_resolved':
         patch(id, { help_state: 'resolved' });
@@ -846,18 +891,16 @@
       state.offset = 0;
       reload.list(false);
     };
+    // Typing and the selects together: one read of the list per burst of changes.
+    const filtersChanged = perBurst(reloadList, PACE.filterQuietMs, false);
     ui.filters.addEventListener('change', (event) => {
-      if (event.target !== ui.user) reloadList();
+      if (event.target !== ui.user) filtersChanged();
     });
     ui.filters.addEventListener('submit', (event) => {
       event.preventDefault();
-      reloadList();
+      filtersChanged.now();
     });
-    let userTimer = null;
-    ui.user.addEventListener('input', () => {
-      clearTimeout(userTimer);
-      userTimer = setTimeout(reloadList, PACE.searchDebounceMs);
-    });
+    ui.user.addEventListener('input', filtersChanged);
     ui.prev.addEventListener('click', () => {
       state.offset = Math.max(0, state.offset - Number(ui.limit.value));
       reload.list(false);
@@ -871,11 +914,18 @@
       ui.drill.hidden = true;
       reloadList();
     });
-    ui.range.addEventListener('change', () => {
-      reload.metrics(false);
-      reload.chart(false);
-    });
-    ui.refresh.addEventListener('click', refreshAll);
+    ui.range.addEventListener(
+      'change',
+      perBurst(
+        () => {
+          reload.metrics(false);
+          reload.chart(false);
+        },
+        PACE.filterQuietMs,
+        false,
+      ),
+    );
+    ui.refresh.addEventListener('click', perBurst(refreshAll, PACE.refreshQuietMs, true));
     ui.auto.addEventListener('change', schedulePeriodic);
     ui.alerts.addEventListener('click', () => void toggleAlerts());
     ui.sound.checked = stored(SOUND_KEY) === 'on';

@@ -12,6 +12,7 @@
     newChat: $('new-chat'),
     allChats: $('all-chats'),
     convSearch: $('conv-search'),
+    convLimit: $('conv-limit'),
     convList: $('conv-list'),
     convEmpty: $('conv-empty'),
     title: $('chat-title'),
@@ -1100,6 +1101,12 @@
     try {
       const { data } = await C.api('/sessions', { token: state.token });
       state.sessions = (data.sessions || []).slice();
+      // GET /sessions has no search: the box filters the names of the rows it returned (SPEC: the
+      // newest 100). Say so when there are more.
+      ui.convLimit.hidden = !data.truncated;
+      ui.convLimit.textContent = data.truncated
+        ? `Only your ${state.sessions.length} most recent conversations are listed and searched.`
+        : '';
       state.sessions.sort(
         (a, b) => new Date(b.last_activity).getTime() - new Date(a.last_activity).getTime(),
       );

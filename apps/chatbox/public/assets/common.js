@@ -74,13 +74,30 @@
     window.history.replaceState(null, '', url.pathname + url.search + url.hash);
   }
 
+  /** The origin of an http(s) address, else ''. */
+  function httpOrigin(address) {
+    try {
+      const url = new URL(address);
+      return url.protocol === 'https:' || url.protocol === 'http:' ? url.origin : '';
+    } catch {
+      return '';
+    }
+  }
+
   /**
-   * The page embedding this one: its own origin, or the site framing it (the widget's host page,
-   * which the CSP frame-ancestors limits to ALLOWED_ORIGINS).
+   * The origin of the page framing this one (the widget's host page; the CSP frame-ancestors limits
+   * framing to ALLOWED_ORIGINS): `request_token` and `chatbox_close` are posted there, and a token is
+   * accepted only from the parent window at that origin. The browser's own word first
+   * (`location.ancestorOrigins`: Chromium, Safari); Firefox has none, so then the `host` parameter
+   * the widget adds to the iframe's address (it survives navigation inside the frame), then the
+   * origin of `document.referrer` (the page that loaded the frame, for iframes made by hand), else
+   * this page's own origin. A wrong guess costs nothing: postMessage delivers only to the origin it
+   * names, and nothing but the parent at that origin is believed.
    */
   function parentOrigin() {
     const ancestors = window.location.ancestorOrigins;
-    return ancestors && ancestors.length > 0 ? ancestors[0] : window.location.origin;
+    if (ancestors && ancestors.length > 0) return ancestors[0];
+    return httpOrigin(params.get('host') || '') || httpOrigin(document.referrer) || window.location.origin;
   }
 
   function askParentForToken(timeoutMs) {
@@ -198,6 +215,8 @@
     const query = new URLSearchParams();
     if (params.get('prefix')) query.set('prefix', params.get('prefix'));
     if (apiHost) query.set('api', apiHost);
+    // Inside the widget's frame, the next page is still embedded and still knows its host page.
+    for (const key of ['embed', 'host']) if (params.get(key)) query.set(key, params.get(key));
     for (const [key, value] of Object.entries(extra)) {
       if (value !== undefined && value !== null && value !== '') query.set(key, String(value));
     }

@@ -85,15 +85,29 @@
     } catch {
       /* not kept: still applied to this page */
     }
+    themeChanged();
+  }
+
+  /**
+   * Framed (the widget), the host page is told the theme in use, so the widget's panel around the
+   * frame follows the toggle too (the host page cannot read this page's choice).
+   */
+  function announceTheme() {
+    if (window.parent === window) return;
+    window.parent.postMessage({ type: 'chatbox_theme', theme: currentTheme() }, C.parentOrigin());
+  }
+
+  function themeChanged() {
     labelThemeButtons();
+    announceTheme();
   }
 
   function wireTheme() {
     for (const button of document.querySelectorAll('.theme-toggle'))
       button.addEventListener('click', toggleTheme);
-    labelThemeButtons();
+    themeChanged();
     if (window.matchMedia)
-      window.matchMedia('(prefers-color-scheme: dark)').addEventListener('change', labelThemeButtons);
+      window.matchMedia('(prefers-color-scheme: dark)').addEventListener('change', themeChanged);
   }
 
   // ---------- code blocks ----------

@@ -21,17 +21,19 @@ export class HelpRequestHandler extends FrameHandler<'help_request'> {
 
   async handle(connection: ClientConnection, frame: FrameOf<'help_request'>): Promise<void> {
     const session = await this.activeSession.of(connection);
-    await this.sessions.markHelpRequested(session);
+    const newRequest = await this.sessions.markHelpRequested(session);
     // The excerpt is the request's own text, else the last user message (read only in that case).
     const excerpt = frame.content?.trim() ? frame.content : await this.sessions.lastUserMessage(session);
-    // Alerts (e-mail, SMS, webhook, dashboards) are rate limited per session by the notification
-    // module, so a repeated request within the window alerts nobody; the chat never waits on them.
+    // Alerts (e-mail, SMS, webhook) are rate limited per session by the notification module, so a
+    // repeated request within the window alerts nobody; a new one (also after a resolve) always
+    // reaches the open dashboards' help queue. The chat never waits on them.
     void this.notifications.helpRequested({
       userId: session.userId,
       sessionId: session.id,
       sessionName: session.name,
       lastUserMessage: excerpt,
       at: new Date(),
+      newRequest,
     });
     connection.send({ kind: 'helpRequestSent', sessionId: session.id, at: instant() });
   }

@@ -26,6 +26,7 @@ import { settledWithin } from '../settled-within';
 import { ImportedFile, ReplyAttachments } from './reply-attachments';
 import { ReplyBuffer } from './reply-buffer';
 import { ReplyRecorder } from './reply-recorder';
+import { withoutReplacedTurns } from './replaced-turns';
 
 export { TTS_MAX_INPUT_CHARS } from './reply-attachments';
 
@@ -270,13 +271,26 @@ export class ReplyService {
     if (!session || session.endedAt) return undefined;
     const modelId =
       session.modelId && this.llm.hasModel(session.modelId) ? session.modelId : this.llm.defaultModelId;
-    const context = await this.store.recentMessages(
-      job.sessionId,
-      job.trigger.seq,
-      this.config.llm.historyMessages + 1,
-    );
+    const context = await this.contextMessages(job);
     const seq = await this.store.reserveSeq(job.sessionId);
     return { session, modelId, seq, history: this.contextOf(context) };
+  }
+
+  /**
+   * The last `LLM_HISTORY_MESSAGES` messages up to the trigger, without the turns that Regenerate or
+   * Retry replaced (`withoutReplacedTurns`). Each replaced turn makes room for older messages, read
+   * further back while the session has them; without one this is a single read.
+   */
+  private async contextMessages(job: ReplyJob): Promise<StoredMessage[]> {
+    const wanted = this.config.llm.historyMessages + 1;
+    let limit = wanted;
+    for (;;) {
+      const recent = await this.store.recentMessages(job.sessionId, job.trigger.seq, limit);
+      const kept = withoutReplacedTurns(recent);
+      const missing = wanted - kept.length;
+      if (missing <= 0 || recent.length < limit) return kept;
+      limit += missing;
+    }
   }
 
   private async run(job: ReplyJob): Promise<void> {
