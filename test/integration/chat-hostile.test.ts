@@ -1,6 +1,12 @@
 import WebSocket from 'ws';
 import { startTestApp, TestApp } from '../support/app';
-import { expectFuzzSurvived, fuzzFrames, fuzzSocket } from '../support/frame-fuzz';
+import {
+  expectFuzzSurvived,
+  FUZZ_MAX_MESSAGE_SIZE,
+  fuzzFrames,
+  fuzzSocket,
+  uploadFuzzFiles,
+} from '../support/frame-fuzz';
 import { expiredToken, foreignToken, signClaims, unsignedToken, userToken } from '../support/tokens';
 import { until } from '../support/until';
 import { Frame, handshakeStatus, TestClient } from '../support/ws-client';
@@ -373,11 +379,27 @@ describe('chat: hostile and malformed input', () => {
     expect(rateErrors).toHaveLength(1);
   });
 
-  it('property: 2,000 random and mutated frames: each answered, never INTERNAL_ERROR, the server stays up', async () => {
-    const client = await connect('fuzz');
-    // The slow variant (20,000 frames) is test/integration/chat-fuzz.test.ts.
-    const report = await fuzzSocket(client, fuzzFrames(2_000, 20261126));
-    await expectFuzzSurvived(client, report);
-    expect((await fetch(`${t.baseUrl}/healthz`)).status).toBe(200);
+  describe('fuzzing', () => {
+    // Its own app: at this file's RATE_LIMIT every user message after the 100th would be refused.
+    let fuzzApp: TestApp;
+    beforeAll(async () => {
+      fuzzApp = await startTestApp({
+        MAX_MESSAGE_SIZE: String(FUZZ_MAX_MESSAGE_SIZE),
+        RATE_LIMIT: '1000000',
+      });
+    });
+    afterAll(async () => fuzzApp?.close());
+
+    it('property: 2,000 random and mutated frames: each answered, never INTERNAL_ERROR, the server stays up', async () => {
+      // The slow variant (20,000 frames) and what is checked: test/integration/chat-fuzz.test.ts.
+      const files = await uploadFuzzFiles(fuzzApp, 'fuzz');
+      const client = await TestClient.connect(fuzzApp.wsUrl, { token: userToken('fuzz') });
+      clients.push(client);
+      await client.waitForType('connection_status');
+      const runStart = client.frames.length;
+      const report = await fuzzSocket(client, 'fuzz', fuzzFrames(2_000, 20261126, files));
+      await expectFuzzSurvived(fuzzApp, client, report, runStart);
+      expect((await fetch(`${fuzzApp.baseUrl}/healthz`)).status).toBe(200);
+    });
   });
 });
