@@ -284,6 +284,37 @@ describe('admin: help requests, takeover, admin API', () => {
     await user.waitForType('admin_leave');
   });
 
+  it('DELETE /admin/takeover/:id unbinds the admin socket: no more user frames, no way back by naming the session', async () => {
+    const user = await connect(userToken('customer3'));
+    user.send({ type: 'user_message', content: 'a human please' });
+    const { done } = await user.waitForReply();
+    const sessionId = done.session_id!;
+    const token = adminToken('rest-leaver', 'Rest Leaver');
+    expect((await api(`/admin/takeover/${sessionId}`, token, 'POST')).status).toBe(200);
+    const admin = await connect(token, sessionId);
+    expect(admin.frames[0].session_id).toBe(sessionId);
+    user.send({ type: 'user_message', content: 'while assisted' });
+    await admin.waitFor((frame) => frame.type === 'user_message' && frame.content === 'while assisted');
+
+    expect((await api(`/admin/takeover/${sessionId}`, token, 'DELETE')).status).toBe(204);
+    await Promise.all([user.waitForType('admin_leave'), admin.waitForType('admin_leave')]);
+    const adminFramesBefore = admin.frames.length;
+    // Naming the session in a frame does not bind the socket again (it is no longer assisting).
+    admin.send({ type: 'typing_indicator', session_id: sessionId, metadata: { typing: 'true' } });
+    await admin.roundTrip();
+    user.send({ type: 'typing_indicator', metadata: { typing: 'true' } });
+    user.send({ type: 'user_message', content: 'after the takeover' });
+    // The later positive marker: the AI answers again, so the message went through the session.
+    await user.waitFor(
+      (frame) =>
+        frame.type === 'ai_response' &&
+        frame.metadata?.done === 'true' &&
+        frame.metadata.message_id !== done.metadata!.message_id,
+    );
+    await admin.roundTrip();
+    expect(admin.frames.slice(adminFramesBefore).map((frame) => frame.type)).toEqual(['pong', 'pong']);
+  });
+
   it('20 parallel takeovers from 20 admins: one 200, nineteen 409 naming the winner', async () => {
     const user = await connect(userToken('contested'));
     user.send({ type: 'user_message', content: 'race' });

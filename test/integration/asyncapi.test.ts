@@ -9,13 +9,15 @@ import { getMetadataStorage, ValidationTypes } from 'class-validator';
 import type { ValidationMetadata } from 'class-validator/types/metadata/ValidationMetadata';
 import { parse } from 'yaml';
 import {
+  CLIENT_ID_PATTERN,
   DEFAULT_PROTOCOL_LIMITS as LIMITS,
   ErrorCode,
   FATAL_SOCKET_CODES,
   loadConfig,
+  STORABLE_TEXT_PATTERN,
 } from '@chatbox/common';
 import { INBOUND_TYPES } from '@chatbox/session';
-import { DTO_BY_TYPE } from '../../libs/gateway/src/dto/inbound-frame.dto';
+import { DTO_BY_TYPE, METADATA_DTO_BY_TYPE } from '../../libs/gateway/src/dto/inbound-frame.dto';
 import { DASHBOARD_EVENTS, NOTICE_REASONS, renderFrame } from '../../libs/gateway/src/frame-mapper';
 import { parseFrame } from '../../libs/gateway/src/frame-parser';
 import { FRAME_CASES } from '../support/frame-cases';
@@ -35,6 +37,7 @@ type Schema = {
   propertyNames?: Schema;
   maxLength?: number;
   minLength?: number;
+  pattern?: string;
   maxProperties?: number;
   format?: string;
   description?: string;
@@ -85,7 +88,7 @@ function typeOf(message: Message): string {
   return type as string;
 }
 
-function validations(dto: (typeof DTO_BY_TYPE)[keyof typeof DTO_BY_TYPE]): Map<string, ValidationMetadata[]> {
+function validations(dto: new () => object): Map<string, ValidationMetadata[]> {
   const byProperty = new Map<string, ValidationMetadata[]>();
   for (const metadata of getMetadataStorage().getTargetValidationMetadatas(dto, '', true, false))
     byProperty.set(metadata.propertyName, [...(byProperty.get(metadata.propertyName) ?? []), metadata]);
@@ -144,6 +147,8 @@ describe('docs/asyncapi.yaml', () => {
       const documented = properties[name];
       const maxLength = propertyRules.find((rule) => rule.name === 'maxLength')?.constraints[0];
       expect({ name, maxLength: documented.maxLength }).toEqual({ name, maxLength });
+      const pattern = propertyRules.find((rule) => rule.name === 'matches')?.constraints[0] as RegExp;
+      expect({ name, pattern: documented.pattern }).toEqual({ name, pattern: pattern?.source });
       if (name !== 'type' && propertyRules.some((rule) => rule.name === 'isNotEmpty'))
         expect({ name, minLength: documented.minLength }).toEqual({ name, minLength: 1 });
       const isIn = propertyRules.find((rule) => rule.name === 'isIn')?.constraints[0];
@@ -153,6 +158,29 @@ describe('docs/asyncapi.yaml', () => {
       if (propertyRules.some((rule) => rule.name === 'isObject')) expect(documented.type).toBe('object');
     }
   });
+
+  it.each(Object.keys(METADATA_DTO_BY_TYPE))(
+    '%s: the documented metadata keys and rules match its DTO',
+    (type) => {
+      const message = clientMessages.find((candidate) => candidate.name === type) as Message;
+      const metadata = flatten(message.payload).properties.metadata;
+      const rules = validations(METADATA_DTO_BY_TYPE[type as keyof typeof METADATA_DTO_BY_TYPE]!);
+      expect(Object.keys(metadata.properties ?? {}).sort()).toEqual([...rules.keys()].sort());
+      expect([...(metadata.required ?? [])].sort()).toEqual(
+        [...rules.entries()]
+          .filter(([, propertyRules]) => isRequired(propertyRules))
+          .map(([name]) => name)
+          .sort(),
+      );
+      for (const [name, propertyRules] of rules) {
+        const pattern = propertyRules.find((rule) => rule.name === 'matches')?.constraints[0] as RegExp;
+        expect({ name, pattern: metadata.properties![name].pattern }).toEqual({
+          name,
+          pattern: pattern?.source,
+        });
+      }
+    },
+  );
 
   it.each([...INBOUND_TYPES])('%s: the gateway refuses values past the documented limits', (type) => {
     const message = clientMessages.find((candidate) => candidate.name === type) as Message;
@@ -177,6 +205,12 @@ describe('docs/asyncapi.yaml', () => {
         expect.objectContaining({ code: ErrorCode.INVALID_FORMAT }),
       );
     }
+    for (const [name, property] of Object.entries(properties)) {
+      if (property.pattern === undefined) continue;
+      expect(() => parseFrame(JSON.stringify({ ...valid, [name]: 'x\u0000' }))).toThrow(
+        expect.objectContaining({ code: ErrorCode.INVALID_FORMAT, message: expect.stringContaining(name) }),
+      );
+    }
   });
 
   it('states the limits of DEFAULT_PROTOCOL_LIMITS (SPEC 4.2)', () => {
@@ -190,6 +224,9 @@ describe('docs/asyncapi.yaml', () => {
     expect(metadata.maxProperties).toBe(LIMITS.metadataKeys);
     expect(metadata.propertyNames?.maxLength).toBe(LIMITS.metadataKeyChars);
     expect((metadata.additionalProperties as Schema).maxLength).toBe(LIMITS.metadataValueChars);
+    expect((metadata.additionalProperties as Schema).pattern).toBe(STORABLE_TEXT_PATTERN.source);
+    const query = Object.values(doc.channels as Record<string, any>)[0].bindings.ws.query.properties;
+    expect(query.session_id.pattern).toBe(CLIENT_ID_PATTERN.source);
   });
 
   it('lists exactly the WebSocket error codes of ErrorCode (SPEC 4.9) and the fatal ones with their close codes', () => {

@@ -1,6 +1,12 @@
 import WebSocket from 'ws';
 import { startTestApp, TestApp } from '../support/app';
-import { expectFuzzSurvived, fuzzFrames, fuzzSocket } from '../support/frame-fuzz';
+import {
+  expectFuzzSurvived,
+  FUZZ_MAX_MESSAGE_SIZE,
+  fuzzFrames,
+  fuzzSocket,
+  uploadFuzzFiles,
+} from '../support/frame-fuzz';
 import { expiredToken, foreignToken, signClaims, unsignedToken, userToken } from '../support/tokens';
 import { until } from '../support/until';
 import { Frame, handshakeStatus, TestClient } from '../support/ws-client';
@@ -54,7 +60,18 @@ describe('chat: hostile and malformed input', () => {
     ],
     ['content as number', { type: 'user_message', content: 5 }, 'INVALID_FORMAT', 'content'],
     ['content missing', { type: 'user_message' }, 'MISSING_FIELD', 'content'],
-    ['content blank', { type: 'user_message', content: '   ' }, 'MISSING_FIELD', 'content'],
+    [
+      'content blank',
+      { type: 'user_message', content: '   ' },
+      'MISSING_FIELD',
+      'content is required for user_message',
+    ],
+    [
+      'content empty',
+      { type: 'user_message', content: '' },
+      'MISSING_FIELD',
+      'content is required for user_message',
+    ],
     [
       '10001-character content',
       { type: 'user_message', content: 'x'.repeat(10_001) },
@@ -114,9 +131,51 @@ describe('chat: hostile and malformed input', () => {
       'INVALID_FORMAT',
       'unknown field "extra"',
     ],
-    ['model_select without model', { type: 'model_select' }, 'MISSING_FIELD', 'model_id'],
+    [
+      'model_select without model',
+      { type: 'model_select' },
+      'MISSING_FIELD',
+      'model_id is required for model_select',
+    ],
     ['model_select unknown model', { type: 'model_select', model_id: 'gpt-99' }, 'INVALID_MODEL', 'gpt-99'],
     ['stream_resume without metadata', { type: 'stream_resume' }, 'MISSING_FIELD', 'message_id'],
+    [
+      'stream_resume without last_seq',
+      { type: 'stream_resume', metadata: { message_id: 'm1' } },
+      'MISSING_FIELD',
+      'metadata.message_id and metadata.last_seq are required for stream_resume',
+    ],
+    [
+      'stream_resume with last_seq -2',
+      { type: 'stream_resume', metadata: { message_id: 'm1', last_seq: '-2' } },
+      'INVALID_FORMAT',
+      'metadata.last_seq must be a whole number from -1 up',
+    ],
+    [
+      'file_upload without file_id',
+      { type: 'file_upload' },
+      'MISSING_FIELD',
+      'file_id is required for file_upload',
+    ],
+    [
+      'voice_message without file_id',
+      { type: 'voice_message', content: 'hi' },
+      'MISSING_FIELD',
+      'file_id is required for voice_message',
+    ],
+    ['file_upload with an empty file_id', { type: 'file_upload', file_id: '' }, 'INVALID_FORMAT', 'file_id'],
+    [
+      'model_select with an empty model',
+      { type: 'model_select', model_id: '' },
+      'INVALID_FORMAT',
+      'model_id',
+    ],
+    [
+      'content with U+0000',
+      { type: 'user_message', content: 'a\u0000b' },
+      'INVALID_FORMAT',
+      'content must not contain U+0000',
+    ],
     [
       'file_upload of a file never uploaded',
       { type: 'file_upload', file_id: 'someone-elses-file' },
@@ -320,11 +379,27 @@ describe('chat: hostile and malformed input', () => {
     expect(rateErrors).toHaveLength(1);
   });
 
-  it('property: 2,000 random and mutated frames: each answered, never INTERNAL_ERROR, the server stays up', async () => {
-    const client = await connect('fuzz');
-    // The slow variant (20,000 frames) is test/integration/chat-fuzz.test.ts.
-    const report = await fuzzSocket(client, fuzzFrames(2_000, 20261126));
-    await expectFuzzSurvived(client, report);
-    expect((await fetch(`${t.baseUrl}/healthz`)).status).toBe(200);
+  describe('fuzzing', () => {
+    // Its own app: at this file's RATE_LIMIT every user message after the 100th would be refused.
+    let fuzzApp: TestApp;
+    beforeAll(async () => {
+      fuzzApp = await startTestApp({
+        MAX_MESSAGE_SIZE: String(FUZZ_MAX_MESSAGE_SIZE),
+        RATE_LIMIT: '1000000',
+      });
+    });
+    afterAll(async () => fuzzApp?.close());
+
+    it('property: 2,000 random and mutated frames: each answered, never INTERNAL_ERROR, the server stays up', async () => {
+      // The slow variant (20,000 frames) and what is checked: test/integration/chat-fuzz.test.ts.
+      const files = await uploadFuzzFiles(fuzzApp, 'fuzz');
+      const client = await TestClient.connect(fuzzApp.wsUrl, { token: userToken('fuzz') });
+      clients.push(client);
+      await client.waitForType('connection_status');
+      const runStart = client.frames.length;
+      const report = await fuzzSocket(client, 'fuzz', fuzzFrames(2_000, 20261126, files));
+      await expectFuzzSurvived(fuzzApp, client, report, runStart);
+      expect((await fetch(`${fuzzApp.baseUrl}/healthz`)).status).toBe(200);
+    });
   });
 });

@@ -186,6 +186,46 @@ describe('session lifecycle over the socket', () => {
     await dashboard.waitFor((f) => f.type === 'notification' && f.metadata?.event === 'session_ended');
   });
 
+  it('an admin gone for the grace period is released for good: its sockets get no more user frames', async () => {
+    const user = await connect(t, userToken('released'));
+    user.send({ type: 'user_message', content: 'help' });
+    const { done } = await user.waitForReply();
+    const sessionId = done.session_id!;
+    const token = adminToken('vanishing', 'Vanishing');
+    await fetch(`${t.baseUrl}/admin/takeover/${sessionId}`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${token}` },
+    });
+    // The admin's dashboard socket (bound to no session) stays; its socket on the session goes.
+    const dashboard = await connect(t, token);
+    const assisting = await connect(t, token, sessionId);
+    expect(assisting.frames[0].session_id).toBe(sessionId);
+    await assisting.close();
+    await user.waitForType('admin_leave', 5_000);
+
+    // Coming back after the release, by the query or by a frame naming the session, binds nothing.
+    const back = await connect(t, token, sessionId);
+    expect(back.frames[0].session_id).not.toBe(sessionId);
+    back.send({ type: 'typing_indicator', session_id: sessionId, metadata: { typing: 'true' } });
+    await back.roundTrip();
+    user.send({ type: 'typing_indicator', metadata: { typing: 'true' } });
+    user.send({ type: 'user_message', content: 'anyone?' });
+    // The later positive marker: the AI answers again (no human assists any more).
+    await user.waitFor(
+      (frame) =>
+        frame.type === 'ai_response' &&
+        frame.metadata?.done === 'true' &&
+        frame.metadata.message_id !== done.metadata!.message_id,
+    );
+    await back.roundTrip();
+    await dashboard.roundTrip();
+    const ofSession = (client: TestClient) =>
+      client.frames.filter((frame) => frame.session_id === sessionId && frame.type !== 'notification');
+    expect(ofSession(back)).toEqual([]);
+    expect(ofSession(dashboard)).toEqual([]);
+    expect(user.ofType('typing_indicator')).toEqual([]);
+  });
+
   it('an admin reconnecting within the grace period keeps the takeover', async () => {
     const user = await connect(t, userToken('kept'));
     user.send({ type: 'user_message', content: 'keep' });

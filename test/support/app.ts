@@ -4,10 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { INestApplication } from '@nestjs/common';
+import type { DestinationStream } from 'pino';
 import { MongoClient, Db } from 'mongodb';
 import { AppConfig, Environment, loadConfig, ProtocolLimits } from '@chatbox/common';
 import { ConversationStore } from '@chatbox/storage';
 import { createChatboxApp } from '../../apps/chatbox/src/bootstrap';
+import { loggerOptions } from '../../apps/chatbox/src/logging';
 import { TEST_JWT_SECRET } from './tokens';
 
 export interface TestApp {
@@ -64,14 +66,21 @@ export function testConfig(env: Environment = {}, limits: Partial<ProtocolLimits
   );
 }
 
-/** Boots the real application (all modules, real FerretDB) on a free port. */
+/**
+ * Boots the real application (all modules, real FerretDB) on a free port. `logTo` receives the app's
+ * log lines (JSON, as in production) instead of stdout.
+ */
 export async function startTestApp(
   env: Environment = {},
   limits: Partial<ProtocolLimits> = {},
+  options: { logTo?: DestinationStream } = {},
 ): Promise<TestApp> {
   const dataDir = mkdtempSync(join(tmpdir(), 'chatbox-test-data-'));
   const config = testConfig({ DATA_DIR: dataDir, ...env }, limits);
-  const app = await createChatboxApp(config);
+  const app = await createChatboxApp(
+    config,
+    options.logTo ? loggerOptions(config, options.logTo) : undefined,
+  );
   // A fixed PORT lets a test name the app's own origin in its configuration (ALLOWED_ORIGINS).
   await app.listen(env.PORT ? config.port : 0, '127.0.0.1');
   const { port } = app.getHttpServer().address() as AddressInfo;

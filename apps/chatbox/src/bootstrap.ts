@@ -2,7 +2,7 @@ import { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { Params } from 'nestjs-pino';
-import { AppConfig, HttpExceptionFilter } from '@chatbox/common';
+import { AppConfig, HttpExceptionFilter, StorableInputPipe } from '@chatbox/common';
 import { ChatWsAdapter } from '@chatbox/gateway';
 import { AppModule } from './app.module';
 import { ChatboxLogger, loggerOptions } from './logging';
@@ -24,6 +24,8 @@ export async function createChatboxApp(
   app.disable('x-powered-by');
   app.setGlobalPrefix(config.pathPrefix, { exclude: ['api/upload'] });
   app.useGlobalFilters(new HttpExceptionFilter());
+  // Before any controller: no route parameter or query value the database cannot store (issue 13).
+  app.useGlobalPipes(new StorableInputPipe());
   app.useWebSocketAdapter(new ChatWsAdapter(app, config));
   if (config.corsAllowedOrigins.length > 0) {
     app.enableCors({

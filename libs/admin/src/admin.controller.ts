@@ -21,7 +21,14 @@ import {
   ApiTags,
 } from '@nestjs/swagger';
 import type { Response } from 'express';
-import { AdminOnly, CurrentPrincipal, Principal, ApiErrors, BEARER_AUTH } from '@chatbox/common';
+import {
+  AdminOnly,
+  ApiErrors,
+  BEARER_AUTH,
+  ClientIdPipe,
+  CurrentPrincipal,
+  Principal,
+} from '@chatbox/common';
 import { SessionRow, SessionRowDto } from '@chatbox/session';
 import { AdminRateLimitGuard } from './admin-rate-limit.guard';
 import {
@@ -132,8 +139,11 @@ export class AdminController {
   @ApiOperation({ summary: 'A session with its messages and takeover log' })
   @ApiParam({ name: 'id', description: 'Session id' })
   @ApiOkResponse({ type: AdminSessionDetailDto })
-  @ApiErrors(HttpStatus.NOT_FOUND)
-  detail(@CurrentPrincipal() principal: Principal, @Param('id') id: string): Promise<AdminSessionDetail> {
+  @ApiErrors(HttpStatus.BAD_REQUEST, HttpStatus.NOT_FOUND)
+  detail(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id', ClientIdPipe) id: string,
+  ): Promise<AdminSessionDetail> {
     return this.admin.detail(principal, id);
   }
 
@@ -143,11 +153,11 @@ export class AdminController {
   })
   @ApiParam({ name: 'id', description: 'Session id' })
   @ApiNoContentResponse({ description: 'Resolved (also when it already was)' })
-  @ApiErrors(HttpStatus.NOT_FOUND, HttpStatus.CONFLICT)
+  @ApiErrors(HttpStatus.BAD_REQUEST, HttpStatus.NOT_FOUND, HttpStatus.CONFLICT)
   @HttpCode(HttpStatus.NO_CONTENT)
   async resolve(
     @CurrentPrincipal() principal: Principal,
-    @Param('id') id: string,
+    @Param('id', ClientIdPipe) id: string,
     @Query() query: QueryParams,
   ): Promise<void> {
     rejectUnknown(query, []);
@@ -185,9 +195,13 @@ export class AdminController {
   @ApiOperation({ summary: 'Take a session over (atomic: of two admins racing, exactly one wins)' })
   @ApiParam({ name: 'id', description: 'Session id' })
   @ApiOkResponse({ type: TakeoverDto, description: 'Taken over (also when the same admin asks again)' })
-  @ApiErrors(HttpStatus.NOT_FOUND, HttpStatus.CONFLICT)
+  @ApiErrors(HttpStatus.BAD_REQUEST, HttpStatus.NOT_FOUND, HttpStatus.CONFLICT)
   @HttpCode(HttpStatus.OK)
-  takeover(@CurrentPrincipal() principal: Principal, @Param('id') id: string, @Query() query: QueryParams) {
+  takeover(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id', ClientIdPipe) id: string,
+    @Query() query: QueryParams,
+  ) {
     rejectUnknown(query, []);
     return this.admin.takeover(principal, id);
   }
@@ -196,9 +210,12 @@ export class AdminController {
   @ApiOperation({ summary: 'End the takeover (the assisting admin); `admin_leave` is sent to the session' })
   @ApiParam({ name: 'id', description: 'Session id' })
   @ApiNoContentResponse({ description: 'Takeover ended' })
-  @ApiErrors(HttpStatus.NOT_FOUND, HttpStatus.CONFLICT)
+  @ApiErrors(HttpStatus.BAD_REQUEST, HttpStatus.NOT_FOUND, HttpStatus.CONFLICT)
   @HttpCode(HttpStatus.NO_CONTENT)
-  async leave(@CurrentPrincipal() principal: Principal, @Param('id') id: string): Promise<void> {
+  async leave(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id', ClientIdPipe) id: string,
+  ): Promise<void> {
     await this.admin.leave(principal, id);
   }
 }

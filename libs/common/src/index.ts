@@ -7,3 +7,4 @@ export * from './rate-limit';
 export * from './redact-url';
 export * from './redis-status';
 export * from './openapi';
+export * from './validation';

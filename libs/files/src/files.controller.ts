@@ -35,6 +35,7 @@ import {
   ApiErrors,
   ApiUser,
   BEARER_AUTH,
+  ClientIdPipe,
 } from '@chatbox/common';
 import { UploadResponseDto } from './api-models';
 import { ByteRange, parseByteRange } from './byte-range';
@@ -78,7 +79,7 @@ function FileDownloadDocs(): MethodDecorator {
       status: HttpStatus.REQUESTED_RANGE_NOT_SATISFIABLE,
       description: 'Range outside the file',
     }),
-    ApiErrors(HttpStatus.UNAUTHORIZED, HttpStatus.FORBIDDEN, HttpStatus.NOT_FOUND),
+    ApiErrors(HttpStatus.BAD_REQUEST, HttpStatus.UNAUTHORIZED, HttpStatus.FORBIDDEN, HttpStatus.NOT_FOUND),
   );
 }
 
@@ -160,7 +161,7 @@ export class FilesController {
   @FileDownloadDocs()
   @Public()
   async download(
-    @Param('id') id: string,
+    @Param('id', ClientIdPipe) id: string,
     @Query() query: Record<string, unknown>,
     @Req() request: AuthenticatedRequest,
     @Res() response: Response,

@@ -115,6 +115,71 @@ describe('parseFrame', () => {
     ).toEqual({ count: '3', ok: 'true', ratio: '0.5' });
   });
 
+  it.each([
+    ['a session_id with U+0000', { type: 'ping', session_id: 'a\u0000' }, 'session_id must be letters'],
+    ['a session_id with a space', { type: 'ping', session_id: 'a b' }, 'session_id must be letters'],
+    ['a file_id with a slash', { type: 'file_upload', file_id: '../x' }, 'file_id must be letters'],
+    [
+      'a stream_resume message_id with a space',
+      { type: 'stream_resume', metadata: { message_id: 'm 1', last_seq: '0' } },
+      'metadata.message_id must be letters',
+    ],
+    ['content with U+0000', { type: 'user_message', content: 'a\u0000b' }, 'content must not contain U+0000'],
+    ['content with a lone surrogate', { type: 'help_request', content: 'a\ud800' }, 'content must not'],
+    ['a model_id with U+0000', { type: 'model_select', model_id: 'demo\u0000' }, 'model_id must not'],
+    ['a file_url with U+0000', { type: 'ping', file_url: '/x\u0000' }, 'file_url must not'],
+    ['an echoed id with U+0000', { type: 'ping', id: 'm\u0000' }, 'id must not'],
+    ['an echoed user_id with a lone surrogate', { type: 'ping', user_id: '\udc00' }, 'user_id must not'],
+    [
+      'a metadata value with U+0000',
+      { type: 'ping', metadata: { note: 'x\u0000' } },
+      'metadata.note must not',
+    ],
+  ])(
+    '%s → INVALID_FORMAT naming it (nothing the database cannot store gets through)',
+    (_label, frame, mention) => {
+      const error = refusal(frame);
+      expect(error.code).toBe(ErrorCode.INVALID_FORMAT);
+      expect(error.message).toContain(mention);
+    },
+  );
+
+  it('accepts every id the server issues and text with control characters other than U+0000', () => {
+    const frame = parseFrame(
+      JSON.stringify({
+        type: 'user_message',
+        session_id: 'a0'.repeat(16),
+        content: 'tab\tline\nbell\u0007 \u{1F600}',
+      }),
+    );
+    expect(frame).toMatchObject({ session_id: 'a0'.repeat(16), content: 'tab\tline\nbell\u0007 \u{1F600}' });
+    expect(parseFrame('{"type":"ping","session_id":""}')).toEqual({ type: 'ping' });
+  });
+
+  it.each([
+    [{ type: 'user_message' }, 'content is required for user_message'],
+    [{ type: 'user_message', content: null }, 'content is required for user_message'],
+    [{ type: 'user_message', content: '' }, 'content is required for user_message'],
+    [{ type: 'user_message', content: ' \n\t ' }, 'content is required for user_message'],
+    [{ type: 'model_select' }, 'model_id is required for model_select'],
+    [{ type: 'file_upload' }, 'file_id is required for file_upload'],
+    [{ type: 'voice_message', file_id: null }, 'file_id is required for voice_message'],
+    [{ type: 'stream_resume' }, 'metadata.message_id and metadata.last_seq are required for stream_resume'],
+    [
+      { type: 'stream_resume', metadata: { message_id: '', last_seq: '0' } },
+      'metadata.message_id and metadata.last_seq are required for stream_resume',
+    ],
+  ])('%j → MISSING_FIELD here at the edge (the session layer does not check again)', (frame, message) => {
+    expect(refusal(frame)).toMatchObject({ code: ErrorCode.MISSING_FIELD, message });
+  });
+
+  it.each([
+    [{ type: 'model_select', model_id: '' }, 'model_id should not be empty'],
+    [{ type: 'file_upload', file_id: '' }, 'file_id should not be empty'],
+  ])('%j → INVALID_FORMAT (an empty required id is a wrong value)', (frame, message) => {
+    expect(refusal(frame)).toMatchObject({ code: ErrorCode.INVALID_FORMAT, message });
+  });
+
   it('checks stream_resume once, here: message id and a whole last_seq from -1', () => {
     expect(
       parseFrame(JSON.stringify({ type: 'stream_resume', metadata: { message_id: 'm1', last_seq: 4 } })),
@@ -126,7 +191,10 @@ describe('parseFrame', () => {
     expect(refusal({ type: 'stream_resume', metadata: { message_id: 'm1' } }).code).toBe(
       ErrorCode.MISSING_FIELD,
     );
-    for (const lastSeq of ['-2', '1.5', 'x', '1e3', ''])
+    expect(
+      parseFrame(JSON.stringify({ type: 'stream_resume', metadata: { message_id: 'm1', last_seq: '-01' } })),
+    ).toMatchObject({ resume: { lastSeq: -1 } });
+    for (const lastSeq of ['-2', '-10', '1.5', 'x', '1e3', '', '-', '1'.repeat(16)])
       expect(
         refusal({ type: 'stream_resume', metadata: { message_id: 'm1', last_seq: lastSeq } }),
       ).toMatchObject({ code: ErrorCode.INVALID_FORMAT, message: expect.stringContaining('last_seq') });

@@ -1,14 +1,25 @@
 import { ValidationError, validateSync } from 'class-validator';
-import { DEFAULT_PROTOCOL_LIMITS as LIMITS, DomainError, ErrorCode } from '@chatbox/common';
+import {
+  DEFAULT_PROTOCOL_LIMITS as LIMITS,
+  DomainError,
+  ErrorCode,
+  isStorableText,
+  UNSTORABLE_TEXT_RULE,
+} from '@chatbox/common';
 import {
   INBOUND_TYPES,
   InboundFrame,
   InboundType,
   REGENERATE_OF_KEY,
-  StreamResumeRequest,
   isServerMetadataKey,
 } from '@chatbox/session';
-import { DTO_BY_TYPE, EnvelopeDto } from './dto/inbound-frame.dto';
+import {
+  DTO_BY_TYPE,
+  EnvelopeDto,
+  METADATA_DTO_BY_TYPE,
+  ResumeMetadataDto,
+  RuleContext,
+} from './dto/inbound-frame.dto';
 
 type JsonKind = 'string' | 'object' | 'array';
 
@@ -48,7 +59,6 @@ const METADATA_INPUTS: Partial<Record<InboundType, readonly string[]>> = {
   stream_resume: ['message_id', 'last_seq'],
   typing_indicator: ['typing'],
 };
-const WHOLE_NUMBER = /^-?\d{1,15}$/;
 /**
  * A message id as the server hands them out (UUIDs; `<session id>-<n>` for migrated messages; the
  * earlier service's ids): what `metadata.regenerate_of` of a `user_message` must look like.
@@ -82,12 +92,19 @@ function kindOf(value: unknown): JsonKind | 'other' {
   return isJsonObject(value) ? 'object' : 'other';
 }
 
-/** First constraint message, naming the field; "required" failures become MISSING_FIELD. */
+/**
+ * The first failed rule (inside nested metadata too), as its message, which names the field:
+ * "required" failures and rules whose context says so are MISSING_FIELD, the rest INVALID_FORMAT.
+ */
 function toDomainError(errors: ValidationError[]): DomainError {
-  const first = errors[0];
-  const constraints = first.constraints ?? {};
-  const message = Object.values(constraints)[0] ?? `${first.property} is invalid`;
-  if (constraints.isDefined) return missing(message);
+  let failure = errors[0];
+  while (!failure.constraints && failure.children?.length) failure = failure.children[0];
+  const [rule, message] = Object.entries(failure.constraints ?? {})[0] ?? [
+    '',
+    `${failure.property} is invalid`,
+  ];
+  const context = failure.contexts?.[rule] as RuleContext | undefined;
+  if (rule === 'isDefined' || context?.code === ErrorCode.MISSING_FIELD) return missing(message);
   return invalid(message);
 }
 
@@ -134,6 +151,7 @@ function normaliseMetadata(metadata: Record<string, unknown>, type: InboundType)
     else throw invalid(`metadata.${key} must be a string, number or boolean`);
     if ([...text].length > LIMITS.metadataValueChars)
       throw invalid(`metadata.${key} must be at most ${LIMITS.metadataValueChars} characters`);
+    if (!isStorableText(text)) throw invalid(`metadata.${key} ${UNSTORABLE_TEXT_RULE}`);
     if (isServerMetadataKey(key) && !inputs.includes(key)) continue;
     result[key] = text;
   }
@@ -145,16 +163,6 @@ function checkRegenerateOf(metadata: Record<string, string> | undefined): void {
   const replaced = metadata?.[REGENERATE_OF_KEY];
   if (replaced !== undefined && !MESSAGE_ID.test(replaced))
     throw invalid(`metadata.${REGENERATE_OF_KEY} must be a message id`);
-}
-
-function resumeRequest(metadata: Record<string, string> | undefined): StreamResumeRequest {
-  const messageId = metadata?.message_id;
-  const lastSeq = metadata?.last_seq;
-  if (!messageId || lastSeq === undefined)
-    throw missing('metadata.message_id and metadata.last_seq are required for stream_resume');
-  if (!WHOLE_NUMBER.test(lastSeq) || Number(lastSeq) < -1)
-    throw invalid('metadata.last_seq must be a whole number from -1 up');
-  return { messageId, lastSeq: Number(lastSeq) };
 }
 
 /**
@@ -182,8 +190,10 @@ export function parseFrame(raw: string): InboundFrame {
 
   const dto = new DTO_BY_TYPE[type]();
   const fields = dto as unknown as Record<string, unknown>;
+  const MetadataDto = METADATA_DTO_BY_TYPE[type];
+  const metadataField = metadata && MetadataDto ? Object.assign(new MetadataDto(), metadata) : metadata;
   for (const key of ENVELOPE_KEYS) {
-    const value = key === 'metadata' ? metadata : parsed[key];
+    const value = key === 'metadata' ? metadataField : parsed[key];
     if (value !== undefined && value !== null) fields[key] = value;
   }
   const errors = validateSync(dto, { forbidUnknownValues: false });
@@ -197,5 +207,8 @@ export function parseFrame(raw: string): InboundFrame {
   if (dto.model_id !== undefined) frame.model_id = dto.model_id;
   if (dto.timestamp !== undefined) frame.timestamp = dto.timestamp;
   if (metadata && Object.keys(metadata).length > 0) frame.metadata = metadata;
-  return type === 'stream_resume' ? { ...frame, type, resume: resumeRequest(metadata) } : { ...frame, type };
+  // The DTO of the type has just proved what its frame type requires (content, model_id, file_id).
+  if (type !== 'stream_resume') return { ...frame, type } as InboundFrame;
+  const { message_id, last_seq } = dto.metadata as unknown as ResumeMetadataDto;
+  return { ...frame, type, resume: { messageId: message_id, lastSeq: Number(last_seq) } };
 }

@@ -9,6 +9,7 @@ import {
   ShutdownState,
   TokenService,
   bearerToken,
+  isClientId,
 } from '@chatbox/common';
 import { ConnectionRegistry, Reservation } from '@chatbox/session';
 
@@ -60,13 +61,11 @@ export class HandshakeService {
     const reservation = await this.registry.reserve(principal.userId);
     if (reservation === 'instance_limit') return { status: 429, message: 'Server connection limit reached' };
     if (reservation === 'user_limit') return { status: 429, message: 'Too many connections for this user' };
-    const sessionId = url.searchParams.get('session_id') ?? undefined;
-    return {
-      principal,
-      reservation,
-      requestedSessionId:
-        sessionId && sessionId.length <= this.config.protocol.sessionIdChars ? sessionId : undefined,
-    };
+    // An id that cannot be a session's (too long, outside the id alphabet, U+0000) is an unknown
+    // one: it binds nothing and never reaches a lookup; the greeting announces a new id as usual.
+    const sessionId = url.searchParams.get('session_id') ?? '';
+    const bindable = isClientId(sessionId) && sessionId.length <= this.config.protocol.sessionIdChars;
+    return { principal, reservation, requestedSessionId: bindable ? sessionId : undefined };
   }
 }
 

@@ -26,6 +26,7 @@ import {
   ApiErrors,
   ApiUser,
   AppConfig,
+  ClientIdPipe,
   CurrentPrincipal,
   InjectConfig,
   Principal,
@@ -87,8 +88,11 @@ export class SessionsController {
   @ApiOperation({ summary: 'A session with its messages (owner, or admin)' })
   @ApiParam({ name: 'id', description: 'Session id' })
   @ApiOkResponse({ type: SessionDetailDto })
-  @ApiErrors(HttpStatus.NOT_FOUND)
-  async detail(@CurrentPrincipal() principal: Principal, @Param('id') id: string): Promise<SessionDetail> {
+  @ApiErrors(HttpStatus.BAD_REQUEST, HttpStatus.NOT_FOUND)
+  async detail(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id', ClientIdPipe) id: string,
+  ): Promise<SessionDetail> {
     return this.sessions.detailView(principal, id);
   }
 
@@ -102,7 +106,7 @@ export class SessionsController {
   @HttpCode(HttpStatus.NO_CONTENT)
   async rename(
     @CurrentPrincipal() principal: Principal,
-    @Param('id') id: string,
+    @Param('id', ClientIdPipe) id: string,
     @Body() body: unknown,
   ): Promise<void> {
     await this.sessions.rename(principal, id, parseRenameBody(body, this.config.protocol.sessionNameChars));
@@ -116,9 +120,12 @@ export class SessionsController {
   })
   @ApiParam({ name: 'id', description: 'Session id' })
   @ApiNoContentResponse({ description: 'Deleted (also when it already was)' })
-  @ApiErrors(HttpStatus.NOT_FOUND)
+  @ApiErrors(HttpStatus.BAD_REQUEST, HttpStatus.NOT_FOUND)
   @HttpCode(HttpStatus.NO_CONTENT)
-  async remove(@CurrentPrincipal() principal: Principal, @Param('id') id: string): Promise<void> {
+  async remove(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id', ClientIdPipe) id: string,
+  ): Promise<void> {
     await this.sessions.deleteForOwner(principal, id);
   }
 
@@ -127,9 +134,12 @@ export class SessionsController {
   @ApiOperation({ summary: 'End a session (owner); idempotent, the first end time is kept' })
   @ApiParam({ name: 'id', description: 'Session id' })
   @ApiOkResponse({ type: SessionEndedDto })
-  @ApiErrors(HttpStatus.NOT_FOUND)
+  @ApiErrors(HttpStatus.BAD_REQUEST, HttpStatus.NOT_FOUND)
   @HttpCode(HttpStatus.OK)
-  async end(@CurrentPrincipal() principal: Principal, @Param('id') id: string): Promise<{ status: 'ended' }> {
+  async end(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id', ClientIdPipe) id: string,
+  ): Promise<{ status: 'ended' }> {
     await this.sessions.endOwned(principal, id);
     return { status: 'ended' };
   }
@@ -139,11 +149,11 @@ export class SessionsController {
   @ApiOperation({ summary: 'Create (or return the existing) read-only share link (owner)' })
   @ApiParam({ name: 'id', description: 'Session id' })
   @ApiOkResponse({ type: ShareDto })
-  @ApiErrors(HttpStatus.NOT_FOUND)
+  @ApiErrors(HttpStatus.BAD_REQUEST, HttpStatus.NOT_FOUND)
   @HttpCode(HttpStatus.OK)
   async share(
     @CurrentPrincipal() principal: Principal,
-    @Param('id') id: string,
+    @Param('id', ClientIdPipe) id: string,
     @Req() request: Request,
   ): Promise<{ share_token: string; share_url: string }> {
     const { shareToken } = await this.sessions.share(principal, id);
@@ -159,9 +169,12 @@ export class SessionsController {
   @ApiOperation({ summary: 'Revoke the share link (owner)' })
   @ApiParam({ name: 'id', description: 'Session id' })
   @ApiNoContentResponse({ description: 'Link revoked' })
-  @ApiErrors(HttpStatus.NOT_FOUND)
+  @ApiErrors(HttpStatus.BAD_REQUEST, HttpStatus.NOT_FOUND)
   @HttpCode(HttpStatus.NO_CONTENT)
-  async unshare(@CurrentPrincipal() principal: Principal, @Param('id') id: string): Promise<void> {
+  async unshare(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id', ClientIdPipe) id: string,
+  ): Promise<void> {
     await this.sessions.unshare(principal, id);
   }
 
@@ -169,10 +182,10 @@ export class SessionsController {
   @ApiOperation({ summary: 'A shared session, without user identity (public, rate limited per IP)' })
   @ApiParam({ name: 'token', description: 'Share token' })
   @ApiOkResponse({ type: SharedSessionDto })
-  @ApiErrors(HttpStatus.NOT_FOUND, HttpStatus.TOO_MANY_REQUESTS)
+  @ApiErrors(HttpStatus.BAD_REQUEST, HttpStatus.NOT_FOUND, HttpStatus.TOO_MANY_REQUESTS)
   @Public()
   @UseGuards(PublicRateLimitGuard)
-  async shared(@Param('token') token: string): Promise<SharedSessionView> {
+  async shared(@Param('token', ClientIdPipe) token: string): Promise<SharedSessionView> {
     return this.sessions.sharedView(token);
   }
 

@@ -1,8 +1,9 @@
 /**
  * A client frame as the gateway's parser (gateway/frame-parser.ts) delivers it, validated once at
  * the edge: keys, JSON types, lengths, metadata keys and values, server-owned metadata dropped, and
- * a `stream_resume`'s metadata parsed into `resume`. The session module trusts this shape; what it
- * still checks are rules of its own (a blank message, an unknown model, who may leave a session).
+ * a `stream_resume`'s metadata parsed into `resume`, the fields each type requires present (a user
+ * message's content not blank). The session module trusts this shape and checks no field again;
+ * what it still checks needs state (does the model or the file exist, who may leave a session).
  */
 interface InboundFields {
   session_id?: string;
@@ -20,8 +21,14 @@ export interface StreamResumeRequest {
   lastSeq: number;
 }
 
+type WithRequiredFields =
+  | { type: 'user_message'; content: string }
+  | { type: 'model_select'; model_id: string }
+  | { type: 'file_upload' | 'voice_message'; file_id: string }
+  | { type: 'stream_resume'; resume: StreamResumeRequest };
+
 export type InboundFrame = InboundFields &
-  ({ type: Exclude<InboundType, 'stream_resume'> } | { type: 'stream_resume'; resume: StreamResumeRequest });
+  (WithRequiredFields | { type: Exclude<InboundType, WithRequiredFields['type']> });
 
 export const INBOUND_TYPES = [
   'user_message',

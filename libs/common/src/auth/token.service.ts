@@ -3,6 +3,7 @@ import { Injectable } from '@nestjs/common';
 import jwt, { type Algorithm } from 'jsonwebtoken';
 import { AppConfig, InjectConfig } from '../config';
 import { DomainError, ErrorCode } from '../errors';
+import { isStorableText } from '../validation/text-rules';
 import { ADMIN_ROLES, Principal } from './principal';
 
 /** HMAC only; `none` and asymmetric algorithms are refused (SPEC 3). */
@@ -59,6 +60,9 @@ function principalFromClaims(payload: unknown): Principal {
   if (!Array.isArray(roles) || !roles.every((role) => typeof role === 'string'))
     throw new DomainError(ErrorCode.UNAUTHORIZED, 'Token has no roles array');
   const name = typeof claims.name === 'string' && claims.name.trim() !== '' ? claims.name : userId;
+  // Both are stored (session owner, assisting admin): text the database cannot store is no identity.
+  if (!isStorableText(userId) || !isStorableText(name))
+    throw new DomainError(ErrorCode.UNAUTHORIZED, 'Token has a user_id or name that cannot be stored');
   return {
     userId,
     roles,

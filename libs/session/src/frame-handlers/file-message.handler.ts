@@ -78,8 +78,6 @@ export class FileMessageHandler extends FrameHandler<'file_upload' | 'voice_mess
 
   /** The caller's own upload, and an audio file for a voice message. */
   private async ownUpload(connection: ClientConnection, frame: FileFrame): Promise<UploadRecord> {
-    if (!frame.file_id)
-      throw new DomainError(ErrorCode.MISSING_FIELD, `file_id is required for ${frame.type}`);
     const upload = await this.files.findOwned(frame.file_id, connection.principal.userId);
     if (!upload) throw new DomainError(ErrorCode.INVALID_FILE, 'Unknown file_id: upload the file first');
     if (frame.type === 'voice_message' && !AUDIO_MIME.test(upload.mime))

@@ -23,8 +23,6 @@ export class ModelSelectHandler extends FrameHandler<'model_select'> {
   }
 
   async handle(connection: ClientConnection, frame: FrameOf<'model_select'>): Promise<void> {
-    if (!frame.model_id)
-      throw new DomainError(ErrorCode.MISSING_FIELD, 'model_id is required for model_select');
     if (!this.llm.hasModel(frame.model_id))
       throw new DomainError(ErrorCode.INVALID_MODEL, `Unknown model ${frame.model_id}`);
     const session = await this.activeSession.of(connection);

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { DomainError, ErrorCode } from '@chatbox/common';
+import { ErrorCode } from '@chatbox/common';
 import { MessageRateLimit } from '../message-rate-limit';
 import { ClientConnection } from '../ports/client-connection';
 import { SessionBroadcaster } from '../ports/session-broadcaster';
@@ -25,8 +25,6 @@ export class UserMessageHandler extends FrameHandler<'user_message'> {
   }
 
   async handle(connection: ClientConnection, frame: FrameOf<'user_message'>): Promise<void> {
-    if (frame.content === undefined || frame.content.trim() === '')
-      throw new DomainError(ErrorCode.MISSING_FIELD, 'content is required for user_message');
     await this.messageRate.consume(connection.principal.userId);
     const session = await this.activeSession.of(connection);
     const isStaff = this.turn.isStaff(connection, session);

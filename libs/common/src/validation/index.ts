@@ -1,0 +1,2 @@
+export * from './pipes';
+export * from './text-rules';
