@@ -542,7 +542,8 @@ export class ConversationStore implements OnModuleInit {
       ...checkpoint.message,
       meta: { ...(checkpoint.message.meta ?? {}), status: 'interrupted' },
     };
-    this.lanes.assertCapacity();
+    // Its insert and the rebuild of the counters, or neither (the next start tries again).
+    this.lanes.assertCapacity(2);
     const written = this.lanes.enqueue(sessionId, {
       kind: 'insertMessage',
       document: this.messages.toDocument(sessionId, checkpoint.userId, message),
