@@ -16,6 +16,7 @@ describe('the service process killed or stopped mid-work', () => {
   const database = new TestDatabase();
   const dataDirs: string[] = [];
   const clients: TestClient[] = [];
+  const services: ChatboxProcess[] = [];
   let fake: FakeOpenAi;
 
   beforeAll(async () => {
@@ -24,6 +25,8 @@ describe('the service process killed or stopped mid-work', () => {
   });
   afterEach(async () => {
     await Promise.all(clients.splice(0).map((client) => client.close().catch(() => undefined)));
+    // A test that failed half-way leaves no process behind (it would keep Jest waiting).
+    await Promise.all(services.splice(0).map((app) => app.stop('SIGKILL')));
   });
   afterAll(async () => {
     await database.close();
@@ -34,7 +37,7 @@ describe('the service process killed or stopped mid-work', () => {
   function service(databaseName: string): ChatboxProcess {
     const dataDir = mkdtempSync(join(tmpdir(), 'chatbox-durable-'));
     dataDirs.push(dataDir);
-    return new ChatboxProcess({
+    const app = new ChatboxProcess({
       MONGO_URI: database.uri,
       MONGO_DATABASE: databaseName,
       MONGO_RETRY_ATTEMPTS: '1',
@@ -44,6 +47,8 @@ describe('the service process killed or stopped mid-work', () => {
       LLM_PROVIDER_1_ENDPOINT: fake.url,
       LLM_PROVIDER_1_MODEL: 'fake-model',
     });
+    services.push(app);
+    return app;
   }
 
   async function connect(url: string, userId: string, sessionId?: string): Promise<TestClient> {
@@ -89,6 +94,47 @@ describe('the service process killed or stopped mid-work', () => {
     ]);
     expect(stored!.msgCount).toBe(2);
     expect(await db.collection('reply_checkpoints').countDocuments({})).toBe(0);
+    await app.stop();
+  });
+
+  it('kill -9 within the first second of a reply, before any checkpoint: after a restart it is stored as interrupted and stream_resume ends it', async () => {
+    fake.script({ chunks: Array.from({ length: 60 }, (_, i) => `e${i} `), delayMs: 100 });
+    const app = service('killed_early');
+    await app.start();
+    const client = await connect(app.wsUrl, 'killed-early');
+    client.send({ type: 'user_message', content: 'a slow answer please' });
+    const loading = await client.waitFor((f) => f.type === 'loading', 10_000);
+    // Its first chunk: well inside the checkpoint interval (2 s), so only the journal knows of it.
+    await client.waitFor((f) => f.type === 'ai_response' && f.metadata?.seq === '1', 10_000);
+    await app.stop('SIGKILL');
+    const db = await database.db('killed_early');
+    expect(await db.collection('reply_checkpoints').countDocuments({})).toBe(0);
+
+    await app.start();
+    const sessionId = loading.session_id!;
+    const messageId = loading.metadata!.message_id;
+    const back = await connect(app.wsUrl, 'killed-early', sessionId);
+    back.send({
+      type: 'stream_resume',
+      session_id: sessionId,
+      metadata: { message_id: messageId, last_seq: '1' },
+    });
+    const done = await back.waitFor((f) => f.type === 'ai_response' && f.metadata?.done === 'true', 10_000);
+    expect(back.ofType('error')).toEqual([]);
+    expect(done.metadata).toMatchObject({ status: 'interrupted', message_id: messageId, streaming: 'false' });
+
+    const deadline = Date.now() + 30_000;
+    let stored = await storedView(db, sessionId);
+    while (stored?.msgCount !== 2) {
+      if (Date.now() > deadline) throw new Error(`not stored: ${JSON.stringify(stored)}`);
+      await new Promise((r) => setTimeout(r, 200));
+      stored = await storedView(db, sessionId);
+    }
+    expect(stored.msgs.map((m) => [m.sender, m.meta?.status])).toEqual([
+      ['user', undefined],
+      ['ai', 'interrupted'],
+    ]);
+    expect(stored.msgs[1].id).toBe(messageId);
     await app.stop();
   });
 

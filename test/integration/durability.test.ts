@@ -1,6 +1,9 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { getConnectionToken } from '@nestjs/mongoose';
 import type { Connection } from 'mongoose';
-import { ConversationStore } from '@chatbox/storage';
+import { ConversationStore, JournaledOp, WriteJournal } from '@chatbox/storage';
 import { FakeOpenAi, startFakeOpenAi } from '../support/fake-llm';
 import { startTestApp, storedView, TestApp, testMongoUri } from '../support/app';
 import { TestDatabase } from '../support/database';
@@ -402,6 +405,247 @@ describe('a stalled or absent database', () => {
     expect(stored!.msgCount).toBe(expected.length * 2);
     expect(stored!.totalTokens).toBe(expected.length * 15);
   }, 90_000);
+});
+
+describe('the database refusing: DATABASE_ERROR (503), never INTERNAL_ERROR (500), and every loading ends', () => {
+  const database = new TestDatabase();
+  let fake: FakeOpenAi;
+  let t: TestApp;
+  const admin = adminToken('refused-admin');
+  /** Database commands that succeeded, by name and collection, with a hook run as each arrives. */
+  let onSucceeded: (command: string) => void = () => undefined;
+
+  beforeAll(async () => {
+    fake = await startFakeOpenAi();
+    await database.start();
+    t = await startTestApp(
+      {
+        // A stalled database fails each operation within about a second (connections included).
+        MONGO_URI: `${database.uri}?monitorCommands=true&connectTimeoutMS=1000`,
+        MONGO_RETRY_ATTEMPTS: '1',
+        RATE_LIMIT: '1000',
+        ...providerEnv(fake),
+      },
+      // A tiny outbox, so a short outage fills it; a checkpoint interval the script below can place.
+      {
+        mongoSocketTimeoutMs: 1_000,
+        outboxFlushIntervalMs: 300,
+        outboxCapacity: 3,
+        replyCheckpointIntervalMs: 1_500,
+      },
+    );
+    const client = t.app.get<Connection>(getConnectionToken()).getClient();
+    const names = new Map<number, string>();
+    client.on('commandStarted', (event) =>
+      names.set(event.requestId, `${event.commandName} ${String(event.command[event.commandName])}`),
+    );
+    client.on('commandSucceeded', (event) => onSucceeded(names.get(event.requestId) ?? ''));
+  });
+  afterAll(async () => {
+    database.resume();
+    await t?.close();
+    await database.close();
+    await fake?.close();
+  });
+
+  const rest = (path: string, method: string, token: string) =>
+    fetch(`${t.baseUrl}${path}`, { method, headers: { Authorization: `Bearer ${token}` } });
+
+  /** A session with one exchange, everything written (its lane idle). */
+  async function conversation(userId: string): Promise<{ user: TestClient; sessionId: string }> {
+    fake.script({ chunks: ['fine ', 'thanks'] });
+    const user = await connect(t.wsUrl, userToken(userId));
+    user.send({ type: 'user_message', content: 'hello' });
+    const { done } = await user.waitForReply();
+    await t.stored(done.session_id);
+    return { user, sessionId: done.session_id! };
+  }
+
+  it('takeover, share, unshare and admin_leave while the database stalls', async () => {
+    const { sessionId } = await conversation('refused-rest');
+    // Share and unshare: the database stalls before the request.
+    database.pause();
+    try {
+      const shared = await rest(`/sessions/${sessionId}/share`, 'POST', userToken('refused-rest'));
+      expect(shared.status).toBe(503);
+      expect(await shared.json()).toMatchObject({ code: 'DATABASE_ERROR' });
+      const unshared = await rest(`/sessions/${sessionId}/share`, 'DELETE', userToken('refused-rest'));
+      expect(unshared.status).toBe(503);
+    } finally {
+      database.resume();
+    }
+
+    // Takeover: the lock is taken, then the database stalls before the session is marked assisted.
+    onSucceeded = (command) => {
+      if (command.startsWith('insert sessions_takeover_locks')) database.pause();
+    };
+    try {
+      const taken = await rest(`/admin/takeover/${sessionId}`, 'POST', admin);
+      expect(taken.status).toBe(503);
+      expect(await taken.json()).toMatchObject({ code: 'DATABASE_ERROR' });
+    } finally {
+      onSucceeded = () => undefined;
+      database.resume();
+    }
+
+    // The same admin again, with the database back: taken; then admin_leave while it stalls.
+    expect((await rest(`/admin/takeover/${sessionId}`, 'POST', admin)).status).toBe(200);
+    const assisting = await connect(t.wsUrl, admin, sessionId);
+    await t.stored(sessionId);
+    database.pause();
+    try {
+      assisting.send({ type: 'admin_leave' });
+      const refused = await assisting.waitForType('error', 20_000);
+      expect(refused.error).toMatchObject({ code: 'DATABASE_ERROR', recoverable: true });
+    } finally {
+      database.resume();
+    }
+    // Back: the leave goes through, and the assist is logged once.
+    assisting.send({ type: 'admin_leave' });
+    await assisting.waitForType('admin_leave', 20_000);
+    const stored = await t.stored(sessionId);
+    expect(stored!.assists).toHaveLength(1);
+    expect(stored).not.toHaveProperty('assistingSince');
+  }, 90_000);
+
+  it('a full outbox: the reply that took the last place ends cleanly and is stored; the next message gets DATABASE_ERROR, no loading', async () => {
+    const { user, sessionId } = await conversation('outbox-full');
+    // One chunk after 1 s, the end after 2 s: exactly one checkpoint (at 1.5 s) while it streams.
+    fake.script({
+      chunks: ['the only chunk'],
+      delayMs: 1_000,
+      usage: { prompt_tokens: 2, completion_tokens: 3 },
+    });
+    await t.app.get(ConversationStore).settle();
+    await database.kill();
+    try {
+      const from = user.frames.length;
+      // Three places: the user message, the checkpoint, the reply.
+      user.send({ type: 'user_message', content: 'while the database is away' });
+      const done = await user.waitFor(
+        (f) => f.type === 'ai_response' && f.metadata?.done === 'true',
+        20_000,
+        from,
+      );
+      user.send({ type: 'user_message', content: 'one too many' });
+      const refused = await user.waitFor((f) => f.type === 'error', 20_000, from);
+      expect(refused.error).toMatchObject({ code: 'DATABASE_ERROR', recoverable: true });
+      await user.roundTrip();
+
+      const after = user.frames.slice(from);
+      // Only the second message was refused: the stored reply's done frame carries no error.
+      expect(after.filter((f) => f.type === 'error')).toHaveLength(1);
+      expect(done.metadata!.error).toBeUndefined();
+      // Every loading got its done frame.
+      const loading = after.filter((f) => f.type === 'loading').map((f) => f.metadata!.message_id);
+      expect(loading).toEqual([done.metadata!.message_id]);
+    } finally {
+      await database.start();
+    }
+    await waitUntil(
+      async () => (await t.app.get(ConversationStore).settle(Date.now() + 1_000)) === 0,
+      30_000,
+      'the outbox to drain',
+    );
+    const db = await database.db(t.config.mongo.database);
+    const stored = await storedView(db, sessionId);
+    expect(stored!.msgs.map((m) => m.content)).toEqual([
+      'hello',
+      'fine thanks',
+      'while the database is away',
+      'the only chunk',
+    ]);
+    expect(stored).toMatchObject({ msgCount: 4, totalTokens: 15 + 5 });
+    // The reply's checkpoint went with the write that stored it.
+    expect(await db.collection('reply_checkpoints').countDocuments({ sid: sessionId })).toBe(0);
+  });
+
+  it('a read a frame needs fails: binding a session this process does not hold answers DATABASE_ERROR', async () => {
+    const { sessionId } = await conversation('not-held');
+    const store = t.app.get(ConversationStore);
+    await store.settle();
+    store.invalidate(sessionId); // as when another instance wrote to it
+    database.pause();
+    try {
+      const onConnect = await TestClient.connect(t.wsUrl, { token: userToken('not-held'), sessionId });
+      clients.push(onConnect);
+      expect((await onConnect.waitForType('error', 20_000)).error).toMatchObject({ code: 'DATABASE_ERROR' });
+
+      const byFrame = await TestClient.connect(t.wsUrl, { token: userToken('not-held') });
+      clients.push(byFrame);
+      await byFrame.waitForType('connection_status');
+      byFrame.send({ type: 'user_message', session_id: sessionId, content: 'still there?' });
+      expect((await byFrame.waitForType('error', 20_000)).error).toMatchObject({ code: 'DATABASE_ERROR' });
+      expect(byFrame.ofType('loading')).toEqual([]);
+    } finally {
+      database.resume();
+    }
+  });
+});
+
+describe('start-up replays the journal of the previous process', () => {
+  it('a checkpoint that existed only in the journal, behind many writes, is still stored as interrupted', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'chatbox-replay-'));
+    const sessionId = 'e7'.repeat(16);
+    const replyId = 'f8'.repeat(16);
+    const at = new Date(Date.now() - 60_000);
+    const message = (seq: number) => ({
+      _id: `${sessionId}-${seq}`,
+      sid: sessionId,
+      uid: 'replayed',
+      seq,
+      type: seq % 2 ? 'ai_response' : 'user_message',
+      content: `message ${seq}`,
+      ts: new Date(at.getTime() + seq),
+      sender: seq % 2 ? 'ai' : 'user',
+    });
+    const journal = new WriteJournal<JournaledOp>(join(dataDir, 'outbox'), 64 * 1024 * 1024);
+    journal.open();
+    const ops: JournaledOp[] = [
+      {
+        kind: 'insertSession',
+        document: { _id: sessionId, uid: 'replayed', ts: at, lastActivity: at, msgCount: 0 } as never,
+      },
+      // Enough writes ahead of the checkpoint that they cannot all land before recovery reads.
+      ...Array.from({ length: 400 }, (_, seq): JournaledOp => ({
+        kind: 'insertMessage',
+        document: message(seq),
+      })),
+      {
+        kind: 'checkpoint',
+        document: {
+          _id: replyId,
+          sid: sessionId,
+          uid: 'replayed',
+          owner: 'a-process-that-is-gone',
+          at,
+          message: { ...message(400), _id: replyId, content: 'cut short', meta: { status: 'streaming' } },
+        },
+      },
+    ];
+    ops.forEach((op, index) => journal.append({ lane: sessionId, n: index + 1, op }));
+    journal.close();
+
+    const t = await startTestApp({ DATA_DIR: dataDir });
+    try {
+      const client = await connect(t.wsUrl, userToken('replayed'), sessionId);
+      client.send({
+        type: 'stream_resume',
+        session_id: sessionId,
+        metadata: { message_id: replyId, last_seq: '0' },
+      });
+      const done = await client.waitFor((f) => f.type === 'ai_response' && f.metadata?.done === 'true');
+      expect(done).toMatchObject({ content: 'cut short', metadata: { status: 'interrupted' } });
+      const stored = await t.stored(sessionId);
+      expect(stored!.msgs).toHaveLength(401);
+      expect(stored!.msgs.at(-1)).toMatchObject({ id: replyId, meta: { status: 'interrupted' } });
+      expect(stored!.msgCount).toBe(401);
+      expect(await t.db.collection('reply_checkpoints').countDocuments({ _id: replyId as never })).toBe(0);
+    } finally {
+      await t.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('takeover state survives a restart', () => {

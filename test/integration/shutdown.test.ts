@@ -1,5 +1,5 @@
 import { ChildProcess, spawn } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { MongoClient } from 'mongodb';
 import { freePort, isProcessAlive } from '@chatbox/storage';
@@ -57,7 +57,7 @@ describe('graceful shutdown', () => {
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  it('notifies and closes sockets with 1001, flips readiness, stores the reply as interrupted, exits 0, leaves no FerretDB', async () => {
+  it('notifies and closes sockets with 1001, flips readiness, stores the reply (which used its whole grace) as interrupted with its counters, exits 0, leaves no FerretDB', async () => {
     const client = await TestClient.connect(`ws://127.0.0.1:${port}/chatbox/ws`, {
       token: userToken('leaving'),
     });
@@ -83,6 +83,9 @@ describe('graceful shutdown', () => {
     expect(code).toBe(0);
     expect(at - signalledAt).toBeLessThan(30_000);
     expect(isProcessAlive(ferretPid)).toBe(false);
+    // The reply used its whole grace; its write still had the rest of the deadline: nothing was
+    // left in the outbox journal for the next start.
+    expect(statSync(join(dataDir, 'outbox/journal.ndjson')).size).toBe(0);
 
     // Read what was stored, with a fresh FerretDB on the same data directory.
     const database = embeddedDatabase(join(dataDir, 'db'));
@@ -94,6 +97,16 @@ describe('graceful shutdown', () => {
       );
       expect(reply.meta.status).toBe('interrupted');
       expect(reply.content.startsWith('t0 t1 t2 t3 ')).toBe(true);
+      // Its counters were written too (the user message's and the reply's).
+      const completionTokens = Number(reply.meta.completion_tokens);
+      expect(completionTokens).toBeGreaterThan(0);
+      expect(session).toMatchObject({
+        msgCount: 2,
+        completionTokens,
+        totalTokens: Number(reply.meta.prompt_tokens) + completionTokens,
+        respCount: 1,
+      });
+      expect(await client2.db('chat').collection('reply_checkpoints').countDocuments({})).toBe(0);
     } finally {
       await client2.close();
       await database.stop();

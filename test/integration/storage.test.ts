@@ -1,4 +1,4 @@
-import { MongoNetworkError } from 'mongodb';
+import { MongoNetworkError, MongoNetworkTimeoutError } from 'mongodb';
 import {
   ConversationStore,
   isDuplicateKeyError,
@@ -94,6 +94,7 @@ describe('session storage on a real MongoDB-protocol server', () => {
         'respTimeSum',
         'respCount',
         'msgCount',
+        'ctrRev',
       ].sort(),
     );
     expect(raw!._id).toMatch(/^[0-9a-f]{32}$/);
@@ -214,16 +215,19 @@ describe('session storage on a real MongoDB-protocol server', () => {
     expect(failedOnce).toBe(true);
   });
 
-  it('rebuilds the counters from the messages when a counter update fails (never counts twice)', async () => {
+  it('sends a counter update whose answer was lost again unchanged: counted once, also when the first attempt lands late', async () => {
     const session = store.createSession({ userId: 'erin2' });
     await append(session, message(), {});
     await store.settle();
     const sessions = t.app.get(SessionRepository);
     const original = sessions.applyCounters.bind(sessions);
-    const spy = jest.spyOn(sessions, 'applyCounters').mockImplementationOnce(async (id, delta) => {
-      await original(id, delta); // landed, but the answer was lost
-      throw new MongoNetworkError('connection reset after write');
+    const lost: Parameters<SessionRepository['applyCounters']>[] = [];
+    // The first attempt never reaches the database before the driver gives up on it.
+    const spy = jest.spyOn(sessions, 'applyCounters').mockImplementationOnce(async (...args) => {
+      lost.push(args);
+      throw new MongoNetworkTimeoutError('socket timed out');
     });
+    const expected = { msgCount: 2, totalTokens: 7, respCount: 1, respTimeSum: 100, avgRespTime: 100 };
     try {
       await append(
         session,
@@ -234,18 +238,39 @@ describe('session storage on a real MongoDB-protocol server', () => {
         }),
         { promptTokens: 3, completionTokens: 4, responseTimeMs: 100 },
       );
-      const raw = await t.stored(session.id);
-      expect(spy).toHaveBeenCalled();
-      expect(raw).toMatchObject({
-        msgCount: 2,
-        totalTokens: 7,
-        respCount: 1,
-        respTimeSum: 100,
-        avgRespTime: 100,
-      });
+      expect(await t.stored(session.id)).toMatchObject(expected);
+      expect(spy).toHaveBeenCalledTimes(2);
+      expect(spy.mock.calls[1]).toEqual(lost[0]);
     } finally {
       spy.mockRestore();
     }
+    // Now the first attempt lands after all (a stalled database answering late): it changes nothing.
+    await original(...lost[0]);
+    expect(await t.stored(session.id)).toMatchObject(expected);
+  });
+
+  it('a counter update of an earlier writer that lands after the counters were rebuilt changes nothing', async () => {
+    const session = store.createSession({ userId: 'erin3' });
+    await append(session, message(), {});
+    await store.settle();
+    const sessions = t.app.get(SessionRepository);
+    const before = await sessions.counterRevisionOf(session.id);
+    // A write a killed process had sent: it landed, or will land, against the revision it knew.
+    const late = { prev: before ?? null, next: 'late-writer' };
+    // The next process replays the journal: the counters are rebuilt from the messages.
+    await store.lanes.enqueue(session.id, { kind: 'reconcile' });
+    await store.settle();
+    const delta = {
+      messages: 1,
+      promptTokens: 5,
+      completionTokens: 5,
+      responseTimeSum: 0,
+      responseCount: 0,
+      maxResponseTime: 0,
+    };
+    expect(await sessions.applyCounters(session.id, delta, late)).toBe('conflict');
+    expect(await t.stored(session.id)).toMatchObject({ msgCount: 1, totalTokens: 0 });
+    await store.end(session.id); // out of the idle-session lists of the tests below
   });
 
   it('a new session ends the older active sessions of its user that only the database knows ', async () => {

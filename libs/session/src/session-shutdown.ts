@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { AppConfig, InjectConfig } from '@chatbox/common';
+import { AppConfig, InjectConfig, ShutdownState } from '@chatbox/common';
 import { ConversationStore } from '@chatbox/storage';
 import { ReplyService } from './reply/reply.service';
 
@@ -13,16 +13,19 @@ export class SessionShutdown {
   constructor(
     private readonly replies: ReplyService,
     private readonly store: ConversationStore,
+    private readonly shutdown: ShutdownState,
     @InjectConfig() private readonly config: AppConfig,
   ) {}
 
   async drain(): Promise<{ replies: number; unwritten: number }> {
     const replies = this.replies.inFlight;
-    const { shutdownReplyGraceMs, shutdownDeadlineMs } = this.config.protocol;
-    const started = Date.now();
+    const { shutdownReplyGraceMs, shutdownDeadlineMs, shutdownFlushMarginMs } = this.config.protocol;
+    // The process's deadline runs from SIGTERM (main.ts exits when it passes), not from here.
+    const began = this.shutdown.drainingSince ?? Date.now();
     await this.replies.drain(shutdownReplyGraceMs);
-    // Whatever is left of the process's deadline (minus a margin to stop the database) goes to writes.
-    const unwritten = await this.store.flush(started + (shutdownDeadlineMs - shutdownReplyGraceMs) / 2);
+    // The writes of replies that used their whole grace still get what is left of the deadline,
+    // less the margin that closing the connection and stopping the embedded database need.
+    const unwritten = await this.store.flush(began + shutdownDeadlineMs - shutdownFlushMarginMs);
     return { replies, unwritten };
   }
 }

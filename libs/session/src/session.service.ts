@@ -117,7 +117,9 @@ export class SessionService {
       helpRequested: options.helpRequested,
     });
     for (const previousId of this.store.knownActiveSessionsOf(userId))
-      if (previousId !== session.id) void this.end(previousId, 'new_session');
+      if (previousId !== session.id)
+        // Refused only when the outbox is full: that session stays active (the idle sweep ends it).
+        void this.end(previousId, 'new_session').catch(() => undefined);
     this.store.endOtherSessions(session.id, userId, session.startedAt);
     this.events.emit({ type: 'session.created' });
     this.toDashboards('sessionStarted', session.id, userId);

@@ -48,11 +48,13 @@ export class TakeoverService implements OnApplicationBootstrap, OnModuleDestroy 
     if (!lock.won)
       throw new DomainError(ErrorCode.CONFLICT, `Session is already assisted by ${lock.adminName}`);
     const at = new Date();
-    const marked = await this.store.startAssist(
-      sessionId,
-      { adminId: admin.userId, adminName: admin.name },
-      at,
-    );
+    const marked = await this.store
+      .startAssist(sessionId, { adminId: admin.userId, adminName: admin.name }, at)
+      .catch((error: unknown) => {
+        // Not marked (DATABASE_ERROR): the lock must not keep other admins out of an unassisted session.
+        void this.repository.releaseTakeoverLock(sessionId, admin.userId).catch(() => undefined);
+        throw error;
+      });
     if (!marked) {
       await this.repository.releaseTakeoverLock(sessionId, admin.userId);
       throw new DomainError(ErrorCode.SESSION_ENDED, 'Session has ended');

@@ -7,7 +7,15 @@ import { MessageRepository, MessageTotals } from './message.repository';
 import { MongoRetry } from './mongo-retry';
 import { CounterDelta, SessionRepository } from './session.repository';
 import { Assist, MessageCounters, ReplyCheckpoint, SessionRecord, StoredMessage } from './session.model';
-import { LaneOp, SessionWriteLanes, userLane } from './session-write-lanes';
+import type { CheckpointDocument } from './message.schema';
+import {
+  databaseUnavailable,
+  JournaledOp,
+  LaneOp,
+  newCounterRevision,
+  SessionWriteLanes,
+  userLane,
+} from './session-write-lanes';
 import { WriteJournal } from './write-journal';
 
 /** What this process knows of a session it serves: kept current by its own writes. */
@@ -20,6 +28,11 @@ interface CachedSession {
   /** Created here and not written yet: its insert goes first with its first write (name included). */
   unsaved?: boolean;
   nextSeq?: number;
+  /**
+   * The counter revision (`ctrRev`) as read with the record or last written by this process (null:
+   * the document has none yet); counter updates are compare-and-sets on it (SessionWriteLanes).
+   */
+  counterRevision?: string | null;
 }
 
 export interface NewSession {
@@ -62,10 +75,10 @@ export class ConversationStore implements OnModuleInit {
     private readonly messages: MessageRepository,
     private readonly migration: LegacyMigration,
     private readonly cipher: ContentCipher,
-    retry: MongoRetry,
+    private readonly retry: MongoRetry,
     @InjectConfig() private readonly config: AppConfig,
   ) {
-    const journal = new WriteJournal<LaneOp>(
+    const journal = new WriteJournal<JournaledOp>(
       join(config.storage.dataDir, JOURNAL_DIRECTORY),
       config.protocol.journalCompactBytes,
     );
@@ -73,6 +86,8 @@ export class ConversationStore implements OnModuleInit {
       capacity: config.protocol.outboxCapacity,
       retryIntervalMs: config.protocol.outboxFlushIntervalMs,
       counterDelayMs: config.protocol.counterFlushDelayMs,
+      // A conflict is retried like a transient error, then waits like one.
+      counterConflictAttempts: config.mongo.retryAttempts,
     });
     this.lanes.setHooks({
       averageResponseTime: (sessionId) => this.cache.get(sessionId)?.record.avgResponseTimeMs,
@@ -80,11 +95,24 @@ export class ConversationStore implements OnModuleInit {
         for (const sessionId of sessionIds) this.markEnded(sessionId, new Date());
         this.endedElsewhere(sessionIds, userId);
       },
-      reconciled: (sessionId, totals) => this.applyTotals(sessionId, totals),
+      reconciled: (sessionId, totals, pending) => {
+        this.applyTotals(sessionId, totals);
+        const session = this.cache.get(sessionId)?.record;
+        if (session && pending) this.applyDelta(session, pending);
+      },
+      counterRevision: (sessionId) => this.cache.get(sessionId)?.counterRevision,
+      counterRevised: (sessionId, revision) => {
+        const cached = this.cache.get(sessionId);
+        if (cached) cached.counterRevision = revision;
+      },
     });
   }
 
-  /** Earlier data first (migrated), then what the previous process had not written (journal). */
+  /**
+   * Earlier data first (migrated), then what the previous process had not written (journal): queued
+   * again here, before the app listens, and written in the background in each session's order.
+   * Reads that must not miss them consult the queue (`history`, `checkpoints`).
+   */
   async onModuleInit(): Promise<void> {
     await this.migration.run();
     this.lanes.replayJournal();
@@ -131,7 +159,14 @@ export class ConversationStore implements OnModuleInit {
       messageCount: 0,
       assists: [],
     };
-    this.remember({ record, window: [], complete: true, nextSeq: 0, unsaved: true });
+    this.remember({
+      record,
+      window: [],
+      complete: true,
+      nextSeq: 0,
+      unsaved: true,
+      counterRevision: newCounterRevision(),
+    });
     return record;
   }
 
@@ -139,10 +174,11 @@ export class ConversationStore implements OnModuleInit {
   async findSession(sessionId: string): Promise<SessionRecord | undefined> {
     const cached = this.touch(sessionId);
     if (cached) return cached.record;
-    const record = await this.sessions.findSummary(sessionId);
-    if (!record) return undefined;
+    const found = await this.sessions.findWithRevision(sessionId);
+    if (!found) return undefined;
+    const { record, counterRevision } = found;
     // A concurrent read may have filled it meanwhile: keep the first (it may hold newer writes).
-    return (this.cache.get(sessionId) ?? this.remember({ record, complete: false })).record;
+    return (this.cache.get(sessionId) ?? this.remember({ record, complete: false, counterRevision })).record;
   }
 
   /** Active sessions of the user this process knows (ended at once when a new one starts). */
@@ -162,17 +198,22 @@ export class ConversationStore implements OnModuleInit {
       .catch(() => undefined);
   }
 
-  /** Ends an active session once (the first end time is kept); undefined when already ended. */
+  /**
+   * Ends an active session once (the first end time is kept); undefined when already ended.
+   * DATABASE_ERROR when the outbox is full, before anything changed in memory.
+   */
   async end(sessionId: string, at = new Date()): Promise<SessionRecord | undefined> {
     const session = await this.findSession(sessionId);
     if (!session || session.endedAt) return undefined;
+    this.assertWritable(sessionId);
     this.markEnded(sessionId, at);
     void this.write(sessionId, { kind: 'end', at }).catch(() => undefined);
     return session;
   }
 
   /** The owner's name for the session (encrypted like the automatic one). */
-  rename(session: SessionRecord, name: string): Promise<void> {
+  async rename(session: SessionRecord, name: string): Promise<void> {
+    this.assertWritable(session.id);
     session.name = name;
     return this.change(session.id, {
       set: this.sessions.nameFields(name),
@@ -181,7 +222,8 @@ export class ConversationStore implements OnModuleInit {
   }
 
   /** Takes the session off its owner's list and revokes its share link; admins still see it. */
-  hideFromOwner(session: SessionRecord, at = new Date()): Promise<void> {
+  async hideFromOwner(session: SessionRecord, at = new Date()): Promise<void> {
+    this.assertWritable(session.id);
     session.hiddenAt = at;
     session.shareToken = undefined;
     session.shareExpiresAt = undefined;
@@ -198,15 +240,18 @@ export class ConversationStore implements OnModuleInit {
     return true;
   }
 
+  /** DATABASE_ERROR when the outbox is full (the model stays as it was). */
   selectModel(session: SessionRecord, modelId: string): void {
+    this.assertWritable(session.id);
     session.modelId = modelId;
-    this.change(session.id, { set: { modelId } });
+    void this.change(session.id, { set: { modelId } });
   }
 
   setDifyConversation(session: SessionRecord, conversationId: string): void {
     if (session.difyConversationId === conversationId) return;
     session.difyConversationId = conversationId;
-    this.change(session.id, { set: { difyConversationId: conversationId } });
+    // Best effort: refused when the outbox is full (the reply itself was accepted).
+    void this.change(session.id, { set: { difyConversationId: conversationId } });
   }
 
   /**
@@ -242,7 +287,8 @@ export class ConversationStore implements OnModuleInit {
 
   /**
    * Marks the session assisted by the admin (the exclusivity itself is the takeover lock). Runs in the
-   * session's order; DATABASE_ERROR at once when the database is refusing its writes.
+   * session's order; DATABASE_ERROR at once when the database is refusing its writes, or once the
+   * retries are spent.
    */
   async startAssist(
     sessionId: string,
@@ -261,13 +307,18 @@ export class ConversationStore implements OnModuleInit {
         // Only a waiting help request moves on; a takeover nobody asked for gets no help_state.
         ...(session.helpState === 'open' ? { helpState: 'assisted' as const } : {}),
       };
-      await this.sessions.changeFields(sessionId, { set, unset: ['assistDeadline'] });
+      await this.retry.run('startAssist', () =>
+        this.sessions.changeFields(sessionId, { set, unset: ['assistDeadline'] }),
+      );
       Object.assign(session, set, { assistDeadline: undefined });
       return { session, started: true };
     });
   }
 
-  /** Ends the current assist (logged in `assists`); undefined when it was not this admin's. */
+  /**
+   * Ends the current assist (logged in `assists`); undefined when it was not this admin's.
+   * DATABASE_ERROR as `startAssist`.
+   */
   async endAssist(
     sessionId: string,
     adminId: string,
@@ -283,7 +334,11 @@ export class ConversationStore implements OnModuleInit {
         end,
       };
       const resolvesHelp = session.helpState === 'assisted';
-      await this.sessions.closeAssist(sessionId, session.assistingSince, assist, resolvesHelp);
+      const since = session.assistingSince;
+      // Retried whole (read, then write): the assist record is added as a set member, once.
+      await this.retry.run('endAssist', () =>
+        this.sessions.closeAssist(sessionId, since, assist, resolvesHelp),
+      );
       session.adminAssisted = true;
       if (resolvesHelp) session.helpState = 'resolved';
       session.assists = [...session.assists, assist];
@@ -299,13 +354,21 @@ export class ConversationStore implements OnModuleInit {
   setAssistDeadline(session: SessionRecord, deadline: Date | undefined): void {
     if (session.assistDeadline?.getTime() === deadline?.getTime()) return;
     session.assistDeadline = deadline;
-    this.change(session.id, deadline ? { set: { assistDeadline: deadline } } : { unset: ['assistDeadline'] });
+    void this.change(
+      session.id,
+      deadline ? { set: { assistDeadline: deadline } } : { unset: ['assistDeadline'] },
+    );
   }
 
-  /** The share token in force: the existing live one, else `token` (two racing calls agree). */
+  /**
+   * The share token in force: the existing live one, else `token` (two racing calls agree; a retry
+   * sets the same token). DATABASE_ERROR as `startAssist`.
+   */
   async shareToken(sessionId: string, token: string, expiresAt?: Date): Promise<string | undefined> {
     return this.call(sessionId, async () => {
-      const inForce = await this.sessions.shareTokenOrSet(sessionId, token, expiresAt);
+      const inForce = await this.retry.run('shareToken', () =>
+        this.sessions.shareTokenOrSet(sessionId, token, expiresAt),
+      );
       const cached = this.cache.get(sessionId)?.record;
       if (cached && inForce) {
         cached.shareToken = inForce;
@@ -317,7 +380,9 @@ export class ConversationStore implements OnModuleInit {
 
   async clearShareToken(sessionId: string): Promise<void> {
     await this.call(sessionId, () =>
-      this.sessions.changeFields(sessionId, { unset: ['shareToken', 'shareExpiresAt'] }),
+      this.retry.run('clearShareToken', () =>
+        this.sessions.changeFields(sessionId, { unset: ['shareToken', 'shareExpiresAt'] }),
+      ),
     );
     const cached = this.cache.get(sessionId)?.record;
     if (cached) {
@@ -356,17 +421,20 @@ export class ConversationStore implements OnModuleInit {
 
   /**
    * Stores a message: in memory at once (window, counters), in the database through the session's
-   * lane. Throws DATABASE_ERROR when the outbox is full (nothing is accepted that could be lost).
-   * `flush` writes the session's counters now instead of with the next message.
+   * lane. Rejects with DATABASE_ERROR when the outbox is full (nothing is accepted that could be
+   * lost). `flush` writes the session's counters now instead of with the next message;
+   * `dropsCheckpoint` deletes the reply's checkpoint with the same write (a reply stored whole).
    */
   async appendMessage(
     session: SessionRecord,
     draft: MessageDraft,
     counters: MessageCounters = {},
-    options: { flush?: boolean } = {},
+    options: { flush?: boolean; dropsCheckpoint?: boolean } = {},
   ): Promise<AppendedMessage> {
-    this.lanes.assertCapacity();
+    this.assertWritable(session.id);
     const seq = draft.seq ?? (await this.reserveSeq(session.id));
+    // Again after the wait: other writes may have taken the last places meanwhile.
+    this.assertWritable(session.id);
     const message: StoredMessage = { ...draft, id: draft.id ?? newMessageId(), seq };
     const delta = deltaOf(message, counters);
     const written = this.write(session.id, {
@@ -374,6 +442,7 @@ export class ConversationStore implements OnModuleInit {
       document: this.messages.toDocument(session.id, session.userId, message),
       delta,
       flush: options.flush,
+      ...(options.dropsCheckpoint ? { dropsCheckpoint: true } : {}),
     });
     // Handled here so a caller that does not wait for the write never leaves a rejection unhandled.
     written.catch(() => undefined);
@@ -429,26 +498,42 @@ export class ConversationStore implements OnModuleInit {
 
   /** Saves a streaming reply's text so far (replaces the previous checkpoint of the reply). */
   checkpoint(session: SessionRecord, message: StoredMessage, owner: string): void {
-    if (!this.lanes.hasCapacity()) return; // the final write matters more; a checkpoint can wait
+    // The final write matters more; a checkpoint can wait for the next interval.
+    if (!this.lanes.hasCapacity(this.writesFor(session.id))) return;
     void this.write(session.id, {
       kind: 'checkpoint',
-      document: {
-        _id: message.id,
-        sid: session.id,
-        uid: session.userId,
-        owner,
-        at: new Date(),
-        message: this.messages.toDocument(session.id, session.userId, message),
-      },
+      document: this.checkpointDocument(session, message, owner),
     }).catch(() => undefined);
   }
 
-  dropCheckpoint(sessionId: string, messageId: string): void {
-    void this.write(sessionId, { kind: 'dropCheckpoint', messageId }).catch(() => undefined);
+  /**
+   * A reply starts streaming: marked in the outbox journal only (a local file, no database write),
+   * so that a process killed before the reply's first checkpoint still leaves it to be stored as
+   * `interrupted` by the next start (`checkpoints`). Cleared by `clearReplyMarker`.
+   */
+  markReplyStarted(session: SessionRecord, message: StoredMessage, owner: string): void {
+    this.lanes.markReplyStarted(this.checkpointDocument(session, message, owner));
   }
 
+  /** The reply was stored (its write queued) or given up. */
+  clearReplyMarker(messageId: string): void {
+    this.lanes.clearReplyMarker(messageId);
+  }
+
+  /**
+   * Replies a process was streaming when it stopped: the stored checkpoints, together with what the
+   * outbox still holds (checkpoints replayed from the journal and not written yet, the markers of
+   * replies killed before their first checkpoint), less the replies being stored whole.
+   */
   async checkpoints(): Promise<ReplyCheckpoint[]> {
-    return this.messages.listCheckpoints();
+    const queued = this.lanes.checkpointView();
+    const stored = await this.messages.listCheckpoints();
+    const found = new Map<string, ReplyCheckpoint>();
+    for (const marker of queued.markers) found.set(marker._id, this.messages.toCheckpoint(marker));
+    for (const checkpoint of stored)
+      if (!queued.settled.has(checkpoint.message.id)) found.set(checkpoint.message.id, checkpoint);
+    for (const document of queued.pending) found.set(document._id, this.messages.toCheckpoint(document));
+    return [...found.values()];
   }
 
   /**
@@ -461,12 +546,16 @@ export class ConversationStore implements OnModuleInit {
       ...checkpoint.message,
       meta: { ...(checkpoint.message.meta ?? {}), status: 'interrupted' },
     };
+    // Its insert and the rebuild of the counters, or neither (the next start tries again).
+    this.lanes.assertCapacity(2);
     const written = this.lanes.enqueue(sessionId, {
       kind: 'insertMessage',
       document: this.messages.toDocument(sessionId, checkpoint.userId, message),
+      dropsCheckpoint: true,
     });
     void this.lanes.enqueue(sessionId, { kind: 'reconcile' }).catch(() => undefined);
-    this.dropCheckpoint(sessionId, message.id);
+    // Its insert is journaled: the marker (if the reply had one) has done its job.
+    this.lanes.clearReplyMarker(message.id);
     this.forget(sessionId);
     await written;
     return message;
@@ -486,25 +575,55 @@ export class ConversationStore implements OnModuleInit {
 
   // ---- internals --------------------------------------------------------------------------
 
-  /** Queues a write of the session, its insert first when it has not been written yet. */
+  /**
+   * Queues a write of the session, its insert first when it has not been written yet. Rejects with
+   * DATABASE_ERROR (never throws) when the outbox cannot take them both: then neither is queued, so
+   * the insert still goes first with the next write.
+   */
   private write(sessionId: string, op: LaneOp): Promise<void> {
+    if (!this.lanes.hasCapacity(this.writesFor(sessionId))) return Promise.reject(databaseUnavailable());
     this.ensureSaved(sessionId);
     return this.lanes.enqueue(sessionId, op);
   }
 
   /** Runs `run` in the session's order (its insert first when it has not been written yet). */
   private call<T>(sessionId: string, run: () => Promise<T>): Promise<T> {
+    if (!this.lanes.hasCapacity(this.writesFor(sessionId) - 1)) return Promise.reject(databaseUnavailable());
     this.ensureSaved(sessionId);
     return this.lanes.call(sessionId, run);
+  }
+
+  /** DATABASE_ERROR, before anything changes, when a write of the session would be refused. */
+  private assertWritable(sessionId: string): void {
+    this.lanes.assertCapacity(this.writesFor(sessionId));
+  }
+
+  /** Outbox places a write of the session takes (its insert too, when it has not been written yet). */
+  private writesFor(sessionId: string): number {
+    return this.cache.get(sessionId)?.unsaved ? 2 : 1;
   }
 
   private ensureSaved(sessionId: string): void {
     const cached = this.cache.get(sessionId);
     if (!cached?.unsaved) return;
-    this.lanes
-      .enqueue(sessionId, { kind: 'insertSession', document: this.sessions.toDocument(cached.record) })
-      .catch(() => undefined);
+    const document = this.sessions.toDocument(cached.record, cached.counterRevision ?? undefined);
+    this.lanes.enqueue(sessionId, { kind: 'insertSession', document }).catch(() => undefined);
     cached.unsaved = false;
+  }
+
+  private checkpointDocument(
+    session: SessionRecord,
+    message: StoredMessage,
+    owner: string,
+  ): CheckpointDocument {
+    return {
+      _id: message.id,
+      sid: session.id,
+      uid: session.userId,
+      owner,
+      at: new Date(),
+      message: this.messages.toDocument(session.id, session.userId, message),
+    };
   }
 
   /**

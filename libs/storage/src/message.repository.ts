@@ -197,13 +197,17 @@ export class MessageRepository implements OnModuleInit {
     const documents = await this.retry.run('listCheckpoints', () =>
       this.checkpoints.find({}).lean<CheckpointDocument[]>().exec(),
     );
-    return documents.map((document) => ({
+    return documents.map((document) => this.toCheckpoint(document));
+  }
+
+  toCheckpoint(document: CheckpointDocument): ReplyCheckpoint {
+    return {
       sessionId: document.sid,
       message: this.toMessage(document.message),
       userId: document.uid,
       owner: document.owner,
       updatedAt: new Date(document.at),
-    }));
+    };
   }
 
   toDocument(sessionId: string, userId: string, message: StoredMessage): MessageDocument {

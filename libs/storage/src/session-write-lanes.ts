@@ -1,17 +1,25 @@
+import { randomBytes } from 'node:crypto';
 import { Logger } from '@nestjs/common';
 import { DomainError, ErrorCode } from '@chatbox/common';
 import type { MessageDocument, CheckpointDocument } from './message.schema';
 import { MessageRepository, MessageTotals } from './message.repository';
 import { isDatabaseUnavailable, MongoRetry } from './mongo-retry';
 import type { SessionDocument } from './session.schema';
-import { CounterDelta, FieldChange, SessionRepository } from './session.repository';
+import { CounterDelta, CounterRevision, FieldChange, SessionRepository } from './session.repository';
 import type { Assist } from './session.model';
 import { JournalEntry, WriteJournal } from './write-journal';
 
 /** Every write of a session, as queued, journaled and replayed (plain data: EJSON round-trips it). */
 export type LaneOp =
   | { kind: 'insertSession'; document: SessionDocument }
-  | { kind: 'insertMessage'; document: MessageDocument; delta?: CounterDelta; flush?: boolean }
+  | {
+      kind: 'insertMessage';
+      document: MessageDocument;
+      delta?: CounterDelta;
+      flush?: boolean;
+      /** A reply stored whole: its checkpoint is deleted by the same write (no second outbox entry). */
+      dropsCheckpoint?: boolean;
+    }
   | { kind: 'fields'; change: FieldChange }
   | { kind: 'end'; at: Date }
   | { kind: 'closeAssist'; since: Date; assist: Assist; resolvesHelp?: boolean }
@@ -21,6 +29,19 @@ export type LaneOp =
   | { kind: 'dropCheckpoint'; messageId: string }
   | { kind: 'reconcile' };
 
+/**
+ * A reply that started streaming, in the journal only (never sent to the database): kept until the
+ * reply is stored or given up, so a process killed before the reply's first checkpoint still leaves
+ * what the next start needs to store it as `interrupted` (`checkpointView`).
+ */
+export interface ReplyMarker {
+  kind: 'replyStarted';
+  document: CheckpointDocument;
+}
+
+/** What the journal holds: the lanes' writes and the markers of replies streaming. */
+export type JournaledOp = LaneOp | ReplyMarker;
+
 /** A call that must run in the session's order but is not queued when the database is down. */
 type LaneCall = { kind: 'call'; run: () => Promise<unknown> };
 
@@ -29,6 +50,11 @@ interface QueuedOp {
   op: LaneOp | LaneCall;
   /** Replayed from the journal: counters are rebuilt from the messages instead of added. */
   replayed: boolean;
+  /**
+   * An insert's counter revision as known before its first attempt was sent: its counters may be
+   * added to that state, which cannot include them yet (undefined revision: not known).
+   */
+  counterBase?: { revision: string | null | undefined };
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
 }
@@ -38,10 +64,18 @@ interface Lane {
   running: boolean;
   /** Counters of messages already inserted, not written yet (coalesced into one update). */
   delta?: CounterDelta;
+  /** The revision `delta` may be added to (see `QueuedOp.counterBase`). */
+  deltaBase?: string | null;
+  /** A counter write sent whose outcome is not known: sent again exactly as it was, first. */
+  counterWrite?: { delta: CounterDelta; revision: CounterRevision };
+  /** The counter revision this lane wrote last. */
+  revision?: string;
   flushCounters: boolean;
   counterTimer?: NodeJS.Timeout;
   /** The counters are rebuilt from the messages before anything is added to them again. */
   reconcile: boolean;
+  /** Rebuilds in a row that met another writer's update (bounded by `counterConflictAttempts`). */
+  conflicts: number;
   /** The database refused this lane's head write: the lane waits (the outbox) and retries. */
   blocked: boolean;
   retryTimer?: NodeJS.Timeout;
@@ -55,6 +89,8 @@ export interface WriteLaneOptions {
   retryIntervalMs: number;
   /** How long the counters of a message may wait to be written together with the next ones. */
   counterDelayMs: number;
+  /** Counter rebuilds that meet another writer's update in a row before the lane waits and retries. */
+  counterConflictAttempts: number;
 }
 
 export interface LaneHooks {
@@ -62,8 +98,26 @@ export interface LaneHooks {
   averageResponseTime?(sessionId: string): number | undefined;
   /** Sessions ended by an `endOthers` write (found only in the database). */
   sessionsEnded?(sessionIds: string[], userId: string): void;
-  /** Counters rebuilt from the messages: the store refreshes what it holds. */
-  reconciled?(sessionId: string, totals: MessageTotals): void;
+  /**
+   * Counters rebuilt from the messages: the store refreshes what it holds (`pending`: what the
+   * writes still queued in the lane add on top).
+   */
+  reconciled?(sessionId: string, totals: MessageTotals, pending: CounterDelta | undefined): void;
+  /** The counter revision of the session as the store last saw it (null: none; undefined: unknown). */
+  counterRevision?(sessionId: string): string | null | undefined;
+  /** This process moved the session's counters to `revision`. */
+  counterRevised?(sessionId: string, revision: string): void;
+}
+
+/** A new counter revision: random, so no two writers (or two attempts of one rebuild) pick the same. */
+export function newCounterRevision(): string {
+  return randomBytes(COUNTER_REVISION_BYTES).toString('hex');
+}
+const COUNTER_REVISION_BYTES = 12;
+
+/** The journal lane of a reply's marker (never a session id: those are 32 hex characters). */
+function markerLane(messageId: string): string {
+  return `reply:${messageId}`;
 }
 
 /** The lane of writes about a user rather than one session (ending their older sessions). */
@@ -73,12 +127,20 @@ export function userLane(userId: string): string {
 
 export const DATABASE_UNAVAILABLE = 'The database is unavailable; try again shortly';
 
+/** What a refused write rejects with (SPEC 4.9, 5: DATABASE_ERROR / 503, never INTERNAL_ERROR). */
+export function databaseUnavailable(): DomainError {
+  return new DomainError(ErrorCode.DATABASE_ERROR, DATABASE_UNAVAILABLE);
+}
+
 /**
  * One writer per session in this process (SPEC 8): every write of a session document and of its
  * messages goes through the session's lane, in order, so no two updates of one document race
  * (FerretDB applies updates as read-modify-write without a transaction). Message counters are
- * coalesced into one `$inc` per exchange; an update whose outcome is unknown is never retried as an
- * increment: the counters are rebuilt from the stored messages instead (absolute values).
+ * coalesced into one `$inc` per exchange, written as a compare-and-set on the session's counter
+ * revision (`ctrRev`): an update whose outcome is unknown is sent again unchanged, and neither the
+ * repeat nor the first attempt landing late can count twice. When another writer moved the revision
+ * (another instance, or a rebuild that may already count these messages), the counters are rebuilt
+ * from the stored messages instead (absolute values, a compare-and-set too). docs/decisions/0007.
  *
  * The lanes are also the outbox (SPEC 13): a write the database refuses after the retries stays at
  * the head of its lane, and the session's later writes queue behind it, in order, until the database
@@ -88,6 +150,8 @@ export const DATABASE_UNAVAILABLE = 'The database is unavailable; try again shor
 export class SessionWriteLanes {
   private readonly logger = new Logger(SessionWriteLanes.name);
   private readonly lanes = new Map<string, Lane>();
+  /** Replies streaming (this process's, or replayed from the previous one's journal), by message id. */
+  private readonly markers = new Map<string, CheckpointDocument>();
   private queued = 0;
   private closing = false;
   private hooks: LaneHooks = {};
@@ -96,7 +160,7 @@ export class SessionWriteLanes {
     private readonly sessions: SessionRepository,
     private readonly messages: MessageRepository,
     private readonly retry: MongoRetry,
-    private readonly journal: WriteJournal<LaneOp> | undefined,
+    private readonly journal: WriteJournal<JournaledOp> | undefined,
     private readonly options: WriteLaneOptions,
   ) {}
 
@@ -118,17 +182,19 @@ export class SessionWriteLanes {
     return this.queued + writes <= this.options.capacity;
   }
 
-  /** DATABASE_ERROR when the outbox cannot take one more write. */
-  assertCapacity(): void {
-    if (!this.hasCapacity()) throw new DomainError(ErrorCode.DATABASE_ERROR, DATABASE_UNAVAILABLE);
+  /** DATABASE_ERROR when the outbox cannot take `writes` more writes. */
+  assertCapacity(writes = 1): void {
+    if (!this.hasCapacity(writes)) throw databaseUnavailable();
   }
 
   /**
-   * Queues a write of the session (journaled at once). Throws DATABASE_ERROR when the outbox is full;
-   * the promise settles when the write reached the database (it rejects only on a permanent error).
+   * Queues a write of the session (journaled at once). The promise settles when the write reached the
+   * database; it rejects with DATABASE_ERROR when the outbox is full (never a synchronous throw: a
+   * caller that does not wait, `void enqueue(...).catch(...)`, is never interrupted by it) and on a
+   * permanent error.
    */
   enqueue(sessionId: string, op: LaneOp, options: { replayed?: boolean } = {}): Promise<void> {
-    this.assertCapacity();
+    if (!this.hasCapacity()) return Promise.reject(databaseUnavailable());
     return this.push(sessionId, op, options.replayed === true) as Promise<void>;
   }
 
@@ -138,7 +204,7 @@ export class SessionWriteLanes {
    */
   call<T>(sessionId: string, run: () => Promise<T>): Promise<T> {
     const lane = this.lanes.get(sessionId);
-    if (lane?.blocked) return Promise.reject(new DomainError(ErrorCode.DATABASE_ERROR, DATABASE_UNAVAILABLE));
+    if (lane?.blocked) return Promise.reject(databaseUnavailable());
     return this.push(sessionId, { kind: 'call', run }, false) as Promise<T>;
   }
 
@@ -163,15 +229,67 @@ export class SessionWriteLanes {
     return this.lanes.has(sessionId);
   }
 
-  /** Replays the journal of a previous process (before anything new is queued). */
+  /**
+   * Replays the journal of a previous process (before anything new is queued): its writes are queued
+   * again, in order, and land in the background; its reply markers are kept (`checkpointView`).
+   * Returns how many writes were queued.
+   */
   replayJournal(): number {
     if (!this.journal) return 0;
-    const entries: JournalEntry<LaneOp>[] = this.journal.open();
-    for (const entry of entries) void this.push(entry.lane, entry.op, true).catch(() => undefined);
+    const entries: JournalEntry<JournaledOp>[] = this.journal.open();
+    let writes = 0;
+    for (const { lane, op } of entries) {
+      if (op.kind === 'replyStarted') {
+        this.markReplyStarted(op.document);
+        continue;
+      }
+      writes++;
+      void this.push(lane, op, true).catch(() => undefined);
+    }
     this.journal.replayed();
     if (entries.length > 0)
-      this.logger.warn({ writes: entries.length }, 'replaying writes journaled by the previous process');
-    return entries.length;
+      this.logger.warn(
+        { writes, replies: entries.length - writes },
+        'replaying writes journaled by the previous process',
+      );
+    return writes;
+  }
+
+  /** A reply starts streaming: a marker in the journal only (see `ReplyMarker`). */
+  markReplyStarted(document: CheckpointDocument): void {
+    this.markers.set(document._id, document);
+    this.journal?.append({ lane: markerLane(document._id), n: 1, op: { kind: 'replyStarted', document } });
+  }
+
+  /** The reply was stored (its write is journaled) or given up: its marker goes. */
+  clearReplyMarker(messageId: string): void {
+    if (!this.markers.delete(messageId)) return;
+    this.journal?.ack(markerLane(messageId), 1);
+  }
+
+  /**
+   * What start-up recovery must consult besides the stored checkpoints: checkpoints still queued
+   * (newest per reply), the replies whose checkpoint is on its way out (stored whole, or dropped), and
+   * the markers of replies that have neither.
+   */
+  checkpointView(): { pending: CheckpointDocument[]; settled: Set<string>; markers: CheckpointDocument[] } {
+    const pending = new Map<string, CheckpointDocument>();
+    const settled = new Set<string>();
+    for (const lane of this.lanes.values())
+      for (const { op } of lane.ops) {
+        if (op.kind === 'checkpoint') {
+          pending.set(op.document._id, op.document);
+          settled.delete(op.document._id);
+        } else if (op.kind === 'dropCheckpoint' || op.kind === 'insertMessage') {
+          const messageId = op.kind === 'dropCheckpoint' ? op.messageId : op.document._id;
+          pending.delete(messageId);
+          settled.add(messageId);
+        }
+      }
+    const markers = [...this.markers.values()].filter(
+      (marker) => !settled.has(marker._id) && !pending.has(marker._id),
+    );
+    return { pending: [...pending.values()], settled, markers };
   }
 
   /**
@@ -222,6 +340,7 @@ export class SessionWriteLanes {
       running: false,
       flushCounters: false,
       reconcile: false,
+      conflicts: 0,
       blocked: false,
       lastN: 0,
       lastProcessedN: 0,
@@ -235,6 +354,11 @@ export class SessionWriteLanes {
     lane.running = true;
     try {
       for (;;) {
+        // A counter write of unknown outcome goes again first, exactly as it was sent.
+        if (lane.counterWrite) {
+          await this.writeCounters(sessionId, lane);
+          continue;
+        }
         const head = lane.ops[0];
         if (head) {
           try {
@@ -320,10 +444,18 @@ export class SessionWriteLanes {
       case 'insertSession':
         return this.retry.run('insertSession', () => this.sessions.insert(op.document));
       case 'insertMessage': {
+        // Known before the first attempt is sent: that state cannot count this message yet.
+        queued.counterBase ??= { revision: lane.revision ?? this.hooks.counterRevision?.(sessionId) };
         await this.retry.run('insertMessage', () => this.messages.insertDocument(op.document));
+        if (op.dropsCheckpoint)
+          await this.retry.run('dropCheckpoint', () => this.messages.deleteCheckpoint(op.document._id));
         // A replayed insert may have landed before the crash, its counters too: rebuild them instead.
         if (queued.replayed) lane.reconcile = true;
-        else if (op.delta && !lane.reconcile) lane.delta = addDelta(lane.delta, op.delta);
+        else if (op.delta && !lane.reconcile) {
+          // The first message of the coalesced delta decides its base (the others came after it).
+          if (!lane.delta) lane.deltaBase = queued.counterBase.revision;
+          lane.delta = addDelta(lane.delta, op.delta);
+        }
         if (op.flush) lane.flushCounters = true;
         return undefined;
       }
@@ -360,32 +492,69 @@ export class SessionWriteLanes {
     lane.flushCounters = false;
     clearTimeout(lane.counterTimer);
     lane.counterTimer = undefined;
-    if (lane.reconcile) {
-      const totals = await this.retry.run('reconcileCounters', async () => {
-        const found = await this.messages.totalsOf(sessionId);
-        await this.sessions.setCounters(sessionId, found);
-        return found;
-      });
-      lane.reconcile = false;
+    if (!lane.counterWrite && !lane.reconcile && lane.delta) {
+      const prev = lane.deltaBase;
+      const delta = { ...lane.delta, averageResponseTime: this.hooks.averageResponseTime?.(sessionId) };
       lane.delta = undefined;
-      this.hooks.reconciled?.(sessionId, totals);
+      lane.deltaBase = undefined;
+      // Which state the messages are missing from is not known: count them from the messages.
+      if (prev === undefined) lane.reconcile = true;
+      else lane.counterWrite = { delta, revision: { prev, next: newCounterRevision() } };
+    }
+    if (lane.counterWrite) {
+      const { delta, revision } = lane.counterWrite;
+      // On a failure it stays and is sent again unchanged (the revisions make a repeat a no-op).
+      const outcome = await this.retry.run('applyCounters', () =>
+        this.sessions.applyCounters(sessionId, delta, revision),
+      );
+      lane.counterWrite = undefined;
+      if (outcome === 'applied') this.revised(sessionId, lane, revision.next);
+      // Another writer came first, maybe a rebuild that already counts these messages: rebuild.
+      if (outcome === 'conflict') lane.reconcile = true;
       return;
     }
-    const delta = lane.delta as CounterDelta;
-    lane.delta = undefined;
-    try {
-      // Not retried: an increment whose outcome is unknown would count twice.
-      await this.retry.once('applyCounters', () =>
-        this.sessions.applyCounters(sessionId, {
-          ...delta,
-          averageResponseTime: this.hooks.averageResponseTime?.(sessionId),
-        }),
-      );
-    } catch (error) {
-      lane.reconcile = true;
-      throw error;
-    }
+    if (lane.reconcile) await this.reconcile(sessionId, lane);
   }
+
+  /** The counters as the stored messages add up, written over the revision read before them. */
+  private async reconcile(sessionId: string, lane: Lane): Promise<void> {
+    const next = newCounterRevision();
+    const rebuilt = await this.retry.run('reconcileCounters', async () => {
+      const prev = await this.sessions.counterRevisionOf(sessionId);
+      if (prev === undefined) return { outcome: 'missing' as const };
+      const totals = await this.messages.totalsOf(sessionId);
+      return { outcome: await this.sessions.setCounters(sessionId, totals, { prev, next }), totals };
+    });
+    if (rebuilt.outcome === 'conflict') {
+      // Another writer moved the revision between the read and the write: read again, a few times,
+      // then wait like for an outage (the lane retries after `retryIntervalMs`).
+      if (++lane.conflicts > this.options.counterConflictAttempts) {
+        lane.conflicts = 0;
+        throw new DomainError(ErrorCode.DATABASE_ERROR, 'session counters kept changing while rebuilt');
+      }
+      return;
+    }
+    lane.conflicts = 0;
+    lane.reconcile = false;
+    lane.delta = undefined;
+    lane.deltaBase = undefined;
+    if (rebuilt.outcome !== 'applied' || !rebuilt.totals) return;
+    this.revised(sessionId, lane, next);
+    this.hooks.reconciled?.(sessionId, rebuilt.totals, pendingDelta(lane));
+  }
+
+  private revised(sessionId: string, lane: Lane, revision: string): void {
+    lane.revision = revision;
+    this.hooks.counterRevised?.(sessionId, revision);
+  }
+}
+
+/** What the inserts still queued in the lane add to the counters (already counted in memory). */
+function pendingDelta(lane: Lane): CounterDelta | undefined {
+  let pending: CounterDelta | undefined;
+  for (const { op } of lane.ops)
+    if (op.kind === 'insertMessage' && op.delta) pending = addDelta(pending, op.delta);
+  return pending;
 }
 
 export function addDelta(into: CounterDelta | undefined, delta: CounterDelta): CounterDelta {

@@ -88,6 +88,22 @@ export interface CounterDelta {
   averageResponseTime?: number;
 }
 
+/**
+ * A counter write as a compare-and-set on `ctrRev`: it applies only to the state named `prev`
+ * (null: a document that has no revision yet, written by an earlier version) and sets `next`.
+ * Sent again with the same revisions it is a no-op once it landed, however late it lands.
+ */
+export interface CounterRevision {
+  prev: string | null;
+  next: string;
+}
+
+/**
+ * `applied`: the document is at `next` (this write landed, now or on an earlier attempt);
+ * `conflict`: another write moved the revision first; `missing`: no such session.
+ */
+export type CounterOutcome = 'applied' | 'conflict' | 'missing';
+
 /** Plain field changes (idempotent `$set`/`$unset`), named by the store's intent methods. */
 export interface FieldChange {
   set?: Partial<Omit<SessionDocument, '_id' | 'msgs' | 'assists'>>;
@@ -132,7 +148,7 @@ export class SessionRepository implements OnModuleInit {
   }
 
   /** The stored document of a new session (name encrypted like message text). */
-  toDocument(session: SessionRecord): SessionDocument {
+  toDocument(session: SessionRecord, counterRevision?: string): SessionDocument {
     return {
       _id: session.id,
       uid: session.userId,
@@ -152,6 +168,7 @@ export class SessionRepository implements OnModuleInit {
       respTimeSum: session.responseTimeSumMs ?? 0,
       respCount: session.responseCount ?? 0,
       msgCount: session.messageCount,
+      ...(counterRevision ? { ctrRev: counterRevision } : {}),
     };
   }
 
@@ -168,9 +185,16 @@ export class SessionRepository implements OnModuleInit {
     }
   }
 
-  /** The hot write of every exchange: the driver's own update (no Mongoose casting: the shape is ours). */
-  async applyCounters(sessionId: string, delta: CounterDelta): Promise<void> {
-    await this.model.collection.updateOne({ _id: sessionId } as never, {
+  /**
+   * The hot write of every exchange: the driver's own update (no Mongoose casting: the shape is ours),
+   * as a compare-and-set on the counter revision (`CounterRevision`).
+   */
+  async applyCounters(
+    sessionId: string,
+    delta: CounterDelta,
+    revision: CounterRevision,
+  ): Promise<CounterOutcome> {
+    const result = await this.model.collection.updateOne(this.atRevision(sessionId, revision.prev), {
       $inc: {
         msgCount: delta.messages,
         totalTokens: delta.promptTokens + delta.completionTokens,
@@ -183,32 +207,55 @@ export class SessionRepository implements OnModuleInit {
         maxRespTime: delta.maxResponseTime,
         ...(delta.lastActivity ? { lastActivity: delta.lastActivity } : {}),
       },
-      ...(delta.averageResponseTime !== undefined
-        ? { $set: { avgRespTime: delta.averageResponseTime } }
-        : {}),
+      $set: {
+        ctrRev: revision.next,
+        ...(delta.averageResponseTime !== undefined ? { avgRespTime: delta.averageResponseTime } : {}),
+      },
     });
+    return result.matchedCount > 0 ? 'applied' : this.outcomeAfterMiss(sessionId, revision);
   }
 
-  /** Counters rebuilt from the stored messages (idempotent: absolute values). */
-  async setCounters(sessionId: string, totals: MessageTotals): Promise<void> {
-    await this.model
-      .updateOne(
-        { _id: sessionId },
-        {
-          $set: {
-            msgCount: totals.count,
-            totalTokens: totals.promptTokens + totals.completionTokens,
-            promptTokens: totals.promptTokens,
-            completionTokens: totals.completionTokens,
-            respTimeSum: totals.responseTimeSum,
-            respCount: totals.responseCount,
-            maxRespTime: totals.maxResponseTime,
-            avgRespTime: totals.responseCount ? Math.round(totals.responseTimeSum / totals.responseCount) : 0,
-          },
-          ...(totals.lastAt ? { $max: { lastActivity: totals.lastAt } } : {}),
-        },
-      )
-      .exec();
+  /** Counters rebuilt from the stored messages (absolute values), as a compare-and-set too. */
+  async setCounters(
+    sessionId: string,
+    totals: MessageTotals,
+    revision: CounterRevision,
+  ): Promise<CounterOutcome> {
+    const result = await this.model.collection.updateOne(this.atRevision(sessionId, revision.prev), {
+      $set: {
+        msgCount: totals.count,
+        totalTokens: totals.promptTokens + totals.completionTokens,
+        promptTokens: totals.promptTokens,
+        completionTokens: totals.completionTokens,
+        respTimeSum: totals.responseTimeSum,
+        respCount: totals.responseCount,
+        maxRespTime: totals.maxResponseTime,
+        avgRespTime: totals.responseCount ? Math.round(totals.responseTimeSum / totals.responseCount) : 0,
+        ctrRev: revision.next,
+      },
+      ...(totals.lastAt ? { $max: { lastActivity: totals.lastAt } } : {}),
+    });
+    return result.matchedCount > 0 ? 'applied' : this.outcomeAfterMiss(sessionId, revision);
+  }
+
+  /** The session's counter revision: null when it has none yet, undefined when there is no session. */
+  async counterRevisionOf(sessionId: string): Promise<string | null | undefined> {
+    const document = await this.model.collection.findOne({ _id: sessionId } as never, {
+      projection: { ctrRev: 1 },
+    });
+    if (!document) return undefined;
+    return typeof document.ctrRev === 'string' ? document.ctrRev : null;
+  }
+
+  private atRevision(sessionId: string, revision: string | null): never {
+    return { _id: sessionId, ctrRev: revision === null ? { $exists: false } : revision } as never;
+  }
+
+  /** Nothing matched: this very write landed before (a retry of it), or another one came first. */
+  private async outcomeAfterMiss(sessionId: string, revision: CounterRevision): Promise<CounterOutcome> {
+    const current = await this.counterRevisionOf(sessionId);
+    if (current === undefined) return 'missing';
+    return current === revision.next ? 'applied' : 'conflict';
   }
 
   async changeFields(sessionId: string, change: FieldChange): Promise<void> {
@@ -243,17 +290,23 @@ export class SessionRepository implements OnModuleInit {
       .exec();
     if (!current?.assistingSince || new Date(current.assistingSince).getTime() !== since.getTime())
       return false;
-    await this.model
-      .updateOne(
-        { _id: sessionId },
-        {
-          // The human help given ends the help request (a new request opens it again).
-          $set: { adminAssisted: true, ...(resolvesHelp ? { helpState: 'resolved' } : {}) },
-          $unset: { assistingSince: '', assistingAdminId: '', assistingAdminName: '', assistDeadline: '' },
-          $push: { assists: assist },
-        },
-      )
-      .exec();
+    // Built field by field: $addToSet compares whole elements, so a retry must send the same one.
+    const record = {
+      adminId: assist.adminId,
+      adminName: assist.adminName,
+      start: assist.start,
+      end: assist.end,
+    };
+    await this.model.collection.updateOne(
+      { _id: sessionId } as never,
+      {
+        // The human help given ends the help request (a new request opens it again).
+        $set: { adminAssisted: true, ...(resolvesHelp ? { helpState: 'resolved' } : {}) },
+        $unset: { assistingSince: '', assistingAdminId: '', assistingAdminName: '', assistDeadline: '' },
+        // Identical on a retry: a late first attempt landing after it cannot log the assist twice.
+        $addToSet: { assists: record },
+      } as never,
+    );
     return true;
   }
 
@@ -316,10 +369,18 @@ export class SessionRepository implements OnModuleInit {
 
   /** The session's fields and counters (never an array of messages). */
   async findSummary(sessionId: string): Promise<SessionRecord | undefined> {
+    return (await this.findWithRevision(sessionId))?.record;
+  }
+
+  /** As `findSummary`, with the counter revision read with it (null: the document has none yet). */
+  async findWithRevision(
+    sessionId: string,
+  ): Promise<{ record: SessionRecord; counterRevision: string | null } | undefined> {
     const document = await this.retry.run('findSession', () =>
       this.model.findById(sessionId, WITHOUT_LEGACY_MESSAGES).lean<SessionDocument>().exec(),
     );
-    return document ? this.toRecord(document) : undefined;
+    if (!document) return undefined;
+    return { record: this.toRecord(document), counterRevision: document.ctrRev ?? null };
   }
 
   async findByShareToken(token: string): Promise<SessionRecord | undefined> {
@@ -414,14 +475,6 @@ export class SessionRepository implements OnModuleInit {
         .exec(),
     );
     return documents.map((document) => this.toRecord(document));
-  }
-
-  /** Whether this session still carries a `msgs` array of an earlier version. */
-  async hasLegacyMessages(sessionId: string): Promise<boolean> {
-    const count = await this.retry.run('findLegacy', () =>
-      this.model.countDocuments({ _id: sessionId, msgs: { $exists: true } }).exec(),
-    );
-    return count > 0;
   }
 
   /** Up to `limit` sessions that still carry a `msgs` array, with it. */

@@ -54,6 +54,11 @@ export interface SessionDocument {
   respTimeSum?: number;
   respCount?: number;
   msgCount?: number;
+  /**
+   * [ext] The revision of the counters: every counter update names the revision it applies to and
+   * sets a new one, so an update that lands late (after the driver gave up on it) changes nothing.
+   */
+  ctrRev?: string;
   shareToken?: string;
   shareExpiresAt?: Date;
   assists?: AssistDocument[];
@@ -96,6 +101,7 @@ export const SessionSchema = new Schema<SessionDocument>(
     respTimeSum: Number,
     respCount: Number,
     msgCount: Number,
+    ctrRev: String,
     shareToken: String,
     shareExpiresAt: Date,
     assists: { type: [AssistSchema], default: undefined },

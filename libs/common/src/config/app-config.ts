@@ -67,6 +67,11 @@ export interface ProtocolLimits {
   adminGoneGraceMs: number;
   shutdownReplyGraceMs: number;
   shutdownDeadlineMs: number;
+  /**
+   * Kept free at the end of the shutdown deadline for what follows the final flush (closing the
+   * database connection, stopping the embedded database): the flush may use the rest.
+   */
+  shutdownFlushMarginMs: number;
   mongoPingTimeoutMs: number;
   /** A database operation with no answer for this long fails (and is retried or queued). */
   mongoSocketTimeoutMs: number;

@@ -87,6 +87,7 @@ export const DEFAULT_PROTOCOL_LIMITS: ProtocolLimits = {
   adminGoneGraceMs: 30_000,
   shutdownReplyGraceMs: 10_000,
   shutdownDeadlineMs: 30_000,
+  shutdownFlushMarginMs: 3_000,
   mongoPingTimeoutMs: 2_000,
   mongoSocketTimeoutMs: 20_000,
   mongoRetryCapMs: 2_000,

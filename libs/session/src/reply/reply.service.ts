@@ -445,7 +445,10 @@ export class ReplyService {
     outcome: ReplyOutcome,
     figures: ReplyFigures,
   ): Promise<{ written?: Promise<void>; failure?: string }> {
-    if (run.endedElsewhere || (run.buffer.text === '' && outcome.status !== 'complete')) return {};
+    if (run.endedElsewhere || (run.buffer.text === '' && outcome.status !== 'complete')) {
+      recorder.release();
+      return {};
+    }
     try {
       return await recorder.record(figures.meta, figures.counters, run.conversationId);
     } catch (error) {
