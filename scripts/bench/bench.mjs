@@ -554,7 +554,8 @@ if (failures.length > 0) {
   process.stdout.write(`failures: ${JSON.stringify(counts)}\n`);
 }
 process.stdout.write('\nBars (issue 12), judged on this run:\n');
-for (const [bar, verdict] of judgeBars()) process.stdout.write(`  ${(verdict ? 'met' : 'MISSED').padEnd(6)}  ${bar}\n`);
+for (const [bar, verdict] of judgeBars())
+  process.stdout.write(`  ${(verdict ? 'met' : 'MISSED').padEnd(6)}  ${bar}\n`);
 
 /** Each bar with the figures it was judged on; a scenario that did not run is not judged. */
 function judgeBars() {
