@@ -215,6 +215,37 @@ describe('session storage on a real MongoDB-protocol server', () => {
     expect(failedOnce).toBe(true);
   });
 
+  it('a history read that races a message insert still lists the message (it left the queue while the read ran)', async () => {
+    const session = saved({ userId: 'racer' });
+    await append(session, message({ id: 'race-first' }));
+    const retry = t.app.get(MongoRetry);
+    const original = retry.run.bind(retry);
+    let openGate!: () => void;
+    const gate = new Promise<void>((resolve) => (openGate = resolve));
+    let written: Promise<unknown> | undefined;
+    // The insert waits for the gate; the read runs first and returns only after the insert landed.
+    const spy = jest.spyOn(retry, 'run').mockImplementation((operation, attempt) =>
+      original(operation, async () => {
+        if (operation === 'insertMessage') await gate;
+        const result = await attempt();
+        if (operation === 'listMessages') {
+          openGate();
+          await written;
+        }
+        return result;
+      }),
+    );
+    try {
+      written = (await store.appendMessage(session, message({ id: 'race-second' }), {})).written;
+      const history = await store.history(session.id);
+      expect(history.map((stored) => stored.id)).toEqual(['race-first', 'race-second']);
+    } finally {
+      openGate();
+      spy.mockRestore();
+    }
+    await store.end(session.id); // out of the idle-session lists of the tests below
+  });
+
   it('sends a counter update whose answer was lost again unchanged: counted once, also when the first attempt lands late', async () => {
     const session = store.createSession({ userId: 'erin2' });
     await append(session, message(), {});

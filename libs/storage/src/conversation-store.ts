@@ -462,13 +462,10 @@ export class ConversationStore implements OnModuleInit {
 
   /** The whole history in order, including messages still on their way to the database. */
   async history(sessionId: string): Promise<StoredMessage[]> {
-    const stored = await this.messages.listBySession(sessionId);
-    const pending = this.lanes
-      .pendingMessages(sessionId)
-      .map((document) => this.messages.toMessage(document));
-    if (pending.length === 0) return stored;
-    const ids = new Set(stored.map((message) => message.id));
-    return [...stored, ...pending.filter((message) => !ids.has(message.id))].sort(bySeq);
+    const { messages } = await this.withQueuedMessages(sessionId, () =>
+      this.messages.listBySession(sessionId),
+    );
+    return messages;
   }
 
   async findMessage(sessionId: string, messageId: string): Promise<StoredMessage | undefined> {
@@ -483,9 +480,12 @@ export class ConversationStore implements OnModuleInit {
 
   /** Which of these file ids a message refers to, including messages still on their way to the database. */
   async referencedFileIds(fileIds: string[]): Promise<Set<string>> {
+    // Queued before and after the read, as in `history`: an insert landing meanwhile is in one of them.
+    const queuedBefore = this.lanes.pendingFileIds();
     const found = await this.messages.referencedFileIds(fileIds);
     const wanted = new Set(fileIds);
-    for (const fileId of this.lanes.pendingFileIds()) if (wanted.has(fileId)) found.add(fileId);
+    for (const fileId of [...queuedBefore, ...this.lanes.pendingFileIds()])
+      if (wanted.has(fileId)) found.add(fileId);
     return found;
   }
 
@@ -639,18 +639,32 @@ export class ConversationStore implements OnModuleInit {
     return written;
   }
 
+  /**
+   * Messages read from the database plus the session's messages queued before or after the read, in
+   * order: an insert landing while the read runs has left the queue by its end, and the read may not
+   * have seen it, so the queue is looked at on both sides.
+   */
+  private async withQueuedMessages(
+    sessionId: string,
+    read: () => Promise<StoredMessage[]>,
+  ): Promise<{ stored: StoredMessage[]; messages: StoredMessage[] }> {
+    const queuedBefore = this.lanes.pendingMessages(sessionId);
+    const stored = await read();
+    const byId = new Map(stored.map((message) => [message.id, message]));
+    for (const document of [...queuedBefore, ...this.lanes.pendingMessages(sessionId)])
+      if (!byId.has(document._id)) byId.set(document._id, this.messages.toMessage(document));
+    return { stored, messages: [...byId.values()].sort(bySeq) };
+  }
+
   private async withWindow(sessionId: string): Promise<CachedSession> {
     const session = await this.findSession(sessionId);
     const cached = this.cache.get(sessionId);
     if (!session || !cached) throw new DomainError(ErrorCode.NOT_FOUND, 'Session not found');
     if (cached.window) return cached;
     const size = this.windowSize;
-    const stored = await this.messages.lastOfSession(sessionId, size);
-    const pending = this.lanes
-      .pendingMessages(sessionId)
-      .map((document) => this.messages.toMessage(document));
-    const ids = new Set(stored.map((message) => message.id));
-    const window = [...stored, ...pending.filter((message) => !ids.has(message.id))].sort(bySeq);
+    const { stored, messages: window } = await this.withQueuedMessages(sessionId, () =>
+      this.messages.lastOfSession(sessionId, size),
+    );
     if (!cached.window) {
       cached.window = window.slice(-size);
       cached.complete = stored.length < size;

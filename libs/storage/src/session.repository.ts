@@ -288,7 +288,10 @@ export class SessionRepository implements OnModuleInit {
       .findOne({ _id: sessionId }, { assistingSince: 1 })
       .lean<Pick<SessionDocument, 'assistingSince'>>()
       .exec();
-    if (!current?.assistingSince || new Date(current.assistingSince).getTime() !== since.getTime())
+    // The assist that started at `since`, or an earlier start: a takeover whose write was given up
+    // (DATABASE_ERROR) can still land later and leave its older start time over this one's. A later
+    // start is another assist, left alone.
+    if (!current?.assistingSince || new Date(current.assistingSince).getTime() > since.getTime())
       return false;
     // Built field by field: $addToSet compares whole elements, so a retry must send the same one.
     const record = {
