@@ -6,7 +6,7 @@
 import { FakeOpenAi, startFakeOpenAi } from '../support/fake-llm';
 import { startTestApp, TestApp } from '../support/app';
 import { userToken } from '../support/tokens';
-import { TestClient } from '../support/ws-client';
+import { greetedClient, TestClient } from '../support/ws-client';
 
 const SYSTEM_PROMPT = 'You are the regenerate test assistant.';
 
@@ -38,12 +38,7 @@ describe('chat: Regenerate and Retry send the model the conversation the user se
     await fake?.close();
   });
 
-  async function connect(userId: string): Promise<TestClient> {
-    const client = await TestClient.connect(t.wsUrl, { token: userToken(userId) });
-    clients.push(client);
-    await client.waitForType('connection_status');
-    return client;
-  }
+  const connect = (userId: string) => greetedClient(t.wsUrl, userId, clients);
 
   /** Sends a question and waits for its reply; the reply's text is `answer`. */
   async function ask(

@@ -12,7 +12,7 @@ import { TestRedis } from '../support/redis-server';
 import { userToken } from '../support/tokens';
 import { until } from '../support/until';
 import { replyFrames, seqsOf, textOf } from '../support/reply-frames';
-import { Frame, handshakeStatus, TestClient } from '../support/ws-client';
+import { Frame, greetedClient, handshakeStatus, TestClient } from '../support/ws-client';
 
 /**
  * Issue 14: several instances under faults, with a Redis these tests start and kill themselves.
@@ -25,17 +25,8 @@ const WITHIN_MS = 10_000;
 const LONG_REPLY = Array.from({ length: 60 }, (_, index) => `w${index} `);
 
 /** A user's socket (kept in `clients` for clean-up), once the server greeted it. */
-async function connectTo(
-  wsUrl: string,
-  userId: string,
-  clients: TestClient[],
-  sessionId?: string,
-): Promise<TestClient> {
-  const client = await TestClient.connect(wsUrl, { token: userToken(userId), sessionId });
-  clients.push(client);
-  await client.waitForType('connection_status');
-  return client;
-}
+const connectTo = (wsUrl: string, userId: string, clients: TestClient[], sessionId?: string) =>
+  greetedClient(wsUrl, userId, clients, sessionId);
 
 /**
  * A socket bound to a session another instance created: that instance writes the session in the
@@ -79,6 +70,25 @@ async function inRedis<T>(url: string, use: (redis: Redis) => Promise<T>): Promi
 
 const sum = (counts: string[]) => counts.reduce((total, count) => total + Number(count), 0);
 
+/** The settings of an instance whose one model is `fake`. */
+const providerEnv = (fake: FakeOpenAi) => ({
+  LLM_PROVIDER_1_ID: 'gpt',
+  LLM_PROVIDER_1_TYPE: 'openai',
+  LLM_PROVIDER_1_ENDPOINT: fake.url,
+  LLM_PROVIDER_1_MODEL: 'fake-model',
+});
+
+/** A fake provider, the private Redis started, and two in-process instances sharing both. */
+async function startTwoInstances(
+  redis: TestRedis,
+  env: Record<string, string>,
+): Promise<{ fake: FakeOpenAi; a: TestApp; b: TestApp }> {
+  const fake = await startFakeOpenAi();
+  await redis.start();
+  const shared = { REDIS_URL: redis.url, ...providerEnv(fake), ...env };
+  return { fake, a: await startTestApp(shared), b: await startTestApp(shared) };
+}
+
 describe('an instance killed (kill -9) while it streams or holds sockets', () => {
   const redis = new TestRedis();
   const clients: TestClient[] = [];
@@ -100,10 +110,7 @@ describe('an instance killed (kill -9) while it streams or holds sockets', () =>
       REDIS_URL: redis.url,
       REDIS_KEY_PREFIX: keyPrefix,
       MAX_CONNECTIONS_PER_USER: '3',
-      LLM_PROVIDER_1_ID: 'gpt',
-      LLM_PROVIDER_1_TYPE: 'openai',
-      LLM_PROVIDER_1_ENDPOINT: fake.url,
-      LLM_PROVIDER_1_MODEL: 'fake-model',
+      ...providerEnv(fake),
     });
   }
 
@@ -273,19 +280,10 @@ describe('Redis lost and back, readiness, and session-wide rules across instance
   let b: TestApp;
 
   beforeAll(async () => {
-    fake = await startFakeOpenAi();
-    await redis.start();
-    const env = {
+    ({ fake, a, b } = await startTwoInstances(redis, {
       MONGO_DATABASE: uniqueDatabaseName('redisfaults'),
-      REDIS_URL: redis.url,
       REDIS_KEY_PREFIX: keyPrefix,
-      LLM_PROVIDER_1_ID: 'gpt',
-      LLM_PROVIDER_1_TYPE: 'openai',
-      LLM_PROVIDER_1_ENDPOINT: fake.url,
-      LLM_PROVIDER_1_MODEL: 'fake-model',
-    };
-    a = await startTestApp(env);
-    b = await startTestApp(env);
+    }));
   });
   beforeEach(() => fake.reset());
   afterEach(async () => {
@@ -517,20 +515,11 @@ describe('Redis back with its keys after sockets closed and replies ended while 
   let b: TestApp;
 
   beforeAll(async () => {
-    fake = await startFakeOpenAi();
-    await redis.start();
-    const env = {
+    ({ fake, a, b } = await startTwoInstances(redis, {
       MONGO_DATABASE: uniqueDatabaseName('recount'),
-      REDIS_URL: redis.url,
       REDIS_KEY_PREFIX: keyPrefix,
       MAX_CONNECTIONS_PER_USER: '3',
-      LLM_PROVIDER_1_ID: 'gpt',
-      LLM_PROVIDER_1_TYPE: 'openai',
-      LLM_PROVIDER_1_ENDPOINT: fake.url,
-      LLM_PROVIDER_1_MODEL: 'fake-model',
-    };
-    a = await startTestApp(env);
-    b = await startTestApp(env);
+    }));
   });
   afterAll(async () => {
     await Promise.all(clients.splice(0).map((client) => client.close()));

@@ -8,7 +8,7 @@
 import { startTestApp, TestApp } from '../support/app';
 import { PNG, uploadFile } from '../support/files-suite';
 import { adminToken, signClaims, userToken } from '../support/tokens';
-import { Frame, handshakeStatus, TestClient } from '../support/ws-client';
+import { Frame, greetedClient, handshakeStatus, TestClient } from '../support/ws-client';
 
 const NUL = '\u0000';
 const LONE_SURROGATE = '\ud800';
@@ -25,12 +25,7 @@ describe('text the database cannot store is refused at the edge', () => {
   });
   afterAll(async () => t?.close());
 
-  async function connect(userId: string, sessionId?: string): Promise<TestClient> {
-    const client = await TestClient.connect(t.wsUrl, { token: userToken(userId), sessionId });
-    clients.push(client);
-    await client.waitForType('connection_status');
-    return client;
-  }
+  const connect = (userId: string, sessionId?: string) => greetedClient(t.wsUrl, userId, clients, sessionId);
 
   /** The error answering `frame`, or the first frame after it when no error came before its pong. */
   async function answerTo(client: TestClient, frame: unknown): Promise<Frame[]> {

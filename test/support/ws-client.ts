@@ -1,4 +1,5 @@
 import WebSocket from 'ws';
+import { userToken } from './tokens';
 
 export interface Frame {
   type: string;
@@ -132,6 +133,22 @@ export class TestClient {
       await this.closed;
     }
   }
+}
+
+/**
+ * A socket of the user `userId`, once the server greeted it (`connection_status`), kept in `clients`
+ * for the test's clean-up.
+ */
+export async function greetedClient(
+  url: string,
+  userId: string,
+  clients: TestClient[],
+  sessionId?: string,
+): Promise<TestClient> {
+  const client = await TestClient.connect(url, { token: userToken(userId), sessionId });
+  clients.push(client);
+  await client.waitForType('connection_status');
+  return client;
 }
 
 export class HandshakeError extends Error {
