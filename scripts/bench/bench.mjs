@@ -41,6 +41,8 @@ const REPEATS = Number(process.env.REPEATS ?? 3);
 const PREFILL_SESSIONS = Number(process.env.PREFILL_SESSIONS ?? 5000);
 const PREFILL_MESSAGES = Number(process.env.PREFILL_MESSAGES ?? 50000);
 const REPLY_TIMEOUT_MS = 120_000;
+/** Longer than the service's counter flush delay (10 s): every coalesced counter write has landed. */
+const COUNTER_FLUSH_WAIT_MS = 12_000;
 const temporary = [];
 
 // ---- the fake provider: OpenAI-compatible SSE, CHUNKS deltas CHUNK_DELAY_MS apart -----------------
@@ -294,8 +296,10 @@ function cpuNow(target) {
 }
 
 async function run(target, clients, messages, label, { countOperations = true } = {}) {
-  const operationsBefore =
-    countOperations && target.databaseOperations ? await target.databaseOperations() : undefined;
+  const counting = countOperations && target.databaseOperations !== undefined;
+  // Counters of earlier runs are written with a short delay (coalesced): they land before counting.
+  if (counting) await sleep(COUNTER_FLUSH_WAIT_MS);
+  const operationsBefore = counting ? await target.databaseOperations() : undefined;
   const cpuBefore = cpuNow(target);
   const started = performance.now();
   const results = await Promise.all(
@@ -316,7 +320,7 @@ async function run(target, clients, messages, label, { countOperations = true } 
   const exchanges = firsts.length;
   let operations;
   if (operationsBefore) {
-    await sleep(12_000); // counters of the last exchanges are written with a short delay (coalesced)
+    await sleep(COUNTER_FLUSH_WAIT_MS); // the counters of this run's last exchanges
     const after = await target.databaseOperations();
     operations = summarizeOperations(operationsBefore, after, exchanges);
   }
