@@ -36,9 +36,13 @@ const SCENARIOS = (process.env.SCENARIOS ?? '50x2,200x2,500x1').split(',').map((
   return { clients, messages };
 });
 const IDLE_SOCKETS = Number(process.env.IDLE_SOCKETS ?? 5000);
+/** Each scenario runs this many times, floor and service alternating; figures are the medians. */
+const REPEATS = Number(process.env.REPEATS ?? 3);
 const PREFILL_SESSIONS = Number(process.env.PREFILL_SESSIONS ?? 5000);
 const PREFILL_MESSAGES = Number(process.env.PREFILL_MESSAGES ?? 50000);
 const REPLY_TIMEOUT_MS = 120_000;
+/** Longer than the service's counter flush delay (10 s): every coalesced counter write has landed. */
+const COUNTER_FLUSH_WAIT_MS = 12_000;
 const temporary = [];
 
 // ---- the fake provider: OpenAI-compatible SSE, CHUNKS deltas CHUNK_DELAY_MS apart -----------------
@@ -291,8 +295,11 @@ function cpuNow(target) {
   };
 }
 
-async function run(target, clients, messages, label) {
-  const operationsBefore = target.databaseOperations ? await target.databaseOperations() : undefined;
+async function run(target, clients, messages, label, { countOperations = true } = {}) {
+  const counting = countOperations && target.databaseOperations !== undefined;
+  // Counters of earlier runs are written with a short delay (coalesced): they land before counting.
+  if (counting) await sleep(COUNTER_FLUSH_WAIT_MS);
+  const operationsBefore = counting ? await target.databaseOperations() : undefined;
   const cpuBefore = cpuNow(target);
   const started = performance.now();
   const results = await Promise.all(
@@ -313,7 +320,7 @@ async function run(target, clients, messages, label) {
   const exchanges = firsts.length;
   let operations;
   if (operationsBefore) {
-    await sleep(12_000); // counters of the last exchanges are written with a short delay (coalesced)
+    await sleep(COUNTER_FLUSH_WAIT_MS); // the counters of this run's last exchanges
     const after = await target.databaseOperations();
     operations = summarizeOperations(operationsBefore, after, exchanges);
   }
@@ -334,10 +341,13 @@ async function run(target, clients, messages, label) {
   };
 }
 
-/** The service's named database operations (MongoRetry's labels) that write; every other one reads. */
+/**
+ * The service's named database operations (MongoRetry's labels) that send a write command; every
+ * other one reads, except the per-document inserts below (they travel in the batch commands).
+ */
 const WRITES = new Set([
-  'insertSession',
-  'insertMessage',
+  'insertSessionBatch',
+  'insertMessageBatch',
   'insertMessages',
   'insertUpload',
   'updateSession',
@@ -353,22 +363,57 @@ const WRITES = new Set([
   'takeoverUnlock',
   'createIndexes',
 ]);
+/** Documents inserted: each travels in one of the batch commands above, not in a command of its own. */
+const DOCUMENT_INSERTS = new Set(['insertSession', 'insertMessage']);
 function summarizeOperations(before, after, exchanges) {
   let writes = 0;
   let reads = 0;
+  let documents = 0;
   const each = [];
   for (const [operation, count] of Object.entries(after)) {
     const delta = count - (before[operation] ?? 0);
     if (delta <= 0) continue;
-    if (WRITES.has(operation)) writes += delta;
+    if (DOCUMENT_INSERTS.has(operation)) documents += delta;
+    else if (WRITES.has(operation)) writes += delta;
     else reads += delta;
     each.push(`${operation} ${(delta / Math.max(1, exchanges)).toFixed(2)}`);
   }
   return {
     writesPerExchange: writes / Math.max(1, exchanges),
+    documentsPerExchange: documents / Math.max(1, exchanges),
     readsPerExchange: reads / Math.max(1, exchanges),
     each: each.join(', '),
   };
+}
+
+/**
+ * The runs of one scenario on one target as one result: each figure's median (errors are added up:
+ * one error in any run counts); the database operations are those counted in the first run.
+ */
+function medianResult(results) {
+  const median = (values) => {
+    const sorted = values.filter(Number.isFinite).sort((a, b) => a - b);
+    return sorted.length === 0 ? NaN : sorted[Math.floor((sorted.length - 1) / 2)];
+  };
+  const combined = { ...results[0] };
+  for (const key of Object.keys(results[0]))
+    if (typeof results[0][key] === 'number') combined[key] = median(results.map((result) => result[key]));
+  combined.errors = results.reduce((sum, result) => sum + result.errors, 0);
+  combined.runs = results.length;
+  return combined;
+}
+
+/** A scenario `REPEATS` times, floor then service each time, under distinct user ids. */
+async function alternate(clients, messages, label) {
+  const floorRuns = [];
+  const serviceRuns = [];
+  for (let repeat = 0; repeat < REPEATS; repeat++) {
+    floorRuns.push(await run(floor, clients, messages, `f${label}r${repeat}`));
+    serviceRuns.push(
+      await run(service, clients, messages, `c${label}r${repeat}`, { countOperations: repeat === 0 }),
+    );
+  }
+  return [medianResult(floorRuns), medianResult(serviceRuns)];
 }
 
 const percentile = (sorted, p) =>
@@ -462,11 +507,13 @@ const FIGURES = [
   ['chunks/s', (r) => fmt.n(r.chunksPerSecond), (r) => r.chunksPerSecond],
   ['errors', (r) => String(r.errors)],
   [
-    'db writes/reads per exchange',
+    'db writes / reads / inserted per exchange',
     (r) =>
       r.operations
-        ? `${r.operations.writesPerExchange.toFixed(2)} / ${r.operations.readsPerExchange.toFixed(2)}`
-        : '0 / 0',
+        ? [r.operations.writesPerExchange, r.operations.readsPerExchange, r.operations.documentsPerExchange]
+            .map((value) => value.toFixed(2))
+            .join(' / ')
+        : '0 / 0 / 0',
   ],
 ];
 
@@ -491,20 +538,17 @@ function compare(label, floorResult, serviceResult) {
 }
 
 process.stdout.write(
-  `bench: ${CHUNKS} chunks ${CHUNK_DELAY_MS} ms apart per reply; scenarios ${SCENARIOS.map((s) => `${s.clients}x${s.messages}`).join(', ')}\n`,
+  `bench: ${CHUNKS} chunks ${CHUNK_DELAY_MS} ms apart per reply; scenarios ${SCENARIOS.map((s) => `${s.clients}x${s.messages}`).join(', ')}; each ${REPEATS} times (medians)\n`,
 );
 const floor = await startFloor();
 const freshDb = await startEmbeddedDatabase(mkdtempSync(join(tmpdir(), 'bench-db-')));
 let service = await startService(freshDb.uri);
 try {
-  for (const { clients, messages } of SCENARIOS) {
-    const label = `${clients} clients x ${messages}`;
+  for (const { clients, messages } of SCENARIOS)
     compare(
-      `${label} (fresh database)`,
-      await run(floor, clients, messages, `f${clients}`),
-      await run(service, clients, messages, `c${clients}`),
+      `${clients} clients x ${messages} (fresh database)`,
+      ...(await alternate(clients, messages, `${clients}`)),
     );
-  }
   const idleFloor = await idleHeapPerSocket(floor, IDLE_SOCKETS);
   const idleService = await idleHeapPerSocket(service, IDLE_SOCKETS);
   judged.set('idle', { floor: idleFloor, service: idleService });
@@ -524,11 +568,13 @@ try {
   const fullDb = await startEmbeddedDatabase(mkdtempSync(join(tmpdir(), 'bench-db-full-')));
   await prefill(fullDb.uri, PREFILL_SESSIONS, PREFILL_MESSAGES);
   service = await startService(fullDb.uri);
+  // Warmed up like the fresh runs were (by the scenarios before them), so only the data differs.
+  const warmUp = SCENARIOS[0];
+  await run(service, warmUp.clients, warmUp.messages, 'warm', { countOperations: false });
   const main = SCENARIOS.find((s) => s.clients === 200) ?? SCENARIOS[0];
   compare(
     `${main.clients} clients x ${main.messages} (database holds earlier data)`,
-    await run(floor, main.clients, main.messages, 'ffull'),
-    await run(service, main.clients, main.messages, 'cfull'),
+    ...(await alternate(main.clients, main.messages, 'full')),
   );
   await service.stop();
   await fullDb.stop();

@@ -20,11 +20,13 @@ interface BrowserNode {
   textContent: string | null;
 }
 declare const document: {
+  body: unknown;
   querySelectorAll(selector: string): ArrayLike<BrowserNode>;
   getElementById(id: string): unknown;
 };
 declare const window: {
   __seen: string[];
+  __busyShown: boolean;
   __chatbox: { socket: { close(): void }; sessionId: string | null };
 };
 declare class MutationObserver {
@@ -139,10 +141,12 @@ describe('web client in Chromium (sessions, chat, admin)', () => {
     // Two models configured: the selector is shown.
     await expect(page.locator('#model-wrap').isVisible()).resolves.toBe(true);
 
-    // Record every distinct text the AI bubble shows while it streams.
+    // Record every distinct text the AI bubble shows while it streams, and whether the typing
+    // indicator or the Stop button was ever shown (however briefly: a fast reply hides them again).
     await page.evaluate(() => {
       const seen: string[] = [];
       window.__seen = seen;
+      window.__busyShown = false;
       new MutationObserver(() => {
         const bodies = document.querySelectorAll('.msg-ai .bubble-body');
         const text = bodies.length ? (bodies[bodies.length - 1].textContent ?? '') : '';
@@ -152,9 +156,14 @@ describe('web client in Chromium (sessions, chat, admin)', () => {
         subtree: true,
         characterData: true,
       });
+      new MutationObserver(() => {
+        const shown = ['typing', 'stop-btn'].some(
+          (id) => (document.getElementById(id) as { hidden?: boolean } | null)?.hidden === false,
+        );
+        window.__busyShown ||= shown;
+      }).observe(document.body, { subtree: true, attributes: true, attributeFilter: ['hidden'] });
     });
     await sendMessage(page, 'Hello there. How are you?');
-    await page.locator('.typing, #stop-btn').first().waitFor({ state: 'visible' });
     const full = squash(words(12).join(''));
     await page.waitForFunction(
       (expected) => {
@@ -168,6 +177,7 @@ describe('web client in Chromium (sessions, chat, admin)', () => {
       { timeout: 15_000 },
     );
     await waitForReplyDone(page);
+    await expect(page.evaluate(() => window.__busyShown)).resolves.toBe(true);
     const seen = await page.evaluate(() => window.__seen);
     const intermediate = seen.filter((text) => squash(text) !== full && squash(text) !== '');
     expect(intermediate.length).toBeGreaterThanOrEqual(3);

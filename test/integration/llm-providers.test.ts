@@ -317,6 +317,47 @@ describe('openai provider', () => {
     expect(errors).toHaveLength(6);
   });
 
+  it('treats an error object inside the stream as LLM_ERROR after the text so far, without retry', async () => {
+    fake.script({ chunks: ['so far'], errorEvent: { type: 'server_error', message: 'model crashed' } });
+    const events = await collect(llm.stream(request('openai-1')));
+    expect(deltas(events)).toEqual(['so far']);
+    expect(last(events)).toMatchObject({ kind: 'error', code: 'LLM_ERROR' });
+    expect((last(events) as any).message).not.toContain('model crashed');
+    expectOneTerminal(events);
+    expect(fake.requests).toHaveLength(1);
+    expect(logs.lines.some((line) => line.includes('openai-1') && line.includes('model crashed'))).toBe(true);
+  });
+
+  it('treats an error object before any text as LLM_ERROR, not as a retryable outage', async () => {
+    fake.script({ chunks: [], errorEvent: { message: 'context too long', code: 'context_length_exceeded' } });
+    const events = await collect(llm.stream(request('openai-1')));
+    expect(events).toEqual([{ kind: 'error', code: 'LLM_ERROR', message: expect.any(String) }]);
+    expect(fake.requests).toHaveLength(1);
+  });
+
+  it('treats unreadable stream data as LLM_ERROR, without retry', async () => {
+    fake.script({ chunks: [], rawData: ['{"choices": [ not json'] });
+    const events = await collect(llm.stream(request('openai-1')));
+    expect(events).toEqual([{ kind: 'error', code: 'LLM_ERROR', message: expect.any(String) }]);
+    expect(fake.requests).toHaveLength(1);
+    expect(logs.lines.some((line) => line.includes('openai-1') && line.includes('unreadable'))).toBe(true);
+  });
+
+  it('ends the reply at [DONE] without finish_reason or usage, and ignores data after it', async () => {
+    const late = { choices: [{ index: 0, delta: { content: 'late' }, finish_reason: null }] };
+    fake.script({
+      chunks: ['one ', 'two'],
+      usage: null,
+      omitEnd: true,
+      rawData: ['[DONE]', JSON.stringify(late)],
+    });
+    const events = await collect(llm.stream(request('openai-1')));
+    expect(deltas(events)).toEqual(['one ', 'two']);
+    expect(usageOf(events)).toMatchObject({ estimated: true });
+    expect(last(events)).toEqual({ kind: 'end' });
+    expectOneTerminal(events);
+  });
+
   commonScenarios('openai', () => fake, '/chat/completions');
 });
 

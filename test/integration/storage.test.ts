@@ -3,6 +3,7 @@ import {
   ConversationStore,
   isDuplicateKeyError,
   MessageDraft,
+  MessageRepository,
   MongoRetry,
   SessionRecord,
   SessionRepository,
@@ -404,5 +405,45 @@ describe('session storage on a real MongoDB-protocol server', () => {
       sid: 1,
       seq: 1,
     });
+  });
+
+  it('lands a burst of inserts from many sessions exactly once, in far fewer commands than documents', async () => {
+    const messages = t.app.get(MessageRepository);
+    const commands = async () =>
+      Number(
+        /^chatbox_mongodb_operation_seconds_count\{operation="insertMessageBatch"\} (\S+)$/m.exec(
+          await (await fetch(`${t.baseUrl}/metrics/prometheus`)).text(),
+        )?.[1] ?? 0,
+      );
+    const before = await commands();
+    const sessions = Array.from({ length: 150 }, (_, i) => saved({ userId: `burst-${i}` }));
+    const written = await Promise.all(
+      sessions.map(async (session) => (await store.appendMessage(session, message(), {})).written),
+    );
+    await Promise.all(written);
+    const sent = (await commands()) - before;
+    expect(sent).toBeGreaterThan(0);
+    expect(sent).toBeLessThan(sessions.length / 2);
+    const stored = await t.db
+      .collection('messages')
+      .find({ sid: { $in: sessions.map((session) => session.id) } })
+      .toArray();
+    expect(stored).toHaveLength(sessions.length);
+
+    // Sent again (a retry, a replay) together with new ones: the stored ones stay as they are.
+    const again = stored.slice(0, 20).map((document) => ({ ...document, content: 'changed' }));
+    const fresh = stored
+      .slice(0, 20)
+      .map((document) => ({ ...document, _id: `${String(document._id)}-new` }));
+    const outcomes = await Promise.all(
+      [...again, ...fresh].map((document) => messages.insertDocument(document as never)),
+    );
+    expect(outcomes).toEqual([...Array(20).fill('duplicate'), ...Array(20).fill('added')]);
+    const reread = await t.db
+      .collection('messages')
+      .find({ _id: { $in: again.map((document) => document._id) } })
+      .toArray();
+    expect(reread.map((document) => document.content)).not.toContain('changed');
+    await store.settle();
   });
 });

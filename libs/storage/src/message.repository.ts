@@ -10,6 +10,8 @@ import {
   MESSAGE_MODEL,
   MessageDocument,
 } from './message.schema';
+import { AppConfig, InjectConfig } from '@chatbox/common';
+import { InsertBatcher, InsertOutcome } from './insert-batcher';
 import { isDuplicateKeyError, MongoRetry } from './mongo-retry';
 import { ReplyCheckpoint, Sender, StoredMessage, StoredMessageType } from './session.model';
 
@@ -46,17 +48,32 @@ export interface MessageTotals {
   maxResponseTime: number;
 }
 
-export type InsertOutcome = 'added' | 'duplicate';
+export type { InsertOutcome } from './insert-batcher';
 
 /** The `messages` and `reply_checkpoints` collections (SPEC 8). Mongoose lives here and nowhere else. */
 @Injectable()
 export class MessageRepository implements OnModuleInit {
+  /** The inserts of every session, gathered into few commands (see `InsertBatcher`). */
+  private readonly inserts: InsertBatcher<MessageDocument>;
+
   constructor(
     @InjectModel(MESSAGE_MODEL) private readonly model: Model<MessageDocument>,
     @InjectModel(CHECKPOINT_MODEL) private readonly checkpoints: Model<CheckpointDocument>,
     private readonly cipher: ContentCipher,
     private readonly retry: MongoRetry,
-  ) {}
+    @InjectConfig() config: AppConfig,
+  ) {
+    this.inserts = new InsertBatcher(
+      (documents) =>
+        this.retry.once('insertMessageBatch', () =>
+          this.model.collection.insertMany(documents as never[], { ordered: false }),
+        ),
+      {
+        maxDocuments: config.protocol.insertBatchDocuments,
+        maxInFlight: config.protocol.insertBatchesInFlight,
+      },
+    );
+  }
 
   async onModuleInit(): Promise<void> {
     await this.retry.run('createIndexes', () =>
@@ -78,14 +95,8 @@ export class MessageRepository implements OnModuleInit {
   }
 
   /** Raw insert of an already mapped document (journal replay, migration). */
-  async insertDocument(document: MessageDocument): Promise<InsertOutcome> {
-    try {
-      await this.model.collection.insertOne(document as never);
-      return 'added';
-    } catch (error) {
-      if (isDuplicateKeyError(error)) return 'duplicate';
-      throw error;
-    }
+  insertDocument(document: MessageDocument): Promise<InsertOutcome> {
+    return this.inserts.insert(document);
   }
 
   /** Many at once, unordered: duplicates are skipped, everything else lands. */

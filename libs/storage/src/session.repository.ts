@@ -4,6 +4,8 @@ import type { Model, QueryFilter } from 'mongoose';
 import { ContentCipher } from './content-cipher';
 import { createMissingIndexes } from './ensure-indexes';
 import type { MessageTotals } from './message.repository';
+import { AppConfig, InjectConfig } from '@chatbox/common';
+import { InsertBatcher } from './insert-batcher';
 import { isDuplicateKeyError, MongoRetry } from './mongo-retry';
 import { LegacyMessageDocument, SESSION_INDEXES, SESSION_MODEL, SessionDocument } from './session.schema';
 import {
@@ -123,11 +125,26 @@ export interface LegacySession {
  */
 @Injectable()
 export class SessionRepository implements OnModuleInit {
+  /** New sessions of every user, gathered into few commands (see `InsertBatcher`). */
+  private readonly inserts: InsertBatcher<SessionDocument>;
+
   constructor(
     @InjectModel(SESSION_MODEL) private readonly model: Model<SessionDocument>,
     private readonly cipher: ContentCipher,
     private readonly retry: MongoRetry,
-  ) {}
+    @InjectConfig() config: AppConfig,
+  ) {
+    this.inserts = new InsertBatcher(
+      (documents) =>
+        this.retry.once('insertSessionBatch', () =>
+          this.model.collection.insertMany(documents as never[], { ordered: false }),
+        ),
+      {
+        maxDocuments: config.protocol.insertBatchDocuments,
+        maxInFlight: config.protocol.insertBatchesInFlight,
+      },
+    );
+  }
 
   async onModuleInit(): Promise<void> {
     await this.ensureIndexes();
@@ -177,12 +194,9 @@ export class SessionRepository implements OnModuleInit {
   }
 
   /** A primary-key insert: a retry or replay of one that landed is a no-op. */
+  /** Insert only; a session already there (a retry, a replay) is left as it is. */
   async insert(document: SessionDocument): Promise<void> {
-    try {
-      await this.model.collection.insertOne(document as never);
-    } catch (error) {
-      if (!isDuplicateKeyError(error)) throw error;
-    }
+    await this.inserts.insert(document);
   }
 
   /**

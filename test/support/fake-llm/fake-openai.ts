@@ -52,6 +52,13 @@ async function chatCompletions(
     send({ ...base, choices: [{ index: 0, delta, logprobs: null, finish_reason: null }] });
   }
   if (script.cutAfter !== undefined) return cut();
+  if (script.errorEvent) {
+    // What OpenAI-compatible servers (vLLM, LiteLLM, OpenAI itself) send when generation fails mid-stream.
+    const { message, type = 'server_error', code = null } = script.errorEvent;
+    send({ error: { message, type, param: null, code } });
+    return void res.end();
+  }
+  for (const data of script.rawData ?? []) res.write(`data: ${data}\n\n`);
   if (script.omitEnd) return void res.end();
   await sleep(script.delayMs ?? 0);
   if (gone()) return;

@@ -19,8 +19,13 @@ export interface FakeScript {
   hang?: boolean;
   /** End the HTTP response cleanly but without the end marker (`[DONE]`, `message_stop`, `message_end`). */
   omitEnd?: boolean;
-  /** Send the provider's in-stream error event after the chunks (Anthropic/Dify). */
+  /** Send the provider's in-stream error event after the chunks (OpenAI: a data event `{error}`; Anthropic, Dify). */
   errorEvent?: { type?: string; code?: string; message: string };
+  /**
+   * OpenAI: raw `data:` payloads (`[DONE]`, unreadable JSON, ...) sent after the chunks, before the
+   * finish chunk (or before the clean end with `omitEnd`).
+   */
+  rawData?: string[];
   /** Dify: files announced with `message_file` before the end. */
   files?: { url: string; type?: string }[];
   /** Dify: conversation id returned (default: the request's, else a new one). */

@@ -82,6 +82,12 @@ export interface ProtocolLimits {
    * can deadlock for good (docs/decisions/0008). A `maxPoolSize` in MONGO_URI wins.
    */
   mongoMaxPoolSize: number;
+  /**
+   * Inserts of all sessions travel together: at most this many documents per insert command, and this
+   * many commands per collection on their way at once (the rest wait for the next one).
+   */
+  insertBatchDocuments: number;
+  insertBatchesInFlight: number;
   sessionListLimit: number;
   /** MongoDB unreachable this long before admins are alerted (SPEC 7). */
   databaseOutageAlertMs: number;

@@ -92,6 +92,9 @@ export const DEFAULT_PROTOCOL_LIMITS: ProtocolLimits = {
   mongoSocketTimeoutMs: 20_000,
   mongoRetryCapMs: 2_000,
   mongoMaxPoolSize: 20,
+  // FerretDB inserts up to 100 documents per SQL statement (its --test-batch-size default).
+  insertBatchDocuments: 100,
+  insertBatchesInFlight: 1,
   sessionListLimit: 100,
   databaseOutageAlertMs: 30_000,
   databaseCheckIntervalMs: 5_000,

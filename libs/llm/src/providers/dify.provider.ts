@@ -1,5 +1,4 @@
 import { Logger } from '@nestjs/common';
-import { createParser } from 'eventsource-parser';
 import type { Observable } from 'rxjs';
 import type { LlmProviderConfig } from '@chatbox/common';
 import { LlmProviderError } from '../llm-errors';
@@ -7,7 +6,7 @@ import type { LlmProvider, ReplyEvent, ReplyRequest } from '../llm.types';
 import { parseRetryAfter } from '../retry';
 import { lastUserText } from '../turns';
 import { PLACEHOLDER_API_KEY } from './openai.provider';
-import { abortableStream } from './provider-stream';
+import { abortableStream, readSseEvents } from './provider-stream';
 
 /** Bound of the best-effort `…/stop` call made when a reply is cancelled. */
 export const DIFY_STOP_TIMEOUT_MS = 5_000;
@@ -129,36 +128,24 @@ async function readDifyStream(
   emit: (event: ReplyEvent) => void,
   onTask: (taskId: string) => void,
 ): Promise<DifyOutcome['end']> {
-  let outcome: DifyOutcome = {};
-  const parser = createParser({
-    onEvent: (message) => {
-      if (outcome.failure || outcome.end) return;
-      let event: DifyEvent;
-      try {
-        event = JSON.parse(message.data) as DifyEvent;
-      } catch {
-        outcome = { failure: new LlmProviderError('provider', 'unreadable stream data') };
-        return;
-      }
-      if (event.task_id) onTask(event.task_id);
-      outcome = DIFY_EVENT_MAPPERS.get(event.event ?? '')?.(event, endpoint) ?? {};
-      outcome.events?.forEach(emit);
-    },
-  });
-  const decoder = new TextDecoder();
-  try {
-    for await (const chunk of body) {
-      parser.feed(decoder.decode(chunk, { stream: true }));
-      if (outcome.failure || outcome.end) break;
+  let end: DifyOutcome['end'];
+  const read = await readSseEvents(body, signal, (message) => {
+    let event: DifyEvent;
+    try {
+      event = JSON.parse(message.data) as DifyEvent;
+    } catch {
+      throw new LlmProviderError('provider', 'unreadable stream data');
     }
-  } catch (error) {
-    if (signal.aborted) return undefined;
-    throw new LlmProviderError('connection', `stream failed: ${(error as Error).message}`, { cause: error });
-  }
-  if (outcome.failure) throw outcome.failure;
-  if (signal.aborted) return undefined;
-  if (!outcome.end) throw new LlmProviderError('truncated', 'stream ended without message_end');
-  return outcome.end;
+    if (event.task_id) onTask(event.task_id);
+    const outcome = DIFY_EVENT_MAPPERS.get(event.event ?? '')?.(event, endpoint) ?? {};
+    if (outcome.failure) throw outcome.failure;
+    outcome.events?.forEach(emit);
+    end = outcome.end;
+    return end !== undefined;
+  });
+  if (!read) return undefined;
+  if (!end) throw new LlmProviderError('truncated', 'stream ended without message_end');
+  return end;
 }
 
 /**

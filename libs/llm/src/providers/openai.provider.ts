@@ -1,10 +1,11 @@
 import OpenAI, { APIConnectionError, APIError } from 'openai';
+import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
 import type { Observable } from 'rxjs';
 import type { LlmProviderConfig } from '@chatbox/common';
 import { LlmProviderError } from '../llm-errors';
 import type { LlmProvider, ReplyEvent, ReplyRequest } from '../llm.types';
 import { toProviderTurn } from '../turns';
-import { abortableStream, fromSdkError } from './provider-stream';
+import { abortableStream, fromSdkError, readSseEvents } from './provider-stream';
 
 /** Sent when no key is configured: local OpenAI-compatible servers (Ollama, vLLM) need none, the SDK needs one. */
 export const PLACEHOLDER_API_KEY = 'no-key';
@@ -30,11 +31,17 @@ export function createOpenAiClient(config: LlmProviderConfig, options: ProviderC
 
 export const OPENAI_SDK_ERRORS = { APIError, APIConnectionError };
 
+/** A chunk as it arrives; a server may put an `error` object in a data event instead. */
+type StreamedChunk = Partial<ChatCompletionChunk> & { error?: object };
+
 /**
  * OpenAI chat completions (and every compatible server): `POST {endpoint}/chat/completions` with
- * `stream:true` and `stream_options.include_usage`. The SDK treats a body that ends without
- * `data: [DONE]` as a normal end, so a stream that delivered neither a `finish_reason` nor the usage
- * chunk is reported as truncated.
+ * `stream:true` and `stream_options.include_usage`. The SDK makes the request (auth, base URL,
+ * headers, HTTP errors as its `APIError`); the SSE body is parsed here (see `readSseEvents`), with the
+ * SDK stream's rules: everything after `data: [DONE]` is ignored, though the body is still read to
+ * its end, and a data event carrying `error` fails the reply. Compatible servers are not consistent
+ * about the end marker, so a stream is complete when it delivered a `finish_reason`, the usage chunk
+ * or `[DONE]`, and truncated when it ended without any of them.
  */
 export class OpenAiProvider implements LlmProvider {
   readonly type = 'openai';
@@ -51,42 +58,71 @@ export class OpenAiProvider implements LlmProvider {
 
   stream(request: ReplyRequest, systemPrompt: string): Observable<ReplyEvent> {
     return abortableStream(async (emit, signal) => {
-      let finished = false;
-      let usageSeen = false;
+      let response: Response;
       try {
-        const stream = await this.client.chat.completions.create(
-          {
-            model: this.config.model ?? '',
-            messages: [
-              ...(systemPrompt ? [{ role: 'system' as const, content: systemPrompt }] : []),
-              ...request.history.map(toProviderTurn),
-            ],
-            stream: true,
-            stream_options: { include_usage: true },
-          },
-          { signal, maxRetries: 0 },
-        );
-        for await (const chunk of stream) {
-          const choice = chunk.choices?.[0];
-          const text = choice?.delta?.content;
-          if (text) emit({ kind: 'delta', text });
-          if (choice?.finish_reason) finished = true;
-          if (chunk.usage) {
-            usageSeen = true;
-            emit({
-              kind: 'usage',
-              promptTokens: chunk.usage.prompt_tokens ?? 0,
-              completionTokens: chunk.usage.completion_tokens ?? 0,
-            });
-          }
-        }
+        // `asResponse()`: the SDK has checked the status (a non-2xx is thrown as its APIError) and
+        // hands over the body unread. Aborting `signal` aborts the request and so the body read.
+        response = await this.client.chat.completions
+          .create(
+            {
+              model: this.config.model ?? '',
+              messages: [
+                ...(systemPrompt ? [{ role: 'system' as const, content: systemPrompt }] : []),
+                ...request.history.map(toProviderTurn),
+              ],
+              stream: true,
+              stream_options: { include_usage: true },
+            },
+            { signal, maxRetries: 0 },
+          )
+          .asResponse();
       } catch (error) {
         throw fromSdkError(error, OPENAI_SDK_ERRORS);
       }
-      if (signal.aborted) return;
-      if (!finished && !usageSeen)
+      if (!response.body) throw new LlmProviderError('connection', 'stream failed: response without a body');
+      let finished = false;
+      let usageSeen = false;
+      let done = false;
+      const read = await readSseEvents(response.body, signal, (message) => {
+        if (done) return;
+        if (message.data.startsWith('[DONE]')) {
+          done = true;
+          return;
+        }
+        const chunk = parseChunk(message.data, response.headers);
+        const choice = chunk?.choices?.[0];
+        const text = choice?.delta?.content;
+        if (text) emit({ kind: 'delta', text });
+        if (choice?.finish_reason) finished = true;
+        if (chunk?.usage) {
+          usageSeen = true;
+          emit({
+            kind: 'usage',
+            promptTokens: chunk.usage.prompt_tokens ?? 0,
+            completionTokens: chunk.usage.completion_tokens ?? 0,
+          });
+        }
+      });
+      if (!read) return;
+      if (!finished && !usageSeen && !done)
         throw new LlmProviderError('truncated', 'stream ended without finish_reason, usage or [DONE]');
       emit({ kind: 'end' });
     });
   }
+}
+
+/**
+ * One data event as a chunk. Unreadable JSON and an `error` object fail the reply the way the SDK's
+ * own stream did (a SyntaxError, an `APIError` without status), mapped by `fromSdkError`.
+ */
+function parseChunk(data: string, headers: Headers): StreamedChunk | null {
+  let chunk: StreamedChunk | null;
+  try {
+    chunk = JSON.parse(data) as StreamedChunk | null;
+  } catch (error) {
+    throw fromSdkError(error, OPENAI_SDK_ERRORS);
+  }
+  if (chunk?.error)
+    throw fromSdkError(new APIError(undefined, chunk.error, undefined, headers), OPENAI_SDK_ERRORS);
+  return chunk;
 }
