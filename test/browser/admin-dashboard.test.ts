@@ -1,5 +1,5 @@
 import { Browser, Page } from 'playwright-core';
-import { FakeOpenAi, startFakeOpenAi } from '../support/fake-llm';
+import { FakeOpenAi, startFakeOpenAi, openAiProviderEnv, FAKE_GPT } from '../support/fake-llm';
 import { startTestApp, TestApp } from '../support/app';
 import {
   launchChromium,
@@ -74,12 +74,7 @@ describe('admin dashboard in Chromium (help queue, live updates, budgets)', () =
   beforeAll(async () => {
     fake = await startFakeOpenAi();
     t = await startTestApp({
-      LLM_PROVIDER_1_ID: 'fake',
-      LLM_PROVIDER_1_NAME: 'Fake GPT',
-      LLM_PROVIDER_1_TYPE: 'openai',
-      LLM_PROVIDER_1_ENDPOINT: fake.url,
-      LLM_PROVIDER_1_MODEL: 'fake-model',
-      LLM_PROVIDER_1_API_KEY: 'test-key',
+      ...openAiProviderEnv(fake, FAKE_GPT),
       ADMIN_CANNED_REPLIES: JSON.stringify(CANNED),
       // The defaults: ADMIN_RATE_LIMIT 20 and ADMIN_READ_RATE_LIMIT 300 per minute.
     });

@@ -1,6 +1,6 @@
 import { crc32, deflateSync } from 'node:zlib';
 import { Browser, Page } from 'playwright-core';
-import { FakeOpenAi, startFakeOpenAi } from '../support/fake-llm';
+import { FakeOpenAi, startFakeOpenAi, openAiProviderEnv } from '../support/fake-llm';
 import { startTestApp, TestApp } from '../support/app';
 import {
   lastAi,
@@ -88,18 +88,14 @@ describe('chat experience in Chromium (sidebar, retry, scrolling, tokens, code, 
   beforeAll(async () => {
     fake = await startFakeOpenAi();
     t = await startTestApp({
-      LLM_PROVIDER_1_ID: 'fake-a',
-      LLM_PROVIDER_1_NAME: 'Fake Alpha',
-      LLM_PROVIDER_1_TYPE: 'openai',
-      LLM_PROVIDER_1_ENDPOINT: fake.url,
-      LLM_PROVIDER_1_MODEL: 'model-a',
-      LLM_PROVIDER_1_API_KEY: 'test-key',
-      LLM_PROVIDER_2_ID: 'fake-b',
-      LLM_PROVIDER_2_NAME: 'Fake Beta',
-      LLM_PROVIDER_2_TYPE: 'openai',
-      LLM_PROVIDER_2_ENDPOINT: fake.url,
-      LLM_PROVIDER_2_MODEL: 'model-b',
-      LLM_PROVIDER_2_API_KEY: 'test-key',
+      ...openAiProviderEnv(fake, { id: 'fake-a', name: 'Fake Alpha', model: 'model-a', apiKey: 'test-key' }),
+      ...openAiProviderEnv(fake, {
+        n: 2,
+        id: 'fake-b',
+        name: 'Fake Beta',
+        model: 'model-b',
+        apiKey: 'test-key',
+      }),
     });
     browser = await launchChromium();
   });

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Browser, Page } from 'playwright-core';
-import { FakeOpenAi, startFakeOpenAi } from '../support/fake-llm';
+import { FakeOpenAi, startFakeOpenAi, openAiProviderEnv, FAKE_GPT } from '../support/fake-llm';
 import { startTestApp, TestApp } from '../support/app';
 import {
   lastAi,
@@ -69,18 +69,8 @@ describe('web client in Chromium (sessions, chat, admin)', () => {
     mkdirSync(SCREENSHOTS, { recursive: true });
     fake = await startFakeOpenAi();
     t = await startTestApp({
-      LLM_PROVIDER_1_ID: 'fake',
-      LLM_PROVIDER_1_NAME: 'Fake GPT',
-      LLM_PROVIDER_1_TYPE: 'openai',
-      LLM_PROVIDER_1_ENDPOINT: fake.url,
-      LLM_PROVIDER_1_MODEL: 'fake-model',
-      LLM_PROVIDER_1_API_KEY: 'test-key',
-      LLM_PROVIDER_2_ID: 'fake-2',
-      LLM_PROVIDER_2_NAME: 'Fake Second',
-      LLM_PROVIDER_2_TYPE: 'openai',
-      LLM_PROVIDER_2_ENDPOINT: fake.url,
-      LLM_PROVIDER_2_MODEL: 'fake-model',
-      LLM_PROVIDER_2_API_KEY: 'test-key',
+      ...openAiProviderEnv(fake, FAKE_GPT),
+      ...openAiProviderEnv(fake, { n: 2, id: 'fake-2', name: 'Fake Second', apiKey: 'test-key' }),
     });
     browser = await launchChromium();
   });

@@ -3,7 +3,7 @@ import { createServer, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { Browser, Frame, Page } from 'playwright-core';
-import { FakeOpenAi, startFakeOpenAi } from '../support/fake-llm';
+import { FakeOpenAi, startFakeOpenAi, openAiProviderEnv, FAKE_GPT } from '../support/fake-llm';
 import { startTestApp, TestApp } from '../support/app';
 import { launchChromium, PageTracker, screenshots, words } from '../support/browser';
 import { userToken } from '../support/tokens';
@@ -80,12 +80,7 @@ describe('embeddable widget in Chromium', () => {
       CHATBOX_PATH_PREFIX: '/chatbox',
       // The chat's own origin (its socket) and the host site that embeds it.
       ALLOWED_ORIGINS: `http://127.0.0.1:${port},${host.origin}`,
-      LLM_PROVIDER_1_ID: 'fake',
-      LLM_PROVIDER_1_NAME: 'Fake GPT',
-      LLM_PROVIDER_1_TYPE: 'openai',
-      LLM_PROVIDER_1_ENDPOINT: fake.url,
-      LLM_PROVIDER_1_MODEL: 'fake-model',
-      LLM_PROVIDER_1_API_KEY: 'test-key',
+      ...openAiProviderEnv(fake, FAKE_GPT),
     });
     browser = await launchChromium();
   });

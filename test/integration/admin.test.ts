@@ -182,12 +182,7 @@ describe('admin: help requests, takeover, admin API', () => {
     const adminFramesBefore = admin.frames.length;
     admin.send({ type: 'typing_indicator', session_id: sessionId, metadata: { typing: 'true' } });
     user.send({ type: 'user_message', content: 'Thanks, bot again?' });
-    const nextReply = await user.waitFor(
-      (frame) =>
-        frame.type === 'ai_response' &&
-        frame.metadata?.done === 'true' &&
-        frame.metadata.message_id !== done.metadata!.message_id,
-    );
+    const nextReply = await user.waitForDoneAfter(done);
     // A session's replies run one after another: an AI answer to the message sent during the
     // takeover would have come before this one.
     const aiFrames = user.frames
@@ -258,12 +253,7 @@ describe('admin: help requests, takeover, admin API', () => {
     const refused = await admin.waitFor((frame) => frame.type === 'error');
     expect(refused.error!.code).toBe('NOT_FOUND');
     user.send({ type: 'user_message', content: 'more private words' });
-    await user.waitFor(
-      (frame) =>
-        frame.type === 'ai_response' &&
-        frame.metadata?.done === 'true' &&
-        frame.metadata.message_id !== done.metadata!.message_id,
-    );
+    await user.waitForDoneAfter(done);
     await admin.roundTrip();
     // Only the error about its own frame names the session: nothing of the session reached it.
     expect(admin.frames.filter((frame) => frame.session_id === sessionId && frame.type !== 'error')).toEqual(
@@ -305,12 +295,7 @@ describe('admin: help requests, takeover, admin API', () => {
     user.send({ type: 'typing_indicator', metadata: { typing: 'true' } });
     user.send({ type: 'user_message', content: 'after the takeover' });
     // The later positive marker: the AI answers again, so the message went through the session.
-    await user.waitFor(
-      (frame) =>
-        frame.type === 'ai_response' &&
-        frame.metadata?.done === 'true' &&
-        frame.metadata.message_id !== done.metadata!.message_id,
-    );
+    await user.waitForDoneAfter(done);
     await admin.roundTrip();
     expect(admin.frames.slice(adminFramesBefore).map((frame) => frame.type)).toEqual(['pong', 'pong']);
   });

@@ -211,12 +211,7 @@ describe('session lifecycle over the socket', () => {
     user.send({ type: 'typing_indicator', metadata: { typing: 'true' } });
     user.send({ type: 'user_message', content: 'anyone?' });
     // The later positive marker: the AI answers again (no human assists any more).
-    await user.waitFor(
-      (frame) =>
-        frame.type === 'ai_response' &&
-        frame.metadata?.done === 'true' &&
-        frame.metadata.message_id !== done.metadata!.message_id,
-    );
+    await user.waitForDoneAfter(done);
     await back.roundTrip();
     await dashboard.roundTrip();
     const ofSession = (client: TestClient) =>

@@ -3,7 +3,7 @@
  * the replaced reply and the question it answered; the stored history keeps everything. What the
  * model read is what the fake provider received.
  */
-import { FakeOpenAi, startFakeOpenAi } from '../support/fake-llm';
+import { FakeOpenAi, startFakeOpenAi, openAiProviderEnv, FAKE_GPT } from '../support/fake-llm';
 import { startTestApp, TestApp } from '../support/app';
 import { userToken } from '../support/tokens';
 import { greetedClient, TestClient } from '../support/ws-client';
@@ -21,12 +21,7 @@ describe('chat: Regenerate and Retry send the model the conversation the user se
     fake = await startFakeOpenAi();
     t = await startTestApp({
       LLM_SYSTEM_PROMPT: SYSTEM_PROMPT,
-      LLM_PROVIDER_1_ID: 'fake',
-      LLM_PROVIDER_1_NAME: 'Fake GPT',
-      LLM_PROVIDER_1_TYPE: 'openai',
-      LLM_PROVIDER_1_ENDPOINT: fake.url,
-      LLM_PROVIDER_1_MODEL: 'fake-model',
-      LLM_PROVIDER_1_API_KEY: 'test-key',
+      ...openAiProviderEnv(fake, FAKE_GPT),
     });
   });
   beforeEach(() => fake.reset());

@@ -4,7 +4,7 @@
  */
 import { runInNewContext } from 'node:vm';
 import { setFlagsFromString } from 'node:v8';
-import { startFakeOpenAi, FakeOpenAi } from '../support/fake-llm';
+import { startFakeOpenAi, FakeOpenAi, openAiProviderEnv } from '../support/fake-llm';
 import { startTestApp, TestApp } from '../support/app';
 import { uploadFile, wavFile } from '../support/files-suite';
 import { userToken } from '../support/tokens';
@@ -139,10 +139,7 @@ describe('chat: the frames waiting on a socket are bounded in bytes (backpressur
     fake = await startFakeOpenAi();
     t = await startTestApp({
       MAX_PENDING_BYTES: '1MB',
-      LLM_PROVIDER_1_ID: 'gpt',
-      LLM_PROVIDER_1_TYPE: 'openai',
-      LLM_PROVIDER_1_ENDPOINT: `${fake.url}/v1`,
-      LLM_PROVIDER_1_MODEL: 'gpt-test',
+      ...openAiProviderEnv(fake, { id: 'gpt', model: 'gpt-test', endpoint: `${fake.url}/v1` }),
       STT_PROVIDER_ID: 'gpt',
     });
   });
@@ -204,10 +201,7 @@ describe('chat: an AI reply is bounded in size (LLM_MAX_REPLY_SIZE)', () => {
     fake = await startFakeOpenAi();
     t = await startTestApp({
       LLM_MAX_REPLY_SIZE: String(MAX_REPLY_BYTES),
-      LLM_PROVIDER_1_ID: 'gpt',
-      LLM_PROVIDER_1_TYPE: 'openai',
-      LLM_PROVIDER_1_ENDPOINT: fake.url,
-      LLM_PROVIDER_1_MODEL: 'fake-model',
+      ...openAiProviderEnv(fake, { id: 'gpt' }),
     });
   });
   afterAll(async () => {

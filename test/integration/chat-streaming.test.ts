@@ -1,4 +1,4 @@
-import { FakeOpenAi, startFakeOpenAi } from '../support/fake-llm';
+import { FakeOpenAi, startFakeOpenAi, openAiProviderEnv } from '../support/fake-llm';
 import { startTestApp, TestApp } from '../support/app';
 import { userToken } from '../support/tokens';
 import { TestClient } from '../support/ws-client';
@@ -14,12 +14,7 @@ describe('chat streaming across tabs, resume and stop (OpenAI-compatible fake pr
   beforeAll(async () => {
     fake = await startFakeOpenAi();
     t = await startTestApp({
-      LLM_PROVIDER_1_ID: 'gpt',
-      LLM_PROVIDER_1_NAME: 'GPT fake',
-      LLM_PROVIDER_1_TYPE: 'openai',
-      LLM_PROVIDER_1_ENDPOINT: fake.url,
-      LLM_PROVIDER_1_MODEL: 'fake-model',
-      LLM_PROVIDER_1_API_KEY: 'test-key',
+      ...openAiProviderEnv(fake, { id: 'gpt', name: 'GPT fake', apiKey: 'test-key' }),
     });
   });
   beforeEach(() =>

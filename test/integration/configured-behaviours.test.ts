@@ -4,7 +4,7 @@
  * the session name encrypted at rest, identities removed from shared views, the message rate limit
  * on file and voice messages.
  */
-import { FakeOpenAi, startFakeOpenAi } from '../support/fake-llm';
+import { FakeOpenAi, startFakeOpenAi, openAiProviderEnv } from '../support/fake-llm';
 import { startTestApp, TestApp } from '../support/app';
 import { decryptDocumented } from '../support/encryption';
 import { PNG, uploadFile, wavFile } from '../support/files-suite';
@@ -29,10 +29,7 @@ describe('configured behaviours', () => {
       LLM_HISTORY_MESSAGES: String(HISTORY_MESSAGES),
       AI_DURING_TAKEOVER: 'true',
       RATE_LIMIT: String(RATE_LIMIT),
-      LLM_PROVIDER_1_ID: 'gpt',
-      LLM_PROVIDER_1_TYPE: 'openai',
-      LLM_PROVIDER_1_ENDPOINT: `${fake.url}/v1`,
-      LLM_PROVIDER_1_MODEL: 'gpt-test',
+      ...openAiProviderEnv(fake, { id: 'gpt', model: 'gpt-test', endpoint: `${fake.url}/v1` }),
       STT_PROVIDER_ID: 'gpt',
     });
   });

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FakeOpenAi, startFakeOpenAi } from '../support/fake-llm';
+import { FakeOpenAi, startFakeOpenAi, openAiProviderEnv } from '../support/fake-llm';
 import { storedView } from '../support/app';
 import { TestDatabase } from '../support/database';
 import { ChatboxProcess } from '../support/chatbox-process';
@@ -42,10 +42,7 @@ describe('the service process killed or stopped mid-work', () => {
       MONGO_DATABASE: databaseName,
       MONGO_RETRY_ATTEMPTS: '1',
       DATA_DIR: dataDir,
-      LLM_PROVIDER_1_ID: 'gpt',
-      LLM_PROVIDER_1_TYPE: 'openai',
-      LLM_PROVIDER_1_ENDPOINT: fake.url,
-      LLM_PROVIDER_1_MODEL: 'fake-model',
+      ...openAiProviderEnv(fake, { id: 'gpt' }),
     });
     services.push(app);
     return app;

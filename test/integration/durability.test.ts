@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { getConnectionToken } from '@nestjs/mongoose';
 import type { Connection } from 'mongoose';
 import { ConversationStore, JournaledOp, WriteJournal } from '@chatbox/storage';
-import { FakeOpenAi, startFakeOpenAi } from '../support/fake-llm';
+import { FakeOpenAi, startFakeOpenAi, openAiProviderEnv } from '../support/fake-llm';
 import { startTestApp, storedView, TestApp, testMongoUri } from '../support/app';
 import { TestDatabase } from '../support/database';
 import { adminToken, userToken } from '../support/tokens';
@@ -25,10 +25,7 @@ afterEach(async () => {
 
 function providerEnv(fake: FakeOpenAi): Record<string, string> {
   return {
-    LLM_PROVIDER_1_ID: 'gpt',
-    LLM_PROVIDER_1_TYPE: 'openai',
-    LLM_PROVIDER_1_ENDPOINT: fake.url,
-    LLM_PROVIDER_1_MODEL: 'fake-model',
+    ...openAiProviderEnv(fake, { id: 'gpt' }),
   };
 }
 
@@ -138,16 +135,7 @@ describe('the hot path does not wait for the database', () => {
     try {
       client.send({ type: 'user_message', content: 'while the database is stalled' });
       await waitUntil(() => fake.requests.length > before, 10_000, 'the provider request');
-      const second = await client
-        .waitForReply(undefined, 15_000)
-        .then(() =>
-          client.waitFor(
-            (f) =>
-              f.type === 'ai_response' &&
-              f.metadata?.done === 'true' &&
-              f.metadata.message_id !== done.metadata!.message_id,
-          ),
-        );
+      const second = await client.waitForReply(undefined, 15_000).then(() => client.waitForDoneAfter(done));
       expect(second.metadata!.error).toBeUndefined();
     } finally {
       database.resume();

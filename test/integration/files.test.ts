@@ -1,4 +1,4 @@
-import { startFakeOpenAi, FakeOpenAi } from '../support/fake-llm';
+import { startFakeOpenAi, FakeOpenAi, openAiProviderEnv } from '../support/fake-llm';
 import { startTestApp, TestApp } from '../support/app';
 import { absolute, filesSuite, localObjects, uploadFile, wavFile } from '../support/files-suite';
 import { userToken } from '../support/tokens';
@@ -14,16 +14,19 @@ describe('voice notes with speech-to-text (fake OpenAI server)', () => {
   beforeAll(async () => {
     fake = await startFakeOpenAi();
     t = await startTestApp({
-      LLM_PROVIDER_1_ID: 'gpt',
-      LLM_PROVIDER_1_TYPE: 'openai',
-      LLM_PROVIDER_1_ENDPOINT: `${fake.url}/v1`,
-      LLM_PROVIDER_1_API_KEY: 'sk-test',
-      LLM_PROVIDER_1_MODEL: 'gpt-test',
-      LLM_PROVIDER_2_ID: 'whisper',
-      LLM_PROVIDER_2_TYPE: 'openai',
-      LLM_PROVIDER_2_ENDPOINT: `${fake.url}/v1`,
-      LLM_PROVIDER_2_API_KEY: 'sk-test',
-      LLM_PROVIDER_2_MODEL: 'whisper-1',
+      ...openAiProviderEnv(fake, {
+        id: 'gpt',
+        model: 'gpt-test',
+        apiKey: 'sk-test',
+        endpoint: `${fake.url}/v1`,
+      }),
+      ...openAiProviderEnv(fake, {
+        n: 2,
+        id: 'whisper',
+        model: 'whisper-1',
+        apiKey: 'sk-test',
+        endpoint: `${fake.url}/v1`,
+      }),
       STT_PROVIDER_ID: 'whisper',
     });
   });

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import Redis from 'ioredis';
 import { MongoClient } from 'mongodb';
 import { RedisLink, SessionCleanupService } from '@chatbox/session';
-import { FakeOpenAi, startFakeOpenAi } from '../support/fake-llm';
+import { FakeOpenAi, startFakeOpenAi, openAiProviderEnv } from '../support/fake-llm';
 import { startTestApp, storedView, testMongoUri, TestApp, uniqueDatabaseName } from '../support/app';
 import { ChatboxProcess } from '../support/chatbox-process';
 import { TestRedis } from '../support/redis-server';
@@ -70,14 +70,6 @@ async function inRedis<T>(url: string, use: (redis: Redis) => Promise<T>): Promi
 
 const sum = (counts: string[]) => counts.reduce((total, count) => total + Number(count), 0);
 
-/** The settings of an instance whose one model is `fake`. */
-const providerEnv = (fake: FakeOpenAi) => ({
-  LLM_PROVIDER_1_ID: 'gpt',
-  LLM_PROVIDER_1_TYPE: 'openai',
-  LLM_PROVIDER_1_ENDPOINT: fake.url,
-  LLM_PROVIDER_1_MODEL: 'fake-model',
-});
-
 /** A fake provider, the private Redis started, and two in-process instances sharing both. */
 async function startTwoInstances(
   redis: TestRedis,
@@ -85,7 +77,7 @@ async function startTwoInstances(
 ): Promise<{ fake: FakeOpenAi; a: TestApp; b: TestApp }> {
   const fake = await startFakeOpenAi();
   await redis.start();
-  const shared = { REDIS_URL: redis.url, ...providerEnv(fake), ...env };
+  const shared = { REDIS_URL: redis.url, ...openAiProviderEnv(fake, { id: 'gpt' }), ...env };
   return { fake, a: await startTestApp(shared), b: await startTestApp(shared) };
 }
 
@@ -110,7 +102,7 @@ describe('an instance killed (kill -9) while it streams or holds sockets', () =>
       REDIS_URL: redis.url,
       REDIS_KEY_PREFIX: keyPrefix,
       MAX_CONNECTIONS_PER_USER: '3',
-      ...providerEnv(fake),
+      ...openAiProviderEnv(fake, { id: 'gpt' }),
     });
   }
 

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import Redis from 'ioredis';
-import { FakeOpenAi, startFakeOpenAi } from '../support/fake-llm';
+import { FakeOpenAi, startFakeOpenAi, openAiProviderEnv } from '../support/fake-llm';
 import { startTestApp, TestApp, uniqueDatabaseName } from '../support/app';
 import { userToken } from '../support/tokens';
 import { replyFrames, seqsOf, textOf } from '../support/reply-frames';
@@ -27,12 +27,7 @@ describe('several instances sharing Redis and MongoDB (SPEC 10)', () => {
       REDIS_KEY_PREFIX: keyPrefix,
       RATE_LIMIT: '3',
       MAX_CONNECTIONS_PER_USER: '2',
-      LLM_PROVIDER_1_ID: 'gpt',
-      LLM_PROVIDER_1_NAME: 'GPT fake',
-      LLM_PROVIDER_1_TYPE: 'openai',
-      LLM_PROVIDER_1_ENDPOINT: fake.url,
-      LLM_PROVIDER_1_MODEL: 'fake-model',
-      LLM_PROVIDER_1_API_KEY: 'test-key',
+      ...openAiProviderEnv(fake, { id: 'gpt', name: 'GPT fake', apiKey: 'test-key' }),
     };
     a = await startTestApp(env);
     b = await startTestApp(env);

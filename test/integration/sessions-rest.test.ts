@@ -71,12 +71,7 @@ describe('REST: sessions, sharing and models', () => {
     const { done, text } = await client.waitForReply();
     expect(text.length).toBeGreaterThan(0);
     client.send({ type: 'user_message', session_id: done.session_id, content: 'second' });
-    const second = await client.waitFor(
-      (frame) =>
-        frame.type === 'ai_response' &&
-        frame.metadata?.done === 'true' &&
-        frame.metadata.message_id !== done.metadata!.message_id,
-    );
+    const second = await client.waitForDoneAfter(done);
     expect(second.session_id).toBe(done.session_id);
     const raw = await t.stored(done.session_id);
     expect(raw!.msgs[0].meta).toEqual({ client_version: '3', beta: 'true' });

@@ -5,7 +5,7 @@ import { MongoClient } from 'mongodb';
 import { freePort, isProcessAlive } from '@chatbox/storage';
 import { builtEntry } from '../support/built-service';
 import { databaseTempDir, embeddedDatabase } from '../support/embedded-database';
-import { FakeOpenAi, startFakeOpenAi } from '../support/fake-llm';
+import { FakeOpenAi, startFakeOpenAi, openAiProviderEnv } from '../support/fake-llm';
 import { userToken, TEST_JWT_SECRET } from '../support/tokens';
 import { TestClient } from '../support/ws-client';
 import { storedView } from '../support/app';
@@ -34,10 +34,7 @@ describe('graceful shutdown', () => {
       DATA_DIR: dataDir,
       LOG_LEVEL: 'warn',
       JWT_SECRET: TEST_JWT_SECRET,
-      LLM_PROVIDER_1_ID: 'gpt',
-      LLM_PROVIDER_1_TYPE: 'openai',
-      LLM_PROVIDER_1_ENDPOINT: fake.url,
-      LLM_PROVIDER_1_MODEL: 'fake-model',
+      ...openAiProviderEnv(fake, { id: 'gpt' }),
     };
     delete env.MONGO_URI;
     child = spawn(process.execPath, [entry], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -100,6 +100,17 @@ export class TestClient {
     return this.waitFor((frame) => frame.type === type, timeoutMs);
   }
 
+  /** The done frame of another reply than the one `previous` ended (the next answer in the session). */
+  waitForDoneAfter(previous: Frame, timeoutMs?: number): Promise<Frame> {
+    return this.waitFor(
+      (frame) =>
+        frame.type === 'ai_response' &&
+        frame.metadata?.done === 'true' &&
+        frame.metadata.message_id !== previous.metadata!.message_id,
+      timeoutMs,
+    );
+  }
+
   /** Waits for the done frame of a reply and returns every ai_response frame of it. */
   async waitForReply(
     messageId?: string,

@@ -122,3 +122,32 @@ export async function startFakeOpenAi(): Promise<FakeOpenAi> {
   await fake.listen();
   return fake;
 }
+
+export interface OpenAiProviderOptions {
+  /** The `n` of `LLM_PROVIDER_<n>_*`. */
+  n?: number;
+  id?: string;
+  name?: string;
+  model?: string;
+  apiKey?: string;
+  endpoint?: string;
+}
+
+/** The settings of an app whose provider `n` is `fake` (type `openai`); name and key only when given. */
+export function openAiProviderEnv(
+  fake: { url: string },
+  { n = 1, id = 'fake', name, model = 'fake-model', apiKey, endpoint = fake.url }: OpenAiProviderOptions = {},
+): Record<string, string> {
+  const prefix = `LLM_PROVIDER_${n}_`;
+  return {
+    [`${prefix}ID`]: id,
+    [`${prefix}TYPE`]: 'openai',
+    [`${prefix}ENDPOINT`]: endpoint,
+    [`${prefix}MODEL`]: model,
+    ...(name === undefined ? {} : { [`${prefix}NAME`]: name }),
+    ...(apiKey === undefined ? {} : { [`${prefix}API_KEY`]: apiKey }),
+  };
+}
+
+/** The provider most tests configure: `fake`, shown as "Fake GPT". */
+export const FAKE_GPT: OpenAiProviderOptions = { id: 'fake', name: 'Fake GPT', apiKey: 'test-key' };
