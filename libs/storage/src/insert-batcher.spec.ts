@@ -1,5 +1,6 @@
 import { MongoBulkWriteError, MongoNetworkError, MongoServerError } from 'mongodb';
 import { InsertBatcher } from './insert-batcher';
+import { isTransientMongoError } from './mongo-retry';
 
 interface Doc {
   _id: string;
@@ -115,6 +116,10 @@ describe('InsertBatcher', () => {
     // What mongodb 7's insertMany throws for it (bulk/common.js: "a driver related error").
     db.calls[0].answer(new MongoBulkWriteError(network, {} as never));
     await expect(outcome).rejects.toBe(network);
+    // Every retry judges the wrapped failure by the original (the wrapper's class says "server").
+    expect(
+      isTransientMongoError(new MongoBulkWriteError(new MongoNetworkError('socket hang up'), {} as never)),
+    ).toBe(true);
   });
 
   it('reports a duplicate of a single document sent alone as already stored', async () => {

@@ -1,4 +1,4 @@
-import { isDuplicateKeyError, isTransientMongoError } from './mongo-retry';
+import { isDuplicateKeyError, isTransientMongoError, unwrapBulkWriteError } from './mongo-retry';
 
 export type InsertOutcome = 'added' | 'duplicate';
 
@@ -23,6 +23,7 @@ interface WriteFailure {
   index: number;
   code?: number;
   errmsg?: string;
+  err?: { errmsg?: string; code?: number };
 }
 
 /**
@@ -68,32 +69,20 @@ export class InsertBatcher<T> {
       await this.insertMany(batch.map((entry) => entry.document));
       for (const entry of batch) entry.resolve('added');
     } catch (thrown) {
-      const error = commandErrorOf(thrown);
+      const error = unwrapBulkWriteError(thrown);
       const failures = writeFailuresOf(error);
       if (failures) {
         settleEach(batch, failures, error);
         return;
       }
-      if (batch.length > 1 && !isTransientMongoError(error) && !isDuplicateKeyError(error)) {
+      const duplicate = isDuplicateKeyError(error);
+      if (batch.length === 1 && duplicate) batch[0].resolve('duplicate');
+      else if (batch.length > 1 && !duplicate && !isTransientMongoError(error))
         await Promise.all(batch.map((entry) => this.send([entry])));
-        return;
-      }
-      // A single document's duplicate, or the network: the same for every document of the command.
-      for (const entry of batch)
-        if (isDuplicateKeyError(error) && batch.length === 1) entry.resolve('duplicate');
-        else entry.reject(error);
+      // The network: the same for every document of the command.
+      else for (const entry of batch) entry.reject(error);
     }
   }
-}
-
-/**
- * The driver reports a network failure of `insertMany` as a bulk write error without write errors,
- * the original error in `errorResponse`: that one says whether trying again can help.
- */
-function commandErrorOf(error: unknown): unknown {
-  const { writeErrors, errorResponse } = (error ?? {}) as { writeErrors?: unknown; errorResponse?: unknown };
-  const noDocumentFailed = Array.isArray(writeErrors) && writeErrors.length === 0;
-  return noDocumentFailed && errorResponse instanceof Error ? errorResponse : error;
 }
 
 /** The per-document failures of an unordered insert; undefined when the command failed as a whole. */
@@ -107,20 +96,19 @@ function writeFailuresOf(error: unknown): WriteFailure[] | undefined {
 
 /** Documents without a failure landed (unordered: the others did not stop them). */
 function settleEach<T>(batch: Waiting<T>[], failures: WriteFailure[], error: unknown): void {
-  const byIndex = new Map(failures.map((failure) => [failure.index, failure]));
+  const byIndex = new Map(failures.map((failure) => [failure.index, writeFailureAsError(failure)]));
   batch.forEach((entry, index) => {
     const failure = byIndex.get(index);
     if (!failure) entry.resolve('added');
-    else if (failure.code === DUPLICATE_KEY || /duplicate key/i.test(failure.errmsg ?? ''))
-      entry.resolve('duplicate');
-    else
-      entry.reject(
-        Object.assign(new Error(failure.errmsg ?? (error as Error).message), {
-          code: failure.code,
-          cause: error,
-        }),
-      );
+    else if (isDuplicateKeyError(failure)) entry.resolve('duplicate');
+    else entry.reject(Object.assign(failure, { cause: error }));
   });
 }
 
-const DUPLICATE_KEY = 11000;
+/** One document's failure of a bulk write as an Error with its code (what `isDuplicateKeyError` reads). */
+export function writeFailureAsError(value: unknown): Error {
+  const failure = value as Partial<WriteFailure>;
+  const error = new Error(failure.errmsg ?? failure.err?.errmsg ?? '');
+  (error as { code?: number }).code = failure.code ?? failure.err?.code;
+  return error;
+}

@@ -11,7 +11,7 @@ import {
   MessageDocument,
 } from './message.schema';
 import { AppConfig, InjectConfig } from '@chatbox/common';
-import { InsertBatcher, InsertOutcome } from './insert-batcher';
+import { InsertBatcher, InsertOutcome, writeFailureAsError } from './insert-batcher';
 import { isDuplicateKeyError, MongoRetry } from './mongo-retry';
 import { ReplyCheckpoint, Sender, StoredMessage, StoredMessageType } from './session.model';
 
@@ -111,7 +111,7 @@ export class MessageRepository implements OnModuleInit {
       const onlyDuplicates =
         Array.isArray(writeErrors) &&
         writeErrors.length > 0 &&
-        writeErrors.every((writeError) => isDuplicateKeyError(asError(writeError)));
+        writeErrors.every((writeError) => isDuplicateKeyError(writeFailureAsError(writeError)));
       if (!onlyDuplicates && !isDuplicateKeyError(error)) throw error;
     }
   }
@@ -281,11 +281,4 @@ export function inferType(sender: string, fileId: string | undefined): StoredMes
 function wholeNumber(value: string | undefined): number {
   const parsed = Number(value);
   return Number.isFinite(parsed) && parsed > 0 ? Math.round(parsed) : 0;
-}
-
-function asError(value: unknown): Error {
-  const candidate = value as { errmsg?: string; code?: number; err?: { errmsg?: string; code?: number } };
-  const error = new Error(candidate.errmsg ?? candidate.err?.errmsg ?? '');
-  (error as { code?: number }).code = candidate.code ?? candidate.err?.code;
-  return error;
 }

@@ -6,7 +6,8 @@ import { AppConfig, DomainError, ErrorCode, InjectConfig } from '@chatbox/common
 const TRANSIENT_CODES = new Set([6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436, 50]);
 const TRANSIENT_LABELS = ['RetryableWriteError', 'TransientTransactionError', 'ResetPool'];
 
-export function isTransientMongoError(error: unknown): boolean {
+export function isTransientMongoError(thrown: unknown): boolean {
+  const error = unwrapBulkWriteError(thrown);
   if (error instanceof MongoNetworkError || error instanceof MongoServerSelectionError) return true;
   if (error instanceof MongoError) {
     if (typeof error.code === 'number' && TRANSIENT_CODES.has(error.code)) return true;
@@ -14,6 +15,17 @@ export function isTransientMongoError(error: unknown): boolean {
     return TRANSIENT_MESSAGE.test(error.message);
   }
   return error instanceof Error && TRANSIENT_MESSAGE.test(error.message);
+}
+
+/**
+ * The driver reports a network failure of `insertMany` (and every bulk write) as a bulk write error
+ * without write errors, the original error in `errorResponse`: that one says whether trying again
+ * can help. Any other error is returned as it is.
+ */
+export function unwrapBulkWriteError(error: unknown): unknown {
+  const { writeErrors, errorResponse } = (error ?? {}) as { writeErrors?: unknown; errorResponse?: unknown };
+  const noDocumentFailed = Array.isArray(writeErrors) && writeErrors.length === 0;
+  return noDocumentFailed && errorResponse instanceof Error ? errorResponse : error;
 }
 
 /**
