@@ -45,7 +45,7 @@ describe('the embedded database (FerretDB on PostgreSQL)', () => {
     for (const database of databases.splice(0)) await database.stop();
     for (const directory of directories.splice(0)) rmSync(directory, { recursive: true, force: true });
   });
-  // initdb costs a second or more: the first two tests share a cluster
+  // initdb costs a second or more: the first three tests share a cluster
   const shared = databaseTempDir('chatbox-embedded-');
   afterAll(() => rmSync(shared, { recursive: true, force: true }));
 
@@ -94,6 +94,48 @@ describe('the embedded database (FerretDB on PostgreSQL)', () => {
     );
     expect(found).toEqual({ _id: 'n2', text: 'before' });
     expect(messages.some((message) => message.startsWith('PostgreSQL exited unexpectedly'))).toBe(true);
+  });
+
+  it("gives the service's equality lookups indexes PostgreSQL uses for FerretDB's filters (decision 0010)", async () => {
+    const database = track(embeddedDatabase(join(shared, 'db')));
+    await database.start();
+    const lookups = [
+      { collection: 'lookups', fields: ['_id', 'uid'] },
+      { collection: 'never_created', fields: ['sid'] },
+    ];
+    // Before FerretDB has made the collection (and, here, even the database) there is nothing to index.
+    expect(await database.ensureLookupIndexes('lookup_test', lookups)).toEqual([]);
+    const sessions = (client: MongoClient) =>
+      client.db('lookup_test').collection<{ _id: string; uid: string }>('lookups');
+    const users = 1000;
+    await withClient(database.uri, (client) =>
+      sessions(client).insertMany(
+        Array.from({ length: 3 * users }, (_, i) => ({ _id: `s${i}`, uid: `u${i % users}` })),
+      ),
+    );
+
+    const created = await database.ensureLookupIndexes('lookup_test', lookups);
+    expect(created).toEqual([
+      expect.stringMatching(/^lookups_\w+__id_lookup$/),
+      expect.stringMatching(/^lookups_\w+_uid_lookup$/),
+    ]);
+    expect(await database.ensureLookupIndexes('lookup_test', lookups)).toEqual([]);
+
+    await withClient(database.uri, async (client) => {
+      // FerretDB's own query plans read the indexes instead of the whole table.
+      const byUser = JSON.stringify(await sessions(client).find({ uid: 'u7' }).explain());
+      expect(byUser).toContain(created[1]);
+      expect(byUser).not.toContain('Seq Scan');
+      expect(JSON.stringify(await sessions(client).find({ _id: 's7' }).explain())).toContain(created[0]);
+      // PostgreSQL keeps them right through inserts and updates FerretDB does not know they need.
+      await sessions(client).insertOne({ _id: 'late', uid: 'u7' });
+      await sessions(client).updateOne({ _id: 's7' }, { $set: { uid: 'moved' } });
+      const ids = async (uid: string) =>
+        (await sessions(client).find({ uid }).toArray()).map(({ _id }) => _id).sort();
+      expect(await ids('u7')).toEqual(['late', 's1007', 's2007']);
+      expect(await ids('moved')).toEqual(['s7']);
+      expect(await sessions(client).findOne({ _id: 'late' })).toEqual({ _id: 'late', uid: 'u7' });
+    });
   });
 
   it('stops a FerretDB that ignores SIGTERM with SIGKILL after the grace period', async () => {

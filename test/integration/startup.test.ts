@@ -48,6 +48,10 @@ describe('start-up of the built service', () => {
       /Database: +embedded FerretDB on PostgreSQL 18\.4 at mongodb:\/\/127\.0\.0\.1:\d+\/, data in .*banner\/db/,
     );
     expect(banner).toContain(`Stop:     Ctrl+C (or kill ${service.child.pid})`);
+    // Before listening, the embedded PostgreSQL got its lookup indexes (decision 0010).
+    expect(output).toMatch(
+      /\[main\] created lookup indexes sessions_\w+__id_lookup, sessions_\w+_uid_lookup, messages_\w+_sid_lookup$/m,
+    );
 
     expect((await fetch(`http://127.0.0.1:${port}/chatbox/readyz`)).status).toBe(200);
     service.child.kill('SIGTERM');

@@ -6,6 +6,7 @@ import {
   DataDirInUseError,
   DataDirLock,
   EmbeddedDatabase,
+  equalityLookups,
   MongoUnreachableError,
   ensureMongoReachable,
   redactMongoUri,
@@ -93,6 +94,22 @@ async function prepare(config: AppConfig, resources: Resources, logging: Params)
   return startEmbeddedDatabase(config, resources, logging);
 }
 
+/**
+ * The embedded PostgreSQL's indexes for FerretDB's equality filters (docs/decisions/0010). They
+ * only make lookups fast: without them the service is slower, not wrong, so a failure is a warning.
+ */
+async function ensureLookupIndexes(config: AppConfig, resources: Resources, log: PinoLogger): Promise<void> {
+  try {
+    const created = await resources.database?.ensureLookupIndexes(
+      config.mongo.database,
+      equalityLookups(config.mongo.collection),
+    );
+    if (created?.length) log.info(`created lookup indexes ${created.join(', ')}`);
+  } catch (error) {
+    log.warn(`lookup indexes not created (lookups read whole tables): ${(error as Error).message}`);
+  }
+}
+
 function printReady(app: INestApplication, config: AppConfig, database: string, log: PinoLogger): void {
   const base = `http://localhost:${config.port}${config.pathPrefix}`;
   if (config.isProduction) {
@@ -125,6 +142,9 @@ async function main(): Promise<void> {
   try {
     database = await prepare(config, resources, logging);
     app = await createChatboxApp(config, logging);
+    // Initialised first: the collections exist (createIndexes) before the lookup indexes are made.
+    await app.init();
+    await ensureLookupIndexes(config, resources, log);
     await app.listen(config.port).catch((error: unknown) => {
       throw listenProblem(error, config.port);
     });

@@ -1,10 +1,12 @@
 export * from './content-cipher';
 export * from './conversation-store';
+export * from './equality-lookups';
 export * from './embedded/data-dir-lock';
 export * from './embedded/embedded-database';
 export * from './embedded/embedded-postgres';
 export * from './embedded/ferretdb-process';
 export * from './embedded/free-port';
+export * from './embedded/lookup-indexes';
 export * from './embedded/postgres-binaries';
 export { isProcessAlive } from './embedded/watched-process';
 export * from './legacy-migration';

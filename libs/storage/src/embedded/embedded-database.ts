@@ -2,6 +2,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { EmbeddedLog, EmbeddedPostgres } from './embedded-postgres';
 import { FerretDbProcess } from './ferretdb-process';
+import { ensureLookupIndexes, EqualityLookup } from './lookup-indexes';
 
 /** FerretDB's storage for the embedded default: PostgreSQL unless told otherwise (docs/decisions/0008). */
 export type EmbeddedBackend = 'postgresql' | 'sqlite';
@@ -99,6 +100,16 @@ export class EmbeddedDatabase {
         `${this.options.dataDir} holds databases of FerretDB's SQLite backend (${files.join(', ')}): ` +
           `they are not migrated to PostgreSQL; EMBEDDED_DB_BACKEND=sqlite still uses them`,
       );
+  }
+
+  /**
+   * On PostgreSQL, the indexes FerretDB's equality filters can use (lookup-indexes.ts); call once
+   * the collections exist. Returns the names created (none on SQLite, whose filters are not pushed
+   * down but for `_id`).
+   */
+  async ensureLookupIndexes(database: string, lookups: readonly EqualityLookup[]): Promise<string[]> {
+    if (!this.postgres) return [];
+    return ensureLookupIndexes(this.postgres.connection, database, lookups);
   }
 
   async stop(): Promise<void> {

@@ -48,6 +48,8 @@ export interface EmbeddedPostgresOptions {
 
 /** The role FerretDB (and an operator's psql) connects as. */
 export const POSTGRES_ROLE = 'ferretdb';
+/** The PostgreSQL database FerretDB keeps everything in (a schema per MongoDB database). */
+const POSTGRES_DATABASE = 'postgres';
 /** FerretDB's default pool (50) + PostgreSQL's 3 reserved superuser slots + a few for tools. */
 export const DEFAULT_MAX_CONNECTIONS = 60;
 const DEFAULT_START_TIMEOUT_MS = 60_000;
@@ -132,7 +134,12 @@ export class EmbeddedPostgres {
       port: String(this.port),
       ...Object.fromEntries(Object.entries(poolParameters).map(([key, value]) => [key, String(value)])),
     });
-    return `postgres://${POSTGRES_ROLE}@/postgres?${query}`;
+    return `postgres://${POSTGRES_ROLE}@/${POSTGRES_DATABASE}?${query}`;
+  }
+
+  /** Where a client of ours connects: the same trusted unix socket and role as FerretDB. */
+  get connection(): { host: string; port: number; user: string; database: string } {
+    return { host: this.socketDir, port: this.port, user: POSTGRES_ROLE, database: POSTGRES_DATABASE };
   }
 
   private get socketDir(): string {
