@@ -93,6 +93,7 @@ export class ChatGateway implements OnGatewayConnection, OnGatewayDisconnect, On
       handshake.principal,
       this.config.limits.maxMessageSize * SEND_BUFFER_FRAMES,
       this.events,
+      request.socket,
     );
     const now = Date.now();
     const state: SocketState = {

@@ -1,4 +1,7 @@
-import type { WebSocket } from 'ws';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import type { Socket } from 'node:net';
+import { WebSocket, WebSocketServer } from 'ws';
 import { ChatboxEvents, type Principal } from '@chatbox/common';
 import { SocketConnection } from './socket-connection';
 
@@ -52,5 +55,75 @@ describe('SocketConnection', () => {
     connection.send({ kind: 'pong', at });
     expect(socket.send).not.toHaveBeenCalled();
     expect(socket.close).toHaveBeenCalledWith(1013, 'client too slow');
+  });
+
+  describe('on a real socket', () => {
+    let server: WebSocketServer;
+    let client: WebSocket;
+    let connection: SocketConnection;
+    let writes: number;
+    const received: string[] = [];
+
+    beforeEach(async () => {
+      server = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+      await once(server, 'listening');
+      const accepted = once(server, 'connection') as Promise<[WebSocket, { socket: Socket }]>;
+      client = new WebSocket(`ws://127.0.0.1:${(server.address() as AddressInfo).port}`);
+      client.on('message', (data) => received.push(String(data)));
+      const [socket, request] = await accepted;
+      await once(client, 'open');
+      writes = 0;
+      // Count what reaches the TCP socket's write methods (one per system call).
+      type WriteMethod = (this: Socket, ...args: unknown[]) => void;
+      const transport = request.socket as Socket & { _write: WriteMethod; _writev: WriteMethod };
+      const [write, writev] = [transport._write, transport._writev];
+      transport._write = function (...args: unknown[]) {
+        writes++;
+        return write.apply(this, args);
+      };
+      transport._writev = function (...args: unknown[]) {
+        writes++;
+        return writev.apply(this, args);
+      };
+      connection = new SocketConnection(socket, principal, 1 << 20, undefined, transport);
+      received.length = 0;
+    });
+    afterEach(async () => {
+      client.terminate();
+      await new Promise((resolve) => server.close(resolve));
+    });
+
+    const arrived = async (count: number) => {
+      while (received.length < count) await once(client, 'message');
+      return received.map((text) => (JSON.parse(text) as { timestamp: string; type: string }).type);
+    };
+
+    it('writes the frames of one turn in one write, in order, and the next turn in another', async () => {
+      connection.send({ kind: 'pong', at });
+      connection.send({ kind: 'pong', sessionId: 's1', at });
+      connection.send({ kind: 'pong', sessionId: 's2', at });
+      expect(writes).toBe(0);
+      expect(await arrived(3)).toEqual(['pong', 'pong', 'pong']);
+      expect(writes).toBe(1);
+      expect(received.map((text) => (JSON.parse(text) as { session_id?: string }).session_id)).toEqual([
+        undefined,
+        's1',
+        's2',
+      ]);
+
+      connection.send({ kind: 'pong', sessionId: 's3', at });
+      expect(await arrived(4)).toHaveLength(4);
+      expect(writes).toBe(2);
+    });
+
+    it('still sends the frames of the turn a close happens in, then the close', async () => {
+      connection.send({ kind: 'pong', sessionId: 'last', at });
+      connection.close(1001, 'server_shutdown');
+      const [code] = (await once(client, 'close')) as [number];
+      expect(code).toBe(1001);
+      expect(received.map((text) => (JSON.parse(text) as { session_id?: string }).session_id)).toEqual([
+        'last',
+      ]);
+    });
   });
 });
