@@ -10,20 +10,27 @@ export type StreamRun = (emit: (event: ReplyEvent) => void, signal: AbortSignal)
 /**
  * Wraps an async producer in an Observable whose teardown aborts the upstream request. After an
  * abort nothing more is emitted (the subscriber is gone). Failures reach the Observable's error
- * channel as `LlmProviderError`; `LlmService` turns them into the reply contract.
+ * channel as `LlmProviderError`; `LlmService` turns them into the reply contract. A producer emits
+ * `end` once its body is read (or cancelled): a teardown after that has nothing to abort, and
+ * skipping the abort spares each finished reply an AbortError and the HTTP client's abort handlers.
  */
 export function abortableStream(run: StreamRun): Observable<ReplyEvent> {
   return new Observable<ReplyEvent>((subscriber) => {
     const controller = new AbortController();
+    let ended = false;
     run((event) => {
-      if (!controller.signal.aborted) subscriber.next(event);
+      if (controller.signal.aborted) return;
+      if (event.kind === 'end') ended = true;
+      subscriber.next(event);
     }, controller.signal).then(
       () => subscriber.complete(),
       (error: unknown) => {
         if (!controller.signal.aborted) subscriber.error(error);
       },
     );
-    return () => controller.abort();
+    return () => {
+      if (!ended) controller.abort();
+    };
   });
 }
 
