@@ -30,6 +30,8 @@ async function startEmbeddedDatabase(dataDir) {
     uri,
     // What main.ts does once the service has made its collections (docs/decisions/0010).
     lookupIndexes: () => database.ensureLookupIndexes('chat', equalityLookups('sessions')),
+    // FerretDB and the postmaster (its backends are its children).
+    processIds: () => [database.ferretDb.pid, database.postgres?.pid].filter(Boolean),
     stop: () => database.stop(),
   };
 }
@@ -290,16 +292,11 @@ function cpuSeconds(rootPid, exceptPids = [], { ownOnly = false } = {}) {
 }
 const CLOCK_TICKS = 100;
 
-/** CPU of the target, and of the database processes (the bench's other children) while it ran. */
+/** CPU of the target's process tree, and of its own database's processes (the floor has none). */
 function cpuNow(target) {
   return {
     own: cpuSeconds(target.child.pid),
-    // Everything the bench started but the floor and the service (their trees), minus the bench itself.
-    database:
-      cpuSeconds(
-        process.pid,
-        [floor, ...services].filter(Boolean).map((started) => started.child.pid),
-      ) - cpuSeconds(process.pid, [], { ownOnly: true }),
+    database: (target.database?.processIds() ?? []).reduce((sum, pid) => sum + cpuSeconds(pid), 0),
   };
 }
 
@@ -559,7 +556,7 @@ const floor = await startFloor();
 const services = [];
 try {
   const freshDb = await startEmbeddedDatabase(mkdtempSync(join(tmpdir(), 'bench-db-')));
-  const fresh = { ...(await startService(freshDb.uri)), label: 'c' };
+  const fresh = { ...(await startService(freshDb.uri)), label: 'c', database: freshDb };
   services.push(fresh);
   await freshDb.lookupIndexes();
 
@@ -568,7 +565,7 @@ try {
   );
   const fullDb = await startEmbeddedDatabase(mkdtempSync(join(tmpdir(), 'bench-db-full-')));
   await prefill(fullDb.uri, PREFILL_SESSIONS, PREFILL_MESSAGES);
-  const full = { ...(await startService(fullDb.uri)), label: 'e' };
+  const full = { ...(await startService(fullDb.uri)), label: 'e', database: fullDb };
   services.push(full);
   const indexingStarted = Date.now();
   const created = await fullDb.lookupIndexes();
