@@ -409,21 +409,22 @@ function medianResult(results) {
 }
 
 /**
- * A scenario `REPEATS` times, the floor then each service in turn each time, under distinct user
- * ids; the medians, floor first. Alternating in the same rounds keeps the machine's drift (±2x on
- * this shared VM over minutes) out of the ratios.
+ * A scenario `REPEATS` times, the floor and each service once per round, under distinct user ids;
+ * the medians, floor first. Alternating in the same rounds keeps the machine's drift (±2x on this
+ * shared VM over minutes) out of the ratios. The order rotates from round to round, so no target
+ * keeps one place: with a fixed order, the service that always ran right after the floor had a first
+ * chunk p50 about four times the other's in two runs out of three.
  */
 async function alternate(clients, messages, label, targets) {
-  const runs = [[], ...targets.map(() => [])];
-  for (let repeat = 0; repeat < REPEATS; repeat++) {
-    runs[0].push(await run(floor, clients, messages, `f${label}r${repeat}`));
-    for (const [index, target] of targets.entries())
-      runs[index + 1].push(
-        await run(target, clients, messages, `${target.label}${label}r${repeat}`, {
-          countOperations: repeat === 0,
-        }),
-      );
-  }
+  const all = [floor, ...targets];
+  const runs = all.map(() => []);
+  for (let repeat = 0; repeat < REPEATS; repeat++)
+    for (let turn = 0; turn < all.length; turn++) {
+      const index = (turn + repeat) % all.length;
+      const target = all[index];
+      const id = `${index === 0 ? 'f' : target.label}${label}r${repeat}`;
+      runs[index].push(await run(target, clients, messages, id, { countOperations: repeat === 0 }));
+    }
   return runs.map(medianResult);
 }
 
