@@ -1,4 +1,6 @@
-import { isDuplicateKeyError, isTransientMongoError, unwrapBulkWriteError } from './mongo-retry';
+import type { Collection } from 'mongodb';
+import type { ProtocolLimits } from '@chatbox/common';
+import { isDuplicateKeyError, isTransientMongoError, MongoRetry, unwrapBulkWriteError } from './mongo-retry';
 
 export type InsertOutcome = 'added' | 'duplicate';
 
@@ -111,4 +113,21 @@ export function writeFailureAsError(value: unknown): Error {
   const error = new Error(failure.errmsg ?? failure.err?.errmsg ?? '');
   (error as { code?: number }).code = failure.code ?? failure.err?.code;
   return error;
+}
+
+/**
+ * The batcher of one collection: unordered `insertMany` commands, each one attempt counted under
+ * `operation` (the documents' lanes retry), sized by the protocol limits.
+ */
+export function collectionInsertBatcher<T>(
+  collection: Pick<Collection, 'insertMany'>,
+  retry: MongoRetry,
+  operation: string,
+  limits: Pick<ProtocolLimits, 'insertBatchDocuments' | 'insertBatchesInFlight'>,
+): InsertBatcher<T> {
+  return new InsertBatcher<T>(
+    (documents) =>
+      retry.once(operation, () => collection.insertMany(documents as never[], { ordered: false })),
+    { maxDocuments: limits.insertBatchDocuments, maxInFlight: limits.insertBatchesInFlight },
+  );
 }

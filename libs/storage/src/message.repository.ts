@@ -11,7 +11,7 @@ import {
   MessageDocument,
 } from './message.schema';
 import { AppConfig, InjectConfig } from '@chatbox/common';
-import { InsertBatcher, InsertOutcome, writeFailureAsError } from './insert-batcher';
+import { collectionInsertBatcher, InsertBatcher, InsertOutcome, writeFailureAsError } from './insert-batcher';
 import { isDuplicateKeyError, MongoRetry } from './mongo-retry';
 import { ReplyCheckpoint, Sender, StoredMessage, StoredMessageType } from './session.model';
 
@@ -63,30 +63,16 @@ export class MessageRepository implements OnModuleInit {
     private readonly retry: MongoRetry,
     @InjectConfig() config: AppConfig,
   ) {
-    this.inserts = new InsertBatcher(
-      (documents) =>
-        this.retry.once('insertMessageBatch', () =>
-          this.model.collection.insertMany(documents as never[], { ordered: false }),
-        ),
-      {
-        maxDocuments: config.protocol.insertBatchDocuments,
-        maxInFlight: config.protocol.insertBatchesInFlight,
-      },
+    this.inserts = collectionInsertBatcher(
+      this.model.collection,
+      retry,
+      'insertMessageBatch',
+      config.protocol,
     );
   }
 
   async onModuleInit(): Promise<void> {
-    await this.retry.run('createIndexes', () =>
-      createMissingIndexes(
-        this.model.collection,
-        MESSAGE_INDEXES.map(({ key, name, unique, sparse }) => ({
-          key,
-          name,
-          ...(unique ? { unique } : {}),
-          ...(sparse ? { sparse } : {}),
-        })),
-      ),
-    );
+    await this.retry.run('createIndexes', () => createMissingIndexes(this.model.collection, MESSAGE_INDEXES));
   }
 
   /** Insert only; a message already there (a retry, a replay, a late duplicate) is left as it is. */

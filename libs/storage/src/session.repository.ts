@@ -5,7 +5,7 @@ import { ContentCipher } from './content-cipher';
 import { createMissingIndexes } from './ensure-indexes';
 import type { MessageTotals } from './message.repository';
 import { AppConfig, InjectConfig } from '@chatbox/common';
-import { InsertBatcher } from './insert-batcher';
+import { collectionInsertBatcher, InsertBatcher } from './insert-batcher';
 import { isDuplicateKeyError, MongoRetry } from './mongo-retry';
 import { LegacyMessageDocument, SESSION_INDEXES, SESSION_MODEL, SessionDocument } from './session.schema';
 import {
@@ -134,15 +134,11 @@ export class SessionRepository implements OnModuleInit {
     private readonly retry: MongoRetry,
     @InjectConfig() config: AppConfig,
   ) {
-    this.inserts = new InsertBatcher(
-      (documents) =>
-        this.retry.once('insertSessionBatch', () =>
-          this.model.collection.insertMany(documents as never[], { ordered: false }),
-        ),
-      {
-        maxDocuments: config.protocol.insertBatchDocuments,
-        maxInFlight: config.protocol.insertBatchesInFlight,
-      },
+    this.inserts = collectionInsertBatcher(
+      this.model.collection,
+      retry,
+      'insertSessionBatch',
+      config.protocol,
     );
   }
 
@@ -151,17 +147,7 @@ export class SessionRepository implements OnModuleInit {
   }
 
   async ensureIndexes(): Promise<void> {
-    await this.retry.run('createIndexes', () =>
-      createMissingIndexes(
-        this.model.collection,
-        SESSION_INDEXES.map(({ key, name, unique, sparse }) => ({
-          key,
-          name,
-          ...(unique ? { unique } : {}),
-          ...(sparse ? { sparse } : {}),
-        })),
-      ),
-    );
+    await this.retry.run('createIndexes', () => createMissingIndexes(this.model.collection, SESSION_INDEXES));
   }
 
   /** The stored document of a new session (name encrypted like message text). */
