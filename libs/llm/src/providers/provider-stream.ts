@@ -13,18 +13,42 @@ export type StreamRun = (emit: (event: ReplyEvent) => void, signal: AbortSignal)
  * channel as `LlmProviderError`; `LlmService` turns them into the reply contract. A producer emits
  * `end` once its body is read (or cancelled): a teardown after that has nothing to abort, and
  * skipping the abort spares each finished reply an AbortError and the HTTP client's abort handlers.
+ *
+ * Deltas emitted together (the events of one network read) leave as one delta, in a microtask: a
+ * busy process reads several provider events at a time, and every delta costs a frame to map, send
+ * and parse on the client (issue 12), while a single event is passed on within the same read. Any
+ * other event, the end of the run and a failure pass the pending text on first.
  */
 export function abortableStream(run: StreamRun): Observable<ReplyEvent> {
   return new Observable<ReplyEvent>((subscriber) => {
     const controller = new AbortController();
     let ended = false;
+    let pendingText: string | undefined;
+    const flush = () => {
+      if (pendingText === undefined) return;
+      const text = pendingText;
+      pendingText = undefined;
+      if (!controller.signal.aborted) subscriber.next({ kind: 'delta', text });
+    };
     run((event) => {
       if (controller.signal.aborted) return;
+      if (event.kind === 'delta') {
+        if (pendingText === undefined) {
+          pendingText = event.text;
+          queueMicrotask(flush);
+        } else pendingText += event.text;
+        return;
+      }
+      flush();
       if (event.kind === 'end') ended = true;
       subscriber.next(event);
     }, controller.signal).then(
-      () => subscriber.complete(),
+      () => {
+        flush();
+        subscriber.complete();
+      },
       (error: unknown) => {
+        flush();
         if (!controller.signal.aborted) subscriber.error(error);
       },
     );
