@@ -54,6 +54,8 @@ const COUNTER_FLUSH_WAIT_MS = 12_000;
 const temporary = [];
 
 // ---- the fake provider: OpenAI-compatible SSE, CHUNKS deltas CHUNK_DELAY_MS apart -----------------
+/** The text of one provider chunk (`w<i> `): counted in frames that carry several. */
+const PROVIDER_CHUNK = /w\d+ /g;
 const chunk = (delta, extra = {}) =>
   `data: ${JSON.stringify({ id: 'b', object: 'chat.completion.chunk', created: 0, model: 'bench', choices: [{ index: 0, delta, finish_reason: null }], ...extra })}\n\n`;
 /** When the provider received each question (by its text): the proxy's own delay before the model. */
@@ -211,6 +213,7 @@ async function chat(wsUrl, userId, messages) {
   const replies = [];
   let errors = 0;
   let chunks = 0;
+  let frames = 0;
   let socket;
   const connecting = performance.now();
   let connectMs;
@@ -219,7 +222,7 @@ async function chat(wsUrl, userId, messages) {
     connectMs = performance.now() - connecting;
   } catch (error) {
     failures.push(`connect: ${error.message}`);
-    return { replies, errors: messages, chunks };
+    return { replies, errors: messages, chunks, frames };
   }
   for (let m = 0; m < messages; m++) {
     const question = `question ${m} of ${userId}`;
@@ -241,7 +244,9 @@ async function chat(wsUrl, userId, messages) {
           if (frame.metadata.error) failures.push(`done with ${frame.metadata.error}`);
           return finish(!frame.metadata.error);
         }
-        chunks++;
+        // A frame may carry several provider chunks (the service joins those it reads together).
+        chunks += frame.content?.match(PROVIDER_CHUNK)?.length ?? 0;
+        frames++;
         first ??= performance.now() - sent;
       };
       function finish(result) {
@@ -258,10 +263,11 @@ async function chat(wsUrl, userId, messages) {
         first,
         total: performance.now() - sent,
         toProvider: (askedAt.get(question) ?? NaN) - sent,
+        sessionsFirst: m === 0,
       });
   }
   socket.close();
-  return { replies, errors, chunks, connectMs };
+  return { replies, errors, chunks, frames, connectMs };
 }
 
 /** CPU seconds (user + system) a process tree has used: `root` and every descendant. */
@@ -322,6 +328,7 @@ async function run(target, clients, messages, label, { countOperations = true } 
     .flatMap((r) => (r.connectMs === undefined ? [] : [r.connectMs]))
     .sort((a, b) => a - b);
   const chunks = results.reduce((sum, r) => sum + r.chunks, 0);
+  const frames = results.reduce((sum, r) => sum + r.frames, 0);
   const exchanges = firsts.length;
   let operations;
   if (operationsBefore) {
@@ -329,9 +336,16 @@ async function run(target, clients, messages, label, { countOperations = true } 
     const after = await target.databaseOperations();
     operations = summarizeOperations(operationsBefore, after, exchanges);
   }
+  const firstsOf = (sessionsFirst) =>
+    results
+      .flatMap((r) => r.replies.filter((reply) => reply.sessionsFirst === sessionsFirst))
+      .map((reply) => reply.first)
+      .sort((a, b) => a - b);
   return {
     wall,
     p50: percentile(firsts, 50),
+    p50SessionsFirst: percentile(firstsOf(true), 50),
+    p50Later: percentile(firstsOf(false), 50),
     p99: percentile(firsts, 99),
     cpuPerExchange: (cpuAfter.own - cpuBefore.own) / Math.max(1, totals.length),
     databaseCpuPerExchange: (cpuAfter.database - cpuBefore.database) / Math.max(1, totals.length),
@@ -341,6 +355,7 @@ async function run(target, clients, messages, label, { countOperations = true } 
     totalP50: percentile(totals, 50),
     totalP99: percentile(totals, 99),
     chunksPerSecond: chunks / wall,
+    framesPerReply: frames / Math.max(1, firsts.length),
     errors: results.reduce((sum, r) => sum + r.errors, 0),
     operations,
   };
@@ -423,7 +438,12 @@ async function alternate(clients, messages, label, targets) {
       const index = (turn + repeat) % all.length;
       const target = all[index];
       const id = `${index === 0 ? 'f' : target.label}${label}r${repeat}`;
-      runs[index].push(await run(target, clients, messages, id, { countOperations: repeat === 0 }));
+      const result = await run(target, clients, messages, id, { countOperations: repeat === 0 });
+      // Each round on its own line: the medians hide how wall and first chunk trade off per run.
+      process.stderr.write(
+        `  round ${repeat + 1}, ${index === 0 ? 'floor' : target.label === 'c' ? 'chatbox' : 'chatbox, earlier data'}, ${clients} x ${messages}: wall ${fmt.s(result.wall)}, first chunk p50 ${fmt.ms(result.p50)} (first message ${fmt.ms(result.p50SessionsFirst)}), connect + greeting p99 ${fmt.ms(result.connectP99)}, ${result.framesPerReply.toFixed(1)} chunk frames per reply\n`,
+      );
+      runs[index].push(result);
     }
   return runs.map(medianResult);
 }
@@ -495,7 +515,7 @@ const failures = [];
 const notes = [];
 const fmt = {
   s: (v) => `${v.toFixed(2)} s`,
-  ms: (v) => `${Math.round(v)} ms`,
+  ms: (v) => (Number.isFinite(v) ? `${Math.round(v)} ms` : '–'),
   n: (v) => `${Math.round(v)}`,
 };
 /** The figures compared per scenario: label, how one result shows it, which number the ratio uses. */
@@ -503,6 +523,11 @@ const FIGURES = [
   ['wall', (r) => fmt.s(r.wall), (r) => r.wall],
   ['first chunk p50', (r) => fmt.ms(r.p50), (r) => r.p50],
   ['first chunk p99', (r) => fmt.ms(r.p99), (r) => r.p99],
+  [
+    "first chunk p50: a session's first message / later ones",
+    (r) => `${fmt.ms(r.p50SessionsFirst)} / ${fmt.ms(r.p50Later)}`,
+    (r) => r.p50SessionsFirst,
+  ],
   [
     'message to provider p50 / p99',
     (r) => `${fmt.ms(r.toProviderP50)} / ${fmt.ms(r.toProviderP99)}`,
@@ -517,6 +542,7 @@ const FIGURES = [
     (r) => r.cpuPerExchange,
   ],
   ['chunks/s', (r) => fmt.n(r.chunksPerSecond), (r) => r.chunksPerSecond],
+  ['chunk frames per reply', (r) => r.framesPerReply.toFixed(1), (r) => r.framesPerReply],
   ['errors', (r) => String(r.errors)],
   [
     'db writes / reads / inserted per exchange',
