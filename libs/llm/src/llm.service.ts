@@ -2,7 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import type OpenAI from 'openai';
 import { toFile } from 'openai';
 import { defer, Observable, of, throwError, timer } from 'rxjs';
-import { catchError, concatMap, finalize, retry, tap } from 'rxjs/operators';
+import { catchError, finalize, retry, tap } from 'rxjs/operators';
 import { AppConfig, InjectConfig, LlmProviderConfig } from '@chatbox/common';
 import { LlmFailureTracker, ProviderFailingAlert, ProviderRecovered } from './failure-tracker';
 import { isLlmProviderError, LlmProviderError, VoiceUnavailableError } from './llm-errors';
@@ -12,10 +12,10 @@ import { DemoProvider } from './providers/demo.provider';
 import { DifyProvider } from './providers/dify.provider';
 import { createOpenAiClient, OpenAiProvider } from './providers/openai.provider';
 import {
+  beforeFinal,
   FinalEvent,
   finishedWithin,
   firstOutputWithin,
-  isFinal,
   ReplyTimeout,
   requireEndMarker,
 } from './reply-operators';
@@ -164,9 +164,7 @@ export class LlmService {
         firstOutputWithin(firstTokenTimeoutMs),
         finishedWithin(streamTimeoutMs),
         catchError((error: unknown) => of(this.failure(reply, error))),
-        concatMap((event) =>
-          isFinal(event) ? [...this.estimatedUsage(reply, systemPrompt, event), event] : [event],
-        ),
+        beforeFinal((final) => this.estimatedUsage(reply, systemPrompt, final)),
         tap((event) => this.track(reply, event)),
         finalize(() => {
           if (!reply.finished)

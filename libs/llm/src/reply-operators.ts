@@ -1,5 +1,5 @@
-import { concatWith, connect, defer, EMPTY, merge, MonoTypeOperatorFunction, throwError, timer } from 'rxjs';
-import { filter, mergeMap, mergeWith, takeUntil, takeWhile, tap } from 'rxjs/operators';
+import { concatWith, defer, EMPTY, MonoTypeOperatorFunction, Observable, throwError, timer } from 'rxjs';
+import { mergeMap, mergeWith, takeWhile, tap } from 'rxjs/operators';
 import { LlmProviderError } from './llm-errors';
 import type { ReplyEvent } from './llm.types';
 
@@ -48,16 +48,35 @@ export function requireEndMarker(): MonoTypeOperatorFunction<ReplyEvent> {
     });
 }
 
-/** Fails with `ReplyTimeout` unless text or a file (or the end) arrives within `ms` (across retries). */
+/**
+ * Fails with `ReplyTimeout` unless text or a file (or the end) arrives within `ms` (across retries).
+ * One timer per reply, cleared by the first output; every later event passes straight through
+ * (no multicast of each chunk to a watcher that has nothing left to watch).
+ */
 export function firstOutputWithin(ms: number): MonoTypeOperatorFunction<ReplyEvent> {
-  return connect((events) =>
-    merge(
-      events,
-      expire('first token', ms).pipe(
-        takeUntil(events.pipe(filter((event) => isOutput(event) || isFinal(event)))),
-      ),
-    ),
-  );
+  return (source) =>
+    new Observable<ReplyEvent>((subscriber) => {
+      let deadline: ReturnType<typeof setTimeout> | undefined = setTimeout(
+        () => subscriber.error(new ReplyTimeout('first token', ms)),
+        ms,
+      );
+      const settle = () => {
+        clearTimeout(deadline);
+        deadline = undefined;
+      };
+      const subscription = source.subscribe({
+        next: (event) => {
+          if (deadline !== undefined && (isOutput(event) || isFinal(event))) settle();
+          subscriber.next(event);
+        },
+        error: (error: unknown) => subscriber.error(error),
+        complete: () => subscriber.complete(),
+      });
+      return () => {
+        settle();
+        subscription.unsubscribe();
+      };
+    });
 }
 
 /** Fails with `ReplyTimeout` unless the final event arrives within `ms`; completes after it. */
@@ -66,5 +85,25 @@ export function finishedWithin(ms: number): MonoTypeOperatorFunction<ReplyEvent>
     source.pipe(
       mergeWith(expire('whole reply', ms)),
       takeWhile((event) => !isFinal(event), true),
+    );
+}
+
+/**
+ * Emits `extra(final)` just before each final event. A plain pass-through otherwise: no inner
+ * subscription per event, as `concatMap` to an array would make for every chunk of every reply.
+ */
+export function beforeFinal(
+  extra: (final: FinalEvent) => ReplyEvent[],
+): MonoTypeOperatorFunction<ReplyEvent> {
+  return (source) =>
+    new Observable<ReplyEvent>((subscriber) =>
+      source.subscribe({
+        next: (event) => {
+          if (isFinal(event)) for (const added of extra(event)) subscriber.next(added);
+          subscriber.next(event);
+        },
+        error: (error: unknown) => subscriber.error(error),
+        complete: () => subscriber.complete(),
+      }),
     );
 }

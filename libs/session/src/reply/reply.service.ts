@@ -2,9 +2,10 @@ import { Injectable, Logger } from '@nestjs/common';
 import {
   catchError,
   defaultIfEmpty,
-  EMPTY,
+  filter,
   from,
   lastValueFrom,
+  map,
   mergeMap,
   NEVER,
   Observable,
@@ -391,7 +392,8 @@ export class ReplyService {
         conversationId: session.difyConversationId,
       })
       .pipe(
-        mergeMap((event) => this.apply(run, session, event)),
+        map((event) => this.apply(run, session, event)),
+        filter((outcome): outcome is ReplyOutcome => outcome !== undefined),
         catchError((error: unknown) => {
           this.logger.error({ err: error, sessionId: job.sessionId }, 'reply stream failed');
           return of<ReplyOutcome>({
@@ -415,26 +417,29 @@ export class ReplyService {
     return race(replied$, run.stops, refused$).pipe(take(1), defaultIfEmpty(complete));
   }
 
-  /** One event of the model's stream: text is delivered at once; the reply's end is its outcome. */
-  private apply(run: ReplyRun, session: SessionRecord, event: ReplyEvent): Observable<ReplyOutcome> {
+  /**
+   * One event of the model's stream: text is delivered at once; the reply's end (or a reply grown
+   * too large) is its outcome. Synchronous, so no inner Observable per chunk.
+   */
+  private apply(run: ReplyRun, session: SessionRecord, event: ReplyEvent): ReplyOutcome | undefined {
     switch (event.kind) {
       case 'delta':
-        if (event.text === '') return EMPTY;
+        if (event.text === '') return undefined;
         run.firstTokenMs ??= Math.round(performance.now() - run.started);
-        if (!run.buffer.fits(event.text)) return of({ status: 'stopped', note: 'max_reply_size' });
+        if (!run.buffer.fits(event.text)) return { status: 'stopped', note: 'max_reply_size' };
         this.deliver(run.buffer.addDelta(event.text));
-        return EMPTY;
+        return undefined;
       case 'usage':
         run.usage = event;
-        return EMPTY;
+        return undefined;
       case 'file':
         run.files.push(this.attachments.importFile(event, session, run.fileImports.signal));
-        return EMPTY;
+        return undefined;
       case 'end':
         run.conversationId = event.conversationId;
-        return of({ status: 'complete' });
+        return { status: 'complete' };
       case 'error':
-        return of({ status: 'error', errorCode: event.code, errorMessage: event.message });
+        return { status: 'error', errorCode: event.code, errorMessage: event.message };
     }
   }
 
