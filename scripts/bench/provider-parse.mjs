@@ -73,7 +73,10 @@ function serve() {
   server.listen(0, '127.0.0.1', () => process.send({ port: server.address().port }));
 }
 
-/** One stream through the provider; resolves with its delta count once it ended. */
+/**
+ * One stream through the provider; resolves with the number of chunks its deltas carried once it
+ * ended (a delta may join the chunks of one read: each chunk's text is one `word<n> `).
+ */
 function throughProvider(provider) {
   return new Promise((done, fail) => {
     let deltas = 0;
@@ -85,7 +88,7 @@ function throughProvider(provider) {
       )
       .subscribe({
         next: (event) => {
-          if (event.kind === 'delta') deltas++;
+          if (event.kind === 'delta') deltas += event.text.match(/word\d+ /g)?.length ?? 0;
           if (event.kind === 'end') ended = true;
         },
         error: fail,

@@ -6,6 +6,7 @@ import { LlmProviderError } from '../llm-errors';
 import type { LlmProvider, ReplyEvent, ReplyRequest } from '../llm.types';
 import { toProviderTurn } from '../turns';
 import { abortableStream, fromSdkError, readSseEvents } from './provider-stream';
+import { nodeBodyOf, streamingFetch } from './streaming-fetch';
 
 /** Sent when no key is configured: local OpenAI-compatible servers (Ollama, vLLM) need none, the SDK needs one. */
 export const PLACEHOLDER_API_KEY = 'no-key';
@@ -13,6 +14,8 @@ export const PLACEHOLDER_API_KEY = 'no-key';
 export interface ProviderClientOptions {
   /** Upper bound of one HTTP request inside the SDK; LlmService enforces the real timeouts. */
   requestTimeoutMs: number;
+  /** The SDK's `fetch`; the global one when not given. */
+  fetch?: ReturnType<typeof streamingFetch>;
 }
 
 /** Builds the SDK client for an openai-type provider (also used for speech-to-text and text-to-speech). */
@@ -26,6 +29,7 @@ export function createOpenAiClient(config: LlmProviderConfig, options: ProviderC
     logLevel: 'off',
     maxRetries: 0,
     timeout: options.requestTimeoutMs,
+    ...(options.fetch ? { fetch: options.fetch } : {}),
   });
 }
 
@@ -53,7 +57,8 @@ export class OpenAiProvider implements LlmProvider {
     options: ProviderClientOptions,
   ) {
     this.id = config.id;
-    this.client = createOpenAiClient(config, options);
+    // Replies are streamed through undici's `request`, not `fetch` (see `streamingFetch`).
+    this.client = createOpenAiClient(config, { ...options, fetch: streamingFetch() });
   }
 
   stream(request: ReplyRequest, systemPrompt: string): Observable<ReplyEvent> {
@@ -79,11 +84,12 @@ export class OpenAiProvider implements LlmProvider {
       } catch (error) {
         throw fromSdkError(error, OPENAI_SDK_ERRORS);
       }
-      if (!response.body) throw new LlmProviderError('connection', 'stream failed: response without a body');
+      const body = nodeBodyOf(response) ?? response.body;
+      if (!body) throw new LlmProviderError('connection', 'stream failed: response without a body');
       let finished = false;
       let usageSeen = false;
       let done = false;
-      const read = await readSseEvents(response.body, signal, (message) => {
+      const read = await readSseEvents(body, signal, (message) => {
         if (done) return;
         if (message.data.startsWith('[DONE]')) {
           done = true;

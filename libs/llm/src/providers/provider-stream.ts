@@ -1,3 +1,5 @@
+import { Readable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { Observable } from 'rxjs';
 import { LlmProviderError } from '../llm-errors';
@@ -66,13 +68,14 @@ export type SseEventHandler = (message: EventSourceMessage) => boolean | void;
 
 /**
  * Reads an SSE body event by event with `eventsource-parser` (the SDKs' own stream stacks, nested
- * async generators over the same body, cost measurably more CPU per chunk: issue 12). Leaving the
- * read early cancels the body, which aborts the request. Resolves `false` when the reply was
- * cancelled meanwhile (`signal` aborted), `true` when the body ended or the handler stopped it; a
- * body that fails while being read is a connection failure.
+ * async generators over the same body, cost measurably more CPU per chunk: issue 12). The body is a
+ * Node stream when the response came from `streamingFetch` (`nodeBodyOf`), else a WHATWG stream.
+ * Leaving the read early cancels the body, which aborts the request. Resolves `false` when the reply
+ * was cancelled meanwhile (`signal` aborted), `true` when the body ended or the handler stopped it;
+ * a body that fails while being read is a connection failure.
  */
 export async function readSseEvents(
-  body: ReadableStream<Uint8Array>,
+  body: ReadableStream<Uint8Array> | Readable,
   signal: AbortSignal,
   onEvent: SseEventHandler,
 ): Promise<boolean> {
@@ -89,12 +92,13 @@ export async function readSseEvents(
       }
     },
   });
-  const decoder = new TextDecoder();
+  const feed = (text: string) => {
+    parser.feed(text);
+    return stopped;
+  };
   try {
-    for await (const chunk of body) {
-      parser.feed(decoder.decode(chunk, { stream: true }));
-      if (stopped) break;
-    }
+    if (body instanceof Readable) await readNodeStream(body, feed);
+    else await readWebStream(body, feed);
   } catch (error) {
     if (signal.aborted) return false;
     throw new LlmProviderError('connection', `stream failed: ${(error as Error).message}`, { cause: error });
@@ -102,6 +106,44 @@ export async function readSseEvents(
   if (failure !== undefined) throw failure;
   return !signal.aborted;
 }
+
+/** Feeds the text of each chunk until `feed` says stop (then cancels the body) or the body ends. */
+async function readWebStream(body: ReadableStream<Uint8Array>, feed: (text: string) => boolean) {
+  const decoder = new TextDecoder();
+  for await (const chunk of body) if (feed(decoder.decode(chunk, { stream: true }))) break;
+}
+
+/**
+ * The same over a Node stream, with its events rather than an async iterator (a promise per chunk
+ * is what the Node path saves). A body destroyed before its end without an error (a cancelled
+ * request) fails like a cut connection; `readSseEvents` tells the two apart by the signal.
+ */
+function readNodeStream(body: Readable, feed: (text: string) => boolean): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const settle = (error?: Error) => {
+      body.off('data', onData).off('end', onEnd).off('error', onError).off('close', onClose);
+      if (error) reject(error);
+      else resolve();
+    };
+    // undici's body streams ignore `setEncoding`: decode here (a character may span two chunks).
+    const decoder = new StringDecoder('utf8');
+    const onData = (chunk: Buffer | string) => {
+      if (!feed(typeof chunk === 'string' ? chunk : decoder.write(chunk))) return;
+      settle();
+      // A body destroyed before its end reports an abort error: nobody needs it any more.
+      body.on('error', ignore).destroy();
+    };
+    const onEnd = () => {
+      feed(decoder.end());
+      settle();
+    };
+    const onError = (error: Error) => settle(error);
+    const onClose = () => settle(new Error('terminated'));
+    body.on('data', onData).once('end', onEnd).once('error', onError).once('close', onClose);
+  });
+}
+
+const ignore = () => undefined;
 
 interface SdkErrorClasses {
   APIError: abstract new (...args: never[]) => Error & { status?: number; headers?: Headers };
