@@ -150,7 +150,7 @@ async function startFloor() {
     { PORT: String(port), JWT_SECRET: SECRET, PROVIDER_URL: providerUrl },
     () => sleep(500),
   );
-  return { ...floor, name: 'floor', wsUrl: `ws://127.0.0.1:${port}/ws` };
+  return { ...floor, name: 'floor', label: 'f', title: 'floor', wsUrl: `ws://127.0.0.1:${port}/ws` };
 }
 
 async function startService(mongoUri) {
@@ -437,11 +437,11 @@ async function alternate(clients, messages, label, targets) {
     for (let turn = 0; turn < all.length; turn++) {
       const index = (turn + repeat) % all.length;
       const target = all[index];
-      const id = `${index === 0 ? 'f' : target.label}${label}r${repeat}`;
+      const id = `${target.label}${label}r${repeat}`;
       const result = await run(target, clients, messages, id, { countOperations: repeat === 0 });
       // Each round on its own line: the medians hide how wall and first chunk trade off per run.
       process.stderr.write(
-        `  round ${repeat + 1}, ${index === 0 ? 'floor' : target.label === 'c' ? 'chatbox' : 'chatbox, earlier data'}, ${clients} x ${messages}: wall ${fmt.s(result.wall)}, first chunk p50 ${fmt.ms(result.p50)} (first message ${fmt.ms(result.p50SessionsFirst)}), connect + greeting p99 ${fmt.ms(result.connectP99)}, ${result.framesPerReply.toFixed(1)} chunk frames per reply\n`,
+        `  round ${repeat + 1}, ${target.title}, ${clients} x ${messages}: wall ${fmt.s(result.wall)}, first chunk p50 ${fmt.ms(result.p50)} (first message ${fmt.ms(result.p50SessionsFirst)}), connect + greeting p99 ${fmt.ms(result.connectP99)}, ${result.framesPerReply.toFixed(1)} chunk frames per reply\n`,
       );
       runs[index].push(result);
     }
@@ -581,9 +581,12 @@ process.stdout.write(
 const floor = await startFloor();
 /** Both services run side by side: the fresh database's and the one holding earlier data. */
 const services = [];
+/** Their databases, stopped after them (also when a step fails). */
+const databases = [];
 try {
   const freshDb = await startEmbeddedDatabase(mkdtempSync(join(tmpdir(), 'bench-db-')));
-  const fresh = { ...(await startService(freshDb.uri)), label: 'c', database: freshDb };
+  databases.push(freshDb);
+  const fresh = { ...(await startService(freshDb.uri)), label: 'c', title: 'chatbox', database: freshDb };
   services.push(fresh);
   await freshDb.lookupIndexes();
 
@@ -591,8 +594,14 @@ try {
     `  filling a database with ${PREFILL_SESSIONS} sessions and ${PREFILL_MESSAGES} messages\n`,
   );
   const fullDb = await startEmbeddedDatabase(mkdtempSync(join(tmpdir(), 'bench-db-full-')));
+  databases.push(fullDb);
   await prefill(fullDb.uri, PREFILL_SESSIONS, PREFILL_MESSAGES);
-  const full = { ...(await startService(fullDb.uri)), label: 'e', database: fullDb };
+  const full = {
+    ...(await startService(fullDb.uri)),
+    label: 'e',
+    title: 'chatbox, earlier data',
+    database: fullDb,
+  };
   services.push(full);
   const indexingStarted = Date.now();
   const created = await fullDb.lookupIndexes();
@@ -631,11 +640,9 @@ try {
     `${(idleService / 1024).toFixed(1)} KB`,
     (idleService / idleFloor).toFixed(2),
   ]);
-  for (const service of services.splice(0)) await service.stop();
-  await freshDb.stop();
-  await fullDb.stop();
 } finally {
   for (const service of services) await service.stop().catch(() => undefined);
+  for (const database of databases) await database.stop().catch(() => undefined);
   await floor.stop();
   provider.close();
   for (const path of temporary) rmSync(path, { recursive: true, force: true });

@@ -6,7 +6,7 @@ import { LlmProviderError } from '../llm-errors';
 import type { LlmProvider, ReplyEvent, ReplyRequest } from '../llm.types';
 import { toProviderTurn } from '../turns';
 import { abortableStream, fromSdkError, readSseEvents } from './provider-stream';
-import { nodeBodyOf, streamingFetch } from './streaming-fetch';
+import { FetchFunction, nodeBodyOf, streamingFetch } from './streaming-fetch';
 
 /** Sent when no key is configured: local OpenAI-compatible servers (Ollama, vLLM) need none, the SDK needs one. */
 export const PLACEHOLDER_API_KEY = 'no-key';
@@ -15,7 +15,7 @@ export interface ProviderClientOptions {
   /** Upper bound of one HTTP request inside the SDK; LlmService enforces the real timeouts. */
   requestTimeoutMs: number;
   /** The SDK's `fetch`; the global one when not given. */
-  fetch?: ReturnType<typeof streamingFetch>;
+  fetch?: FetchFunction;
 }
 
 /** Builds the SDK client for an openai-type provider (also used for speech-to-text and text-to-speech). */

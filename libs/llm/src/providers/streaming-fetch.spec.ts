@@ -7,6 +7,14 @@ import { nodeBodyOf, streamingFetch } from './streaming-fetch';
 
 type Handler = (request: IncomingMessage, body: string, response: ServerResponse) => void;
 
+/** Answers with an event stream holding one event, then keeps it open. */
+const openStreamWith =
+  (data: string): Handler =>
+  (_request, _body, response) => {
+    response.writeHead(200, { 'content-type': 'text/event-stream' });
+    response.write(`data: ${data}\n\n`);
+  };
+
 /** A real HTTP server answering each request with the handler set for the test. */
 describe('streamingFetch', () => {
   let server: Server;
@@ -92,10 +100,7 @@ describe('streamingFetch', () => {
   });
 
   it('aborting the signal mid-body ends the read as cancelled and closes the request upstream', async () => {
-    handler = (_request, _body, response) => {
-      response.writeHead(200, { 'content-type': 'text/event-stream' });
-      response.write('data: first\n\n');
-    };
+    handler = openStreamWith('first');
     const controller = new AbortController();
     const response = await fetchVia(`${base}/x`, { method: 'POST', body: '{}', signal: controller.signal });
     const read = readSseEvents(nodeBodyOf(response)!, controller.signal, () => controller.abort());
@@ -104,10 +109,7 @@ describe('streamingFetch', () => {
   });
 
   it('a body nobody reads, aborted, closes the request upstream without an unhandled error', async () => {
-    handler = (_request, _body, response) => {
-      response.writeHead(200, { 'content-type': 'text/event-stream' });
-      response.write('data: unread\n\n');
-    };
+    handler = openStreamWith('unread');
     const controller = new AbortController();
     const response = await fetchVia(`${base}/x`, { method: 'POST', body: '{}', signal: controller.signal });
     controller.abort();
@@ -118,10 +120,7 @@ describe('streamingFetch', () => {
   });
 
   it('a handler that stops the read early cancels the body, which closes the request upstream', async () => {
-    handler = (_request, _body, response) => {
-      response.writeHead(200, { 'content-type': 'text/event-stream' });
-      response.write('data: enough\n\n');
-    };
+    handler = openStreamWith('enough');
     const response = await fetchVia(`${base}/x`, { method: 'POST', body: '{}' });
     const read = readSseEvents(nodeBodyOf(response)!, new AbortController().signal, () => true);
     await expect(read).resolves.toBe(true);

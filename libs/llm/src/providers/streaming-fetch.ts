@@ -9,7 +9,8 @@ const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
 
 const ignore = () => undefined;
 
-type FetchFunction = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
+/** What the SDKs accept as their `fetch`. */
+export type FetchFunction = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
 
 /**
  * A `fetch` for the provider SDKs that reads a successful response body as a Node stream with
