@@ -1,7 +1,10 @@
 import { randomBytes } from 'node:crypto';
+import { AddressInfo, createServer, connect as connectTcp, Server, Socket } from 'node:net';
+import { getConnectionToken } from '@nestjs/mongoose';
 import Redis from 'ioredis';
+import type { Connection } from 'mongoose';
 import { FakeOpenAi, startFakeOpenAi, openAiProviderEnv } from '../support/fake-llm';
-import { startTestApp, TestApp, uniqueDatabaseName } from '../support/app';
+import { startTestApp, TestApp, testMongoUri, uniqueDatabaseName } from '../support/app';
 import { userToken } from '../support/tokens';
 import { replyFrames, seqsOf, textOf } from '../support/reply-frames';
 import { Frame, handshakeStatus, TestClient } from '../support/ws-client';
@@ -224,5 +227,145 @@ describe('several instances sharing Redis and MongoDB (SPEC 10)', () => {
     // The provider was asked one reply at a time: the second request came after the first ended.
     const chats = fake.requestsTo('/chat/completions');
     expect(chats).toHaveLength(3);
+  });
+});
+
+/**
+ * A TCP relay in front of the test database whose client-to-database direction can be held: what the
+ * client sends meanwhile waits in order and goes on at `release`. An instance behind it has its
+ * writes held back while it keeps answering from memory.
+ */
+class HoldableRelay {
+  private readonly sockets = new Set<Socket>();
+  private readonly waiting: { upstream: Socket; chunk: Buffer }[] = [];
+  private held = false;
+  private readonly server: Server;
+
+  private constructor(target: URL) {
+    this.server = createServer((client) => this.pair(client, target));
+  }
+
+  static async to(uri: string): Promise<{ relay: HoldableRelay; uri: string }> {
+    const relay = new HoldableRelay(new URL(uri));
+    await new Promise<void>((resolve) => relay.server.listen(0, '127.0.0.1', resolve));
+    const relayed = new URL(uri);
+    relayed.host = `127.0.0.1:${(relay.server.address() as AddressInfo).port}`;
+    return { relay, uri: relayed.toString() };
+  }
+
+  hold(): void {
+    this.held = true;
+  }
+
+  release(): void {
+    this.held = false;
+    for (const { upstream, chunk } of this.waiting.splice(0)) upstream.write(chunk);
+  }
+
+  async close(): Promise<void> {
+    for (const socket of this.sockets) socket.destroy();
+    await new Promise((resolve) => this.server.close(resolve));
+  }
+
+  private pair(client: Socket, target: URL): void {
+    const upstream = connectTcp(Number(target.port), target.hostname);
+    for (const socket of [client, upstream]) {
+      this.sockets.add(socket);
+      socket.on('error', () => undefined);
+      socket.on('close', () => {
+        this.sockets.delete(socket);
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    upstream.pipe(client);
+    client.on('data', (chunk: Buffer) => {
+      if (this.held) this.waiting.push({ upstream, chunk });
+      else upstream.write(chunk);
+    });
+  }
+}
+
+describe('a session created on one instance and bound on another before its writes land (SPEC 10)', () => {
+  let a: TestApp;
+  let b: TestApp;
+  let fake: FakeOpenAi;
+  let relay: HoldableRelay;
+  let keyPrefix: string;
+  /** Called with each `find` of instance B that succeeded, by the `_id` it looked for. */
+  let onFoundOnB: (id: unknown) => void = () => undefined;
+  const clients: TestClient[] = [];
+
+  beforeAll(async () => {
+    fake = await startFakeOpenAi();
+    keyPrefix = `test:multi-early:${randomBytes(6).toString('hex')}:`;
+    const relayed = await HoldableRelay.to(testMongoUri());
+    relay = relayed.relay;
+    const env = {
+      MONGO_DATABASE: uniqueDatabaseName('multiearly'),
+      REDIS_URL,
+      REDIS_KEY_PREFIX: keyPrefix,
+      ...openAiProviderEnv(fake, { id: 'gpt', name: 'GPT fake', apiKey: 'test-key' }),
+    };
+    a = await startTestApp({ ...env, MONGO_URI: relayed.uri });
+    const direct = new URL(testMongoUri());
+    direct.searchParams.set('monitorCommands', 'true');
+    b = await startTestApp({ ...env, MONGO_URI: direct.toString() });
+    const driver = b.app.get<Connection>(getConnectionToken()).getClient();
+    const lookedFor = new Map<number, unknown>();
+    driver.on('commandStarted', (event) => {
+      if (event.commandName === 'find') lookedFor.set(event.requestId, event.command.filter?._id);
+    });
+    driver.on('commandSucceeded', (event) => {
+      if (lookedFor.has(event.requestId)) onFoundOnB(lookedFor.get(event.requestId));
+      lookedFor.delete(event.requestId);
+    });
+  });
+  beforeEach(() => fake.reset().script({ chunks: CHUNKS.slice(0, 3), delayMs: 5 }));
+  afterEach(async () => {
+    relay.release();
+    await Promise.all(clients.splice(0).map((client) => client.close()));
+  });
+  afterAll(async () => {
+    relay?.release();
+    await b?.close();
+    await a?.close();
+    await relay?.close();
+    await fake?.close();
+    const redis = new Redis(REDIS_URL);
+    const keys = await redis.keys(`${keyPrefix}*`);
+    if (keys.length > 0) await redis.del(...keys);
+    await redis.quit();
+  });
+
+  it("a socket on B right after A's first reply binds to that session, not to a new one", async () => {
+    const onA = await TestClient.connect(a.wsUrl, { token: userToken('early-mover') });
+    clients.push(onA);
+    await onA.waitForType('connection_status');
+    // A answers from memory; its inserts of the session and both messages wait in the relay.
+    relay.hold();
+    onA.send({ type: 'user_message', content: 'First question' });
+    const { done, text } = await onA.waitForReply();
+    expect(text).toBe(CHUNKS.slice(0, 3).join(''));
+    const sessionId = done.session_id!;
+
+    // B looks the session up and misses it (A's writes are held); only then do they go on.
+    const missedOnB = new Promise<void>((resolve) => {
+      onFoundOnB = (id) => {
+        if (id === sessionId) resolve();
+      };
+    });
+    const onB = await TestClient.connect(b.wsUrl, { token: userToken('early-mover'), sessionId });
+    clients.push(onB);
+    await missedOnB;
+    relay.release();
+
+    const greeting = await onB.waitForType('connection_status');
+    expect(greeting.session_id).toBe(sessionId);
+    expect(greeting.metadata?.new_session).toBeUndefined();
+    // Bound: the session's next reply, streamed by A, reaches the socket on B.
+    onA.send({ type: 'user_message', content: 'And then?' });
+    const next = await onB.waitForReply();
+    expect(next.done.session_id).toBe(sessionId);
   });
 });

@@ -12,6 +12,7 @@ import {
   SessionRepository,
   StoredMessage,
 } from '@chatbox/storage';
+import { ReplyLock } from './ports/reply-lock';
 import { SessionBroadcaster } from './ports/session-broadcaster';
 import { DashboardChange, instant, SessionEnded } from './session-events';
 import { settledWithin } from './settled-within';
@@ -19,6 +20,9 @@ import { sessionNameFrom } from './session-name';
 import { SessionDetail, SharedSessionView, toSessionDetail, toSharedView } from './session-views';
 
 const SHARE_TOKEN_BYTES = 24;
+/** Lookups of a session another instance is still writing: the first after this long, then twice as long each time. */
+const WRITTEN_ELSEWHERE_FIRST_POLL_MS = 25;
+const WRITTEN_ELSEWHERE_MAX_POLL_MS = 400;
 
 export type SessionEndReason = 'user' | 'idle' | 'new_session' | 'message_limit' | 'admin';
 
@@ -46,6 +50,7 @@ export class SessionService {
     private readonly fileUrls: FileUrlSigner,
     private readonly events: ChatboxEvents,
     @InjectConfig() private readonly config: AppConfig,
+    private readonly lock: ReplyLock,
   ) {
     this.store.onEndedElsewhere((sessionIds, userId) => {
       for (const sessionId of sessionIds) this.announceEnd(sessionId, userId, 'new_session');
@@ -59,12 +64,32 @@ export class SessionService {
    */
   async bindable(principal: Principal, sessionId: string | undefined): Promise<SessionRecord | undefined> {
     if (!sessionId) return undefined;
-    const session = await this.store.findSession(sessionId);
+    const session = await this.findEvenIfWrittenElsewhere(sessionId);
     if (!session || session.endedAt) return undefined;
     if (session.userId === principal.userId) return session;
     if (principal.isAdmin && session.assistingSince && session.assistingAdminId === principal.userId)
       return session;
     return undefined;
+  }
+
+  /**
+   * A session by id, also one another instance has just created (SPEC 10: no sticky sessions). That
+   * instance answers the first message before the session's insert lands (issue 12) and holds the
+   * session's reply lock until the reply's writes have landed (at most `replyWriteWaitMs`): while
+   * Redis shows the lock held, a miss is looked up again, for at most that long. A socket moving to
+   * another instance right after its first message binds to its session instead of a new one.
+   */
+  private async findEvenIfWrittenElsewhere(sessionId: string): Promise<SessionRecord | undefined> {
+    const deadline = Date.now() + this.config.protocol.replyWriteWaitMs;
+    let delay = WRITTEN_ELSEWHERE_FIRST_POLL_MS;
+    for (;;) {
+      const session = await this.store.findSession(sessionId);
+      if (session || !this.lock.sharedAcrossInstances || Date.now() >= deadline) return session;
+      // Redis unable to say: no wait (an unknown id would always wait the whole time).
+      if (!(await this.lock.isHeld(sessionId, false))) return undefined;
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      delay = Math.min(WRITTEN_ELSEWHERE_MAX_POLL_MS, delay * 2);
+    }
   }
 
   /** Readable history: the owner (until they delete it), or any admin (SPEC 5). Others get NOT_FOUND. */
@@ -174,10 +199,10 @@ export class SessionService {
     this.store.selectModel(session, modelId);
   }
 
-  /** Marks help requested; returns true when this is a new request (not a repeat). */
   /**
-   * Marks help requested (SPEC 4.7). Admins look for it in their lists at once, so the confirmation
-   * waits for the write, at most `replyWriteWaitMs` (an outage must not keep the user waiting).
+   * Marks help requested (SPEC 4.7); true when this is a new request (not a repeat). Admins look for
+   * it in their lists at once, so the confirmation waits for the write, at most `replyWriteWaitMs`
+   * (an outage must not keep the user waiting).
    */
   async markHelpRequested(session: SessionRecord): Promise<boolean> {
     const { isNew, written } = this.store.markHelpRequested(session);

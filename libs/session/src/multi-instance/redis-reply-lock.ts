@@ -95,14 +95,17 @@ export class RedisReplyLock extends ReplyLock {
     };
   }
 
-  /** Held by a live reply anywhere; also "yes" when Redis cannot say (nothing is ended on a guess). */
-  override async isHeld(sessionId: string): Promise<boolean> {
-    if (this.link.down) return true;
+  /**
+   * Held by a live reply anywhere. While Redis cannot say, `whenUnknown`: "yes" by default, as
+   * nothing is ended on a guess.
+   */
+  override async isHeld(sessionId: string, whenUnknown = true): Promise<boolean> {
+    if (this.link.down) return whenUnknown;
     try {
       return (await this.redis.exists(lockKey(this.link.prefix, sessionId))) === 1;
     } catch (error) {
       this.link.reportFailure('the reply lock', error);
-      return true;
+      return whenUnknown;
     }
   }
 

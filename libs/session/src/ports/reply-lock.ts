@@ -26,10 +26,11 @@ export abstract class ReplyLock {
   }
 
   /**
-   * Whether a reply of the session runs on another instance. One process: never (its own replies
-   * are known to `ReplyService`).
+   * Whether a reply of the session runs on another instance (or waits there for its write to land).
+   * `whenUnknown` is the answer while Redis cannot say. One process: never (its own replies are
+   * known to `ReplyService`).
    */
-  isHeld(_sessionId: string): Promise<boolean> {
+  isHeld(_sessionId: string, _whenUnknown = true): Promise<boolean> {
     return Promise.resolve(false);
   }
 
