@@ -557,8 +557,13 @@ describe('the database refusing: DATABASE_ERROR (503), never INTERNAL_ERROR (500
   it('a read a frame needs fails: binding a session this process does not hold answers DATABASE_ERROR', async () => {
     const { sessionId } = await conversation('not-held');
     const store = t.app.get(ConversationStore);
-    await store.settle();
-    store.invalidate(sessionId); // as when another instance wrote to it
+    // As when another instance wrote to it. A write that failed after the previous test restarted
+    // the database keeps the session held until it lands (settle then returns early).
+    await waitUntil(
+      async () => (await store.settle(Date.now() + 1_000)) === 0 && store.invalidate(sessionId),
+      30_000,
+      'the session to be dropped from memory',
+    );
     database.pause();
     try {
       const onConnect = await TestClient.connect(t.wsUrl, { token: userToken('not-held'), sessionId });

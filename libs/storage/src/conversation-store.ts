@@ -403,10 +403,14 @@ export class ConversationStore implements OnModuleInit {
     return this.sessions.findByShareToken(token);
   }
 
-  /** Another instance changed the session: what this process holds of it is read again. */
-  invalidate(sessionId: string): void {
-    if (this.lanes.busy(sessionId) || this.cache.get(sessionId)?.unsaved) return;
+  /**
+   * Another instance changed the session: what this process holds of it is read again. False when it
+   * is kept, because writes of this process are still on their way (they carry the newer state).
+   */
+  invalidate(sessionId: string): boolean {
+    if (this.lanes.busy(sessionId) || this.cache.get(sessionId)?.unsaved) return false;
     this.forget(sessionId);
+    return true;
   }
 
   // ---- messages ---------------------------------------------------------------------------
