@@ -20,7 +20,10 @@ import { sessionNameFrom } from './session-name';
 import { SessionDetail, SharedSessionView, toSessionDetail, toSharedView } from './session-views';
 
 const SHARE_TOKEN_BYTES = 24;
-/** Lookups of a session another instance is still writing: the first after this long, then twice as long each time. */
+/**
+ * Lookups of a session another instance is still writing (see `findEvenIfWrittenElsewhere`): the
+ * first after this long, then twice as long each time, up to the maximum.
+ */
 const WRITTEN_ELSEWHERE_FIRST_POLL_MS = 25;
 const WRITTEN_ELSEWHERE_MAX_POLL_MS = 400;
 
