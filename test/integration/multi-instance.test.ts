@@ -14,6 +14,44 @@ const REDIS_URL = process.env.REDIS_TEST_URL ?? 'redis://127.0.0.1:6379';
 const CHUNKS = Array.from({ length: 20 }, (_, index) => `c${index} `);
 const FULL_TEXT = CHUNKS.join('');
 
+/**
+ * What the instances of one describe block share: Redis under a fresh key prefix, a database, the
+ * fake provider.
+ */
+function sharedEnv(label: string, fake: FakeOpenAi): { keyPrefix: string; env: Record<string, string> } {
+  const keyPrefix = `test:${label}:${randomBytes(6).toString('hex')}:`;
+  return {
+    keyPrefix,
+    env: {
+      MONGO_DATABASE: uniqueDatabaseName(label),
+      REDIS_URL,
+      REDIS_KEY_PREFIX: keyPrefix,
+      ...openAiProviderEnv(fake, { id: 'gpt', name: 'GPT fake', apiKey: 'test-key' }),
+    },
+  };
+}
+
+/** Deletes what the instances left in the shared Redis. */
+async function deleteRedisKeys(keyPrefix: string): Promise<void> {
+  const redis = new Redis(REDIS_URL);
+  const keys = await redis.keys(`${keyPrefix}*`);
+  if (keys.length > 0) await redis.del(...keys);
+  await redis.quit();
+}
+
+/** A socket of `userId` on `app`, greeted, closed after the test (`clients`). */
+async function connectGreeted(
+  clients: TestClient[],
+  app: TestApp,
+  userId: string,
+  sessionId?: string,
+): Promise<TestClient> {
+  const client = await TestClient.connect(app.wsUrl, { token: userToken(userId), sessionId });
+  clients.push(client);
+  await client.waitForType('connection_status');
+  return client;
+}
+
 describe('several instances sharing Redis and MongoDB (SPEC 10)', () => {
   let a: TestApp;
   let b: TestApp;
@@ -23,15 +61,9 @@ describe('several instances sharing Redis and MongoDB (SPEC 10)', () => {
 
   beforeAll(async () => {
     fake = await startFakeOpenAi();
-    keyPrefix = `test:multi:${randomBytes(6).toString('hex')}:`;
-    const env = {
-      MONGO_DATABASE: uniqueDatabaseName('multi'),
-      REDIS_URL,
-      REDIS_KEY_PREFIX: keyPrefix,
-      RATE_LIMIT: '3',
-      MAX_CONNECTIONS_PER_USER: '2',
-      ...openAiProviderEnv(fake, { id: 'gpt', name: 'GPT fake', apiKey: 'test-key' }),
-    };
+    const shared = sharedEnv('multi', fake);
+    keyPrefix = shared.keyPrefix;
+    const env = { ...shared.env, RATE_LIMIT: '3', MAX_CONNECTIONS_PER_USER: '2' };
     a = await startTestApp(env);
     b = await startTestApp(env);
   });
@@ -43,18 +75,11 @@ describe('several instances sharing Redis and MongoDB (SPEC 10)', () => {
     await b?.close();
     await a?.close();
     await fake?.close();
-    const redis = new Redis(REDIS_URL);
-    const keys = await redis.keys(`${keyPrefix}*`);
-    if (keys.length > 0) await redis.del(...keys);
-    await redis.quit();
+    await deleteRedisKeys(keyPrefix);
   });
 
-  async function connect(app: TestApp, userId: string, sessionId?: string): Promise<TestClient> {
-    const client = await TestClient.connect(app.wsUrl, { token: userToken(userId), sessionId });
-    clients.push(client);
-    await client.waitForType('connection_status');
-    return client;
-  }
+  const connect = (app: TestApp, userId: string, sessionId?: string) =>
+    connectGreeted(clients, app, userId, sessionId);
 
   /** A session of `userId` created on A by a first message, its reply done. */
   async function sessionOn(userId: string): Promise<{ client: TestClient; sessionId: string }> {
@@ -298,15 +323,10 @@ describe('a session created on one instance and bound on another before its writ
 
   beforeAll(async () => {
     fake = await startFakeOpenAi();
-    keyPrefix = `test:multi-early:${randomBytes(6).toString('hex')}:`;
+    const { env, ...shared } = sharedEnv('multiearly', fake);
+    keyPrefix = shared.keyPrefix;
     const relayed = await HoldableRelay.to(testMongoUri());
     relay = relayed.relay;
-    const env = {
-      MONGO_DATABASE: uniqueDatabaseName('multiearly'),
-      REDIS_URL,
-      REDIS_KEY_PREFIX: keyPrefix,
-      ...openAiProviderEnv(fake, { id: 'gpt', name: 'GPT fake', apiKey: 'test-key' }),
-    };
     a = await startTestApp({ ...env, MONGO_URI: relayed.uri });
     const direct = new URL(testMongoUri());
     direct.searchParams.set('monitorCommands', 'true');
@@ -332,16 +352,11 @@ describe('a session created on one instance and bound on another before its writ
     await a?.close();
     await relay?.close();
     await fake?.close();
-    const redis = new Redis(REDIS_URL);
-    const keys = await redis.keys(`${keyPrefix}*`);
-    if (keys.length > 0) await redis.del(...keys);
-    await redis.quit();
+    await deleteRedisKeys(keyPrefix);
   });
 
   it("a socket on B right after A's first reply binds to that session, not to a new one", async () => {
-    const onA = await TestClient.connect(a.wsUrl, { token: userToken('early-mover') });
-    clients.push(onA);
-    await onA.waitForType('connection_status');
+    const onA = await connectGreeted(clients, a, 'early-mover');
     // A answers from memory; its inserts of the session and both messages wait in the relay.
     relay.hold();
     onA.send({ type: 'user_message', content: 'First question' });
