@@ -208,8 +208,11 @@ function open(wsUrl, userId) {
   });
 }
 
-/** One client: connects, sends `messages` questions one after the other, times each reply. */
-async function chat(wsUrl, userId, messages) {
+/**
+ * One client: connects, waits until every client of the run has its greeting (`everyoneGreeted`),
+ * then sends `messages` questions one after the other and times each reply.
+ */
+async function chat(wsUrl, userId, messages, greeted, everyoneGreeted) {
   const replies = [];
   let errors = 0;
   let chunks = 0;
@@ -223,7 +226,10 @@ async function chat(wsUrl, userId, messages) {
   } catch (error) {
     failures.push(`connect: ${error.message}`);
     return { replies, errors: messages, chunks, frames };
+  } finally {
+    greeted();
   }
+  await everyoneGreeted;
   for (let m = 0; m < messages; m++) {
     const question = `question ${m} of ${userId}`;
     const sent = performance.now();
@@ -298,6 +304,36 @@ function cpuSeconds(rootPid, exceptPids = [], { ownOnly = false } = {}) {
 }
 const CLOCK_TICKS = 100;
 
+/**
+ * Connect + greeting times of `PROBE_SOCKETS` newcomers, all at once, `PROBE_AFTER_MS` after the run's
+ * clients sent their first messages: what a user arriving while the replies stream waits. Under load
+ * the event loop accepts one connection per iteration (docs/performance.md), so this shows how long
+ * the loop's iterations are.
+ */
+async function connectWhileStreaming(wsUrl, label) {
+  await sleep(PROBE_AFTER_MS);
+  return (
+    await Promise.all(
+      Array.from({ length: PROBE_SOCKETS }, async (_, i) => {
+        const connecting = performance.now();
+        try {
+          const socket = await open(wsUrl, `probe-${label}-${i}`);
+          const connectMs = performance.now() - connecting;
+          socket.close();
+          return [connectMs];
+        } catch (error) {
+          failures.push(`probe connect: ${error.message}`);
+          return [];
+        }
+      }),
+    )
+  )
+    .flat()
+    .sort((a, b) => a - b);
+}
+const PROBE_SOCKETS = Number(process.env.PROBE_SOCKETS ?? 20);
+const PROBE_AFTER_MS = 300;
+
 /** CPU of the target's process tree, and of its own database's processes (the floor has none). */
 function cpuNow(target) {
   return {
@@ -313,9 +349,20 @@ async function run(target, clients, messages, label, { countOperations = true } 
   const operationsBefore = counting ? await target.databaseOperations() : undefined;
   const cpuBefore = cpuNow(target);
   const started = performance.now();
-  const results = await Promise.all(
-    Array.from({ length: clients }, (_, i) => chat(target.wsUrl, `bench-${label}-${i}`, messages)),
+  let waitingForGreeting = clients;
+  let release;
+  const everyoneGreeted = new Promise((resolveAll) => (release = resolveAll));
+  const greeted = () => {
+    if (--waitingForGreeting === 0) release();
+  };
+  const chats = Promise.all(
+    Array.from({ length: clients }, (_, i) =>
+      chat(target.wsUrl, `bench-${label}-${i}`, messages, greeted, everyoneGreeted),
+    ),
   );
+  await everyoneGreeted;
+  const probeConnects = await connectWhileStreaming(target.wsUrl, label);
+  const results = await chats;
   const wall = (performance.now() - started) / 1000;
   const cpuAfter = cpuNow(target);
   const firsts = results.flatMap((r) => r.replies.map((reply) => reply.first)).sort((a, b) => a - b);
@@ -350,6 +397,8 @@ async function run(target, clients, messages, label, { countOperations = true } 
     cpuPerExchange: (cpuAfter.own - cpuBefore.own) / Math.max(1, totals.length),
     databaseCpuPerExchange: (cpuAfter.database - cpuBefore.database) / Math.max(1, totals.length),
     connectP99: percentile(connects, 99),
+    streamingConnectP50: percentile(probeConnects, 50),
+    streamingConnectP99: percentile(probeConnects, 99),
     toProviderP50: percentile(toProvider, 50),
     toProviderP99: percentile(toProvider, 99),
     totalP50: percentile(totals, 50),
@@ -441,7 +490,7 @@ async function alternate(clients, messages, label, targets) {
       const result = await run(target, clients, messages, id, { countOperations: repeat === 0 });
       // Each round on its own line: the medians hide how wall and first chunk trade off per run.
       process.stderr.write(
-        `  round ${repeat + 1}, ${target.title}, ${clients} x ${messages}: wall ${fmt.s(result.wall)}, first chunk p50 ${fmt.ms(result.p50)} (first message ${fmt.ms(result.p50SessionsFirst)}), connect + greeting p99 ${fmt.ms(result.connectP99)}, ${result.framesPerReply.toFixed(1)} chunk frames per reply\n`,
+        `  round ${repeat + 1}, ${target.title}, ${clients} x ${messages}: wall ${fmt.s(result.wall)}, first chunk p50 ${fmt.ms(result.p50)} (first message ${fmt.ms(result.p50SessionsFirst)}), connect + greeting p99 ${fmt.ms(result.connectP99)} (while streaming ${fmt.ms(result.streamingConnectP99)}), ${result.framesPerReply.toFixed(1)} chunk frames per reply\n`,
       );
       runs[index].push(result);
     }
@@ -534,6 +583,11 @@ const FIGURES = [
     (r) => r.toProviderP50,
   ],
   ['connect + greeting p99', (r) => fmt.ms(r.connectP99), (r) => r.connectP99],
+  [
+    `connect + greeting p50 / p99 while streaming (${PROBE_SOCKETS} newcomers)`,
+    (r) => `${fmt.ms(r.streamingConnectP50)} / ${fmt.ms(r.streamingConnectP99)}`,
+    (r) => r.streamingConnectP99,
+  ],
   ['whole reply p50 / p99', (r) => `${fmt.ms(r.totalP50)} / ${fmt.ms(r.totalP99)}`, (r) => r.totalP99],
   [
     'CPU ms per exchange (database)',
