@@ -396,12 +396,16 @@ export class SessionRepository implements OnModuleInit {
   /**
    * The active sessions of the user (one active session per user: the older ones are ended). By
    * equality on `uid`: the one filter FerretDB hands down to PostgreSQL (an `$in` it would not).
+   * Every new session asks it, so it goes to the driver directly: Mongoose's query building and
+   * casting cost more than the driver's own work in a burst of new chats (issue 12), and two plain
+   * fields need neither.
    */
   async findActiveOfUser(userId: string): Promise<{ id: string; startedAt: Date }[]> {
-    const documents = await this.model
-      .find({ uid: userId, ...ACTIVE }, { _id: 1, ts: 1 })
-      .lean<Pick<SessionDocument, '_id' | 'ts'>[]>()
-      .exec();
+    const documents = await this.model.collection
+      .find<Pick<SessionDocument, '_id' | 'ts'>>({ uid: userId, ...ACTIVE } as never, {
+        projection: { _id: 1, ts: 1 },
+      })
+      .toArray();
     return documents.map((document) => ({ id: String(document._id), startedAt: new Date(document.ts) }));
   }
 
