@@ -69,7 +69,7 @@ export type SseEventHandler = (message: EventSourceMessage) => boolean | void;
 /**
  * Reads an SSE body event by event with `eventsource-parser` (the SDKs' own stream stacks, nested
  * async generators over the same body, cost measurably more CPU per chunk: issue 12). The body is a
- * Node stream when the response came from `streamingFetch` (`nodeBodyOf`), else a WHATWG stream.
+ * Node stream when the response came from undici's `request` (`OpenAiProvider`), else a WHATWG stream.
  * Leaving the read early cancels the body, which aborts the request. Resolves `false` when the reply
  * was cancelled meanwhile (`signal` aborted), `true` when the body ended or the handler stopped it;
  * a body that fails while being read is a connection failure.
