@@ -1,6 +1,5 @@
-import { randomBytes } from 'node:crypto';
 import { Logger } from '@nestjs/common';
-import { DomainError, ErrorCode } from '@chatbox/common';
+import { DomainError, ErrorCode, randomHex } from '@chatbox/common';
 import type { MessageDocument, CheckpointDocument } from './message.schema';
 import { MessageRepository, MessageTotals } from './message.repository';
 import { isDatabaseUnavailable, MongoRetry } from './mongo-retry';
@@ -111,7 +110,7 @@ export interface LaneHooks {
 
 /** A new counter revision: random, so no two writers (or two attempts of one rebuild) pick the same. */
 export function newCounterRevision(): string {
-  return randomBytes(COUNTER_REVISION_BYTES).toString('hex');
+  return randomHex(COUNTER_REVISION_BYTES);
 }
 const COUNTER_REVISION_BYTES = 12;
 

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomHex } from '../ids';
 
 /** One limiter rule for the whole service: at most `limit` allowed hits per key in any `windowMs`. */
 export interface WindowDecision {
@@ -82,7 +82,7 @@ export async function redisWindowHit(
   windowMs: number,
   now: number,
 ): Promise<WindowDecision> {
-  const member = `${now}-${randomBytes(MEMBER_RANDOM_BYTES).toString('hex')}`;
+  const member = `${now}-${randomHex(MEMBER_RANDOM_BYTES)}`;
   const [allowed, waitMs] = (await redis.eval(
     SLIDING_WINDOW_SCRIPT,
     1,

@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
 import { Logger } from '@nestjs/common';
 import type Redis from 'ioredis';
+import { randomHex } from '@chatbox/common';
 import { ReplyLock, ReplyLockRelease, SharedReplySlot } from '../ports/reply-lock';
 import { InstanceLiveness } from './instance-liveness';
 import { RedisLink } from './redis-link';
@@ -61,7 +61,7 @@ export class RedisReplyLock extends ReplyLock {
 
   async acquire(sessionId: string): Promise<ReplyLockRelease> {
     const key = lockKey(this.link.prefix, sessionId);
-    const token = `${lockHolderPrefix(this.link.instanceId)}${randomBytes(TOKEN_BYTES).toString('hex')}`;
+    const token = `${lockHolderPrefix(this.link.instanceId)}${randomHex(TOKEN_BYTES)}`;
     const deadline = Date.now() + MAX_WAIT_MS;
     let delay = POLL_FIRST_MS;
     for (;;) {
