@@ -1,4 +1,5 @@
-import { DomainError, ErrorCode } from '@chatbox/common';
+import fc from 'fast-check';
+import { DEFAULT_PROTOCOL_LIMITS as LIMITS, DomainError, ErrorCode } from '@chatbox/common';
 import { parseFrame } from './frame-parser';
 
 function refusal(raw: unknown): DomainError {
@@ -225,5 +226,76 @@ describe('parseFrame', () => {
       expect(refusal(raw).code).toBe(ErrorCode.INVALID_FORMAT);
     // Echoed keys are not walked at all: accepted.
     expect(parseFrame(`{"type":"ping","error":{${keys}}}`)).toEqual({ type: 'ping' });
+  });
+});
+
+/** What parsing makes of a frame: the frame, or the refusal's code and message. */
+function outcome(raw: string, viaValidatorOnly: boolean): unknown {
+  try {
+    return { frame: parseFrame(raw, { viaValidatorOnly }) };
+  } catch (error) {
+    if (!(error instanceof DomainError)) throw error;
+    return { code: error.code, message: error.message };
+  }
+}
+
+describe('parseFrame: the direct check of the common user_message', () => {
+  /** Text around every rule's edge: blank, too long by characters or UTF-16 units, U+0000, halves. */
+  const edgyText = (limit: number) =>
+    fc.oneof(
+      fc.string({ maxLength: 40 }),
+      fc.string({ unit: 'binary', maxLength: 20 }),
+      fc.constantFrom('', ' ', '\t\n', '\u0000', 'a\u0000b', '\ud800', 'x\udfff', '😀', 'ok'),
+      fc
+        .constantFrom(limit - 1, limit, limit + 1)
+        .chain((length) =>
+          fc.constantFrom(
+            'a'.repeat(length),
+            '😀'.repeat(Math.ceil(length / 2)),
+            `${'a'.repeat(length - 1)}😀`,
+          ),
+        ),
+    );
+  const frame = fc.record(
+    {
+      type: fc.constant('user_message'),
+      content: fc.oneof(edgyText(LIMITS.contentChars), fc.integer(), fc.constant(null)),
+      session_id: fc.oneof(
+        edgyText(LIMITS.sessionIdChars),
+        fc.stringMatching(/^[A-Za-z0-9._:-]{0,130}$/),
+        fc.constant(null),
+        fc.integer(),
+      ),
+      metadata: fc.oneof(
+        fc.constant({}),
+        fc.dictionary(fc.string({ maxLength: 6 }), fc.string({ maxLength: 6 })),
+      ),
+      timestamp: fc.oneof(fc.constant('2026-12-02T08:00:00Z'), fc.string({ maxLength: 8 })),
+      sender: fc.constantFrom('user', 'robot'),
+    },
+    { requiredKeys: ['type'] },
+  );
+
+  it('accepts and refuses exactly what class-validator does, with the same frame or message', () => {
+    fc.assert(
+      fc.property(frame, (body) => {
+        const raw = JSON.stringify(body);
+        expect(outcome(raw, false)).toEqual(outcome(raw, true));
+      }),
+      { numRuns: 2_000 },
+    );
+  });
+
+  it('still refuses what the direct check cannot prove, with the message class-validator gives', () => {
+    const tooLong = 'a'.repeat(LIMITS.contentChars + 1);
+    expect(refusal({ type: 'user_message', content: tooLong })).toMatchObject({
+      code: ErrorCode.INVALID_FORMAT,
+      message: expect.stringContaining('content'),
+    });
+    expect(refusal({ type: 'user_message', content: '  ' })).toMatchObject({ code: ErrorCode.MISSING_FIELD });
+    expect(refusal({ type: 'user_message', content: 'hi', session_id: 'a b' })).toMatchObject({
+      code: ErrorCode.INVALID_FORMAT,
+      message: expect.stringContaining('session_id'),
+    });
   });
 });
