@@ -2,8 +2,11 @@
  * Issue 13's resource attacks: one frame must not stall the server, frames must not pin memory, and
  * a socket's waiting frames are bounded in bytes with the socket read no further while full.
  */
+import type { Socket } from 'node:net';
 import { runInNewContext } from 'node:vm';
 import { setFlagsFromString } from 'node:v8';
+import type { WebSocket } from 'ws';
+import { ChatGateway } from '@chatbox/gateway';
 import { startFakeOpenAi, FakeOpenAi, openAiProviderEnv } from '../support/fake-llm';
 import { startTestApp, TestApp } from '../support/app';
 import { uploadFile, wavFile } from '../support/files-suite';
@@ -122,6 +125,40 @@ describe('chat: frames cannot stall the server or pin memory', () => {
     expect(answers.filter((frame) => frame.error?.code === 'INTERNAL_ERROR')).toEqual([]);
     expect(answers.filter((frame) => frame.type === 'pong')).toHaveLength(150);
     expect(after - before).toBeLessThan(HEAP_GROWTH_BOUND);
+  });
+});
+
+describe('chat: an idle socket holds no closure of its own (issue 12)', () => {
+  let t: TestApp;
+  const clients: TestClient[] = [];
+
+  beforeAll(async () => {
+    t = await startTestApp();
+  });
+  afterAll(async () => {
+    await Promise.all(clients.map((client) => client.close()));
+    await t?.close();
+  });
+
+  it('every listener the service puts on a socket, and on its TCP socket, is shared by all sockets', async () => {
+    for (const userId of ['idle-a', 'idle-b']) {
+      const client = await TestClient.connect(t.wsUrl, { token: userToken(userId) });
+      clients.push(client);
+      await client.waitForType('connection_status');
+    }
+    const sockets = [
+      ...(t.app.get(ChatGateway) as unknown as { sockets: Map<WebSocket, unknown> }).sockets.keys(),
+    ];
+    expect(sockets).toHaveLength(2);
+    const [a, b] = sockets;
+    for (const event of ['message', 'pong', 'error', 'close']) {
+      expect(a.listeners(event).length).toBeGreaterThan(0);
+      expect(a.listeners(event)).toEqual(b.listeners(event));
+    }
+    // The TCP sockets: ws's own listeners and the connection slot's release, none made per socket.
+    const tcp = (socket: WebSocket) => (socket as unknown as { _socket: Socket })._socket;
+    for (const event of ['close', 'data', 'end', 'error'])
+      expect(tcp(a).rawListeners(event)).toEqual(tcp(b).rawListeners(event));
   });
 });
 

@@ -14,7 +14,6 @@ type StopTimer = () => void;
 @Injectable()
 export class MetricsWiring implements OnModuleInit, OnModuleDestroy {
   private readonly subscription = new Subscription();
-  private readonly openSockets: StopTimer[] = [];
   private readonly streamsInFlight = new Map<string, StopTimer[]>();
   private readonly undo: (() => void)[] = [];
 
@@ -30,11 +29,9 @@ export class MetricsWiring implements OnModuleInit, OnModuleDestroy {
       this.events.events$.subscribe((event) => {
         switch (event.type) {
           case 'socket.opened':
-            this.openSockets.push(this.metrics.websocketOpened());
-            return;
+            return this.metrics.websocketOpened();
           case 'socket.closed':
-            this.openSockets.pop()?.();
-            return;
+            return this.metrics.websocketClosed(event.durationSeconds);
           case 'message.received':
             return this.metrics.messageReceived();
           case 'message.sent':

@@ -32,7 +32,9 @@ export class ChatWsAdapter extends WsAdapter {
       // The gateway decorator names the path below the prefix; the prefix is configuration.
       path: `${this.config.pathPrefix}${String(options.path ?? '')}`,
       maxPayload: this.config.limits.maxMessageSize,
-      clientTracking: true,
+      // ws would keep a close listener (a closure) per socket for its `clients` set; the gateway
+      // keeps its sockets itself and terminates those left at shutdown (GatewayShutdown).
+      clientTracking: false,
       verifyClient: (info: { req: HandshakeRequest }, done: VerifyCallback) => this.verify(info.req, done),
     });
   }
@@ -82,8 +84,26 @@ export class ChatWsAdapter extends WsAdapter {
       return;
     }
     request.chatbox = result;
-    // If the upgrade never completes (client gone), the slot goes back; release is idempotent.
-    request.socket.once('close', () => result.reservation.release());
+    // If the upgrade never completes (client gone), the slot goes back; release is idempotent. One
+    // listener shared by every socket, the reservation on the socket: no closure per connection.
+    (request.socket as ReservingSocket)[RESERVATION] = result.reservation;
+    request.socket.on('close', releaseReservation);
     done(true);
   }
+
+  /**
+   * The platform passes every socket's `close` to the gateway through a closure and a `once` wrapper
+   * per socket; the gateway listens to `close` itself with one shared listener (issue 12: idle
+   * sockets).
+   */
+  override bindClientDisconnect(): void {
+    // ChatGateway's own `close` listener ends the socket.
+  }
+}
+
+const RESERVATION = Symbol('chatbox.reservation');
+type ReservingSocket = HandshakeRequest['socket'] & { [RESERVATION]?: { release(): void } };
+
+function releaseReservation(this: ReservingSocket): void {
+  this[RESERVATION]?.release();
 }

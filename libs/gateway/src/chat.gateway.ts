@@ -1,5 +1,5 @@
 import { Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
-import { OnGatewayConnection, OnGatewayDisconnect, WebSocketGateway } from '@nestjs/websockets';
+import { OnGatewayConnection, WebSocketGateway } from '@nestjs/websockets';
 import type { RawData, WebSocket } from 'ws';
 import {
   AppConfig,
@@ -53,7 +53,7 @@ interface SocketState {
  * one socket strictly in order, maps domain errors to `error` frames for the causing socket only.
  */
 @WebSocketGateway({ path: '/ws' })
-export class ChatGateway implements OnGatewayConnection, OnGatewayDisconnect, OnModuleInit, OnModuleDestroy {
+export class ChatGateway implements OnGatewayConnection, OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(ChatGateway.name);
   private readonly sockets = new Map<WebSocket, SocketState>();
   private sweepTimer?: NodeJS.Timeout;
@@ -67,6 +67,11 @@ export class ChatGateway implements OnGatewayConnection, OnGatewayDisconnect, On
     function (this: WebSocket) {
       const state = gateway.sockets.get(this);
       if (state) state.lastPong = Date.now();
+    })(this);
+  // The platform's per-socket disconnect closure is switched off (ChatWsAdapter): `close` comes here.
+  private readonly onClose = ((gateway: ChatGateway) =>
+    function (this: WebSocket) {
+      gateway.disconnected(this);
     })(this);
   private readonly onError = ((gateway: ChatGateway) =>
     function (this: WebSocket, error: Error) {
@@ -112,12 +117,14 @@ export class ChatGateway implements OnGatewayConnection, OnGatewayDisconnect, On
     socket.on('message', this.onMessage);
     socket.on('pong', this.onPong);
     socket.on('error', this.onError);
+    socket.on('close', this.onClose);
     state.tail = this.chat.connect(connection, handshake.requestedSessionId).catch((error: unknown) => {
       this.reply(state, error, undefined);
     });
   }
 
-  handleDisconnect(socket: WebSocket): void {
+  /** The socket closed (its `close` event, `onClose`); a second call finds nothing to do. */
+  private disconnected(socket: WebSocket): void {
     const state = this.sockets.get(socket);
     if (!state) return;
     this.sockets.delete(socket);
@@ -133,6 +140,11 @@ export class ChatGateway implements OnGatewayConnection, OnGatewayDisconnect, On
       state.connection.send({ kind: 'serverShutdown', sessionId: state.connection.sessionId, at });
       socket.close(CLOSE_GOING_AWAY, NOTICE_REASONS.serverShutdown);
     }
+  }
+
+  /** Shutdown, last: sockets whose closing handshake has not finished are cut. */
+  terminateAll(): void {
+    for (const socket of this.sockets.keys()) socket.terminate();
   }
 
   get connectionCount(): number {

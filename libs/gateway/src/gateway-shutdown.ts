@@ -24,6 +24,7 @@ export class GatewayShutdown implements BeforeApplicationShutdown {
     // Told at once, before anything waits on replies or the database.
     this.gateway.closeAll();
     const { replies, unwritten } = await this.session.drain();
+    this.gateway.terminateAll();
     this.logger.log({ sockets, replies, unwritten }, 'connections closed, replies settled, writes flushed');
   }
 }

@@ -38,17 +38,17 @@ describe('MetricsService', () => {
   });
 
   it('moves the in-flight gauges once per start and once per (idempotent) stop', async () => {
-    const closeSocket = metrics.websocketOpened();
+    metrics.websocketOpened();
     const endStream = metrics.llmRequest('demo');
     expect(await metrics.sampleValue(METRIC.websocketConnections)).toBe(1);
     expect(await metrics.sampleValue(METRIC.llmStreamsInFlight)).toBe(1);
-    closeSocket();
-    closeSocket();
+    metrics.websocketClosed(2.5);
     endStream();
     endStream();
     expect(await metrics.sampleValue(METRIC.websocketConnections)).toBe(0);
     expect(await metrics.sampleValue(METRIC.llmStreamsInFlight)).toBe(0);
     expect(await metrics.sampleValue(`${METRIC.websocketConnectionDuration}_count`)).toBe(1);
+    expect(await metrics.sampleValue(`${METRIC.websocketConnectionDuration}_sum`)).toBe(2.5);
   });
 
   it('keeps the active-session gauge from the database count plus local changes', async () => {

@@ -128,13 +128,18 @@ export class MetricsService implements OnModuleDestroy {
 
   // WebSocket
 
-  /** Call when a socket is accepted; call the returned function when it closes. */
-  websocketOpened(): StopTimer {
+  /** A socket was accepted. */
+  websocketOpened(): void {
     this.websocketConnections.inc();
-    return this.once((seconds) => {
-      this.websocketConnections.dec();
-      this.websocketConnectionDuration.observe(seconds);
-    });
+  }
+
+  /**
+   * A socket closed after `seconds` (timed by the gateway, which keeps each socket's opening time):
+   * nothing is held here per socket.
+   */
+  websocketClosed(seconds: number): void {
+    this.websocketConnections.dec();
+    this.websocketConnectionDuration.observe(seconds);
   }
 
   messageReceived(): void {
