@@ -27,6 +27,33 @@ function waitForOutput(child: ChildProcess, pattern: RegExp, timeoutMs: number):
   });
 }
 
+/**
+ * The built service started on a free port until its admin URL is printed. The port is free when
+ * chosen but taken by the service only once its database is up, seconds later: another process of
+ * the parallel suite can take it first. Then the service refuses to start, naming the port, and it
+ * is started again on another one.
+ */
+async function startOnFreePort(
+  env: NodeJS.ProcessEnv,
+  onSpawn: (child: ChildProcess) => void = () => undefined,
+): Promise<{ child: ChildProcess; port: number; output: string }> {
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    const child = spawn(process.execPath, [entry], {
+      cwd: root,
+      env: { ...env, PORT: String(port) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    onSpawn(child);
+    const output = await waitForOutput(child, /admin-page\?token=\S+|port \d+ is already in use/, 45_000);
+    if (!/is already in use/.test(output) || attempt === PORT_ATTEMPTS) return { child, port, output };
+    await new Promise((resolveExit) =>
+      child.exitCode !== null ? resolveExit(undefined) : child.once('exit', resolveExit),
+    );
+  }
+}
+const PORT_ATTEMPTS = 3;
+
 /** The processes of the embedded database of a DATA_DIR: FerretDB, the postmaster and its backends. */
 function embeddedDatabasePids(dataDir: string): number[] {
   const ferretPid = Number(readFileSync(join(dataDir, 'db/ferretdb.pid'), 'utf8'));
@@ -49,31 +76,30 @@ function embeddedDatabasePids(dataDir: string): number[] {
 /** The built service as `make run` starts it: embedded FerretDB on PostgreSQL, demo model, dev tokens. */
 describe('the service process on the embedded database', () => {
   const dataDir = databaseTempDir('chatbox-process-');
-  let child: ChildProcess;
-  let port: number;
+  let child: ChildProcess | undefined;
 
-  beforeAll(async () => {
+  beforeAll(() => {
     entry = builtEntry();
-    port = await freePort();
+  });
+
+  afterAll(() => {
+    if (child?.exitCode === null) child.kill('SIGKILL');
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('prints the chat and admin URLs with development tokens, serves health, and stops cleanly', async () => {
     const env: NodeJS.ProcessEnv = {
       ...process.env,
       NODE_ENV: 'development',
-      PORT: String(port),
       DATA_DIR: dataDir,
       LOG_LEVEL: 'warn',
     };
     delete env.MONGO_URI;
     delete env.JWT_SECRET;
-    child = spawn(process.execPath, [entry], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  });
-
-  afterAll(() => {
-    if (child.exitCode === null) child.kill('SIGKILL');
-    rmSync(dataDir, { recursive: true, force: true });
-  });
-
-  it('prints the chat and admin URLs with development tokens, serves health, and stops cleanly', async () => {
-    const output = await waitForOutput(child, /admin-page\?token=\S+/, 45_000);
+    const started = await startOnFreePort(env, (spawned) => (child = spawned));
+    const { output, port } = started;
+    child = started.child;
+    expect(output).toMatch(/admin-page\?token=\S+/);
     expect(output).toContain(`http://localhost:${port}/chatbox/?token=`);
     expect(output).toMatch(
       /Database: +embedded FerretDB on PostgreSQL 18\.4 at mongodb:\/\/127\.0\.0\.1:\d+/,
@@ -91,27 +117,27 @@ describe('the service process on the embedded database', () => {
     expect(databasePids.filter(isProcessAlive)).toEqual(databasePids);
 
     const exited = new Promise<number | null>((resolveExit) =>
-      child.once('exit', (code) => resolveExit(code)),
+      started.child.once('exit', (code) => resolveExit(code)),
     );
-    child.kill('SIGTERM');
+    started.child.kill('SIGTERM');
     expect(await exited).toBe(0);
     expect(databasePids.filter(isProcessAlive)).toEqual([]);
   });
 
   it('leaves neither FerretDB nor PostgreSQL behind when the service is killed outright', async () => {
-    const port2 = await freePort();
     const dir = databaseTempDir('chatbox-crash-');
     const env: NodeJS.ProcessEnv = {
       ...process.env,
       NODE_ENV: 'development',
-      PORT: String(port2),
       DATA_DIR: dir,
       LOG_LEVEL: 'warn',
     };
     delete env.MONGO_URI;
-    const crashed = spawn(process.execPath, [entry], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let crashed: ChildProcess | undefined;
     try {
-      await waitForOutput(crashed, /admin-page\?token=/, 45_000);
+      const started = await startOnFreePort(env, (spawned) => (crashed = spawned));
+      expect(started.output).toMatch(/admin-page\?token=/);
+      crashed = started.child;
       const databasePids = embeddedDatabasePids(dir);
       expect(databasePids.length).toBeGreaterThan(2);
       crashed.kill('SIGKILL');
@@ -120,7 +146,7 @@ describe('the service process on the embedded database', () => {
         await new Promise((r) => setTimeout(r, 100));
       expect(databasePids.filter(isProcessAlive)).toEqual([]);
     } finally {
-      if (crashed.exitCode === null) crashed.kill('SIGKILL');
+      if (crashed?.exitCode === null) crashed.kill('SIGKILL');
       rmSync(dir, { recursive: true, force: true });
     }
   });
