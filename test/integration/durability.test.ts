@@ -447,10 +447,19 @@ describe('the database refusing: DATABASE_ERROR (503), never INTERNAL_ERROR (500
 
   /** A session with one exchange, everything written (its lane idle). */
   async function conversation(userId: string): Promise<{ user: TestClient; sessionId: string }> {
-    fake.script({ chunks: ['fine ', 'thanks'] });
+    // The reply waits until the message's writes have landed: the tiny outbox has no place left before.
+    let written!: () => void;
+    fake.script({
+      chunks: ['fine ', 'thanks'],
+      answerAfter: new Promise<void>((resolve) => (written = resolve)),
+    });
     const user = await connect(t.wsUrl, userToken(userId));
     user.send({ type: 'user_message', content: 'hello' });
+    await user.waitForType('loading');
+    await t.app.get(ConversationStore).settle();
+    written();
     const { done } = await user.waitForReply();
+    expect(done.metadata!.error).toBeUndefined();
     await t.stored(done.session_id);
     return { user, sessionId: done.session_id! };
   }

@@ -333,5 +333,61 @@ describe('SessionWriteLanes', () => {
       expect(last.checkpointView().markers).toEqual([]);
       await last.flush(Date.now() + 1_000);
     });
+
+    it("journals a loop turn's writes in one append and attempts them after the next turn's I/O, journal first", async () => {
+      const written = journal();
+      lanes = lanesWith({}, written);
+      lanes.replayJournal();
+      const order: string[] = [];
+      const append = written.append.bind(written);
+      jest.spyOn(written, 'append').mockImplementation((...entries) => {
+        order.push(`journal ${entries.length}`);
+        append(...entries);
+      });
+      const landed = [
+        lanes.enqueue('s1', { kind: 'insertSession', document: { _id: 's1' } as never }),
+        lanes.enqueue('s1', messageOf('s1', 'a')),
+        lanes.enqueue('s2', messageOf('s2', 'b')),
+      ];
+      lanes.markReplyStarted(checkpointOf('s1', 'streaming'));
+      // The end of this turn, then the next turn's I/O: neither journaled nor attempted yet.
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(order).toEqual([]);
+      expect(database.log).toEqual([]);
+      await Promise.all(landed);
+      order.push(...database.log);
+      expect(order).toEqual(['journal 4', 'insertSession s1', 'insert b', 'insert a']);
+    });
+
+    it('leaves no marker behind for a reply given up in the loop turn it started in', async () => {
+      const first = lanesWith({}, journal());
+      first.replayJournal();
+      first.markReplyStarted(checkpointOf('s1', 'short'));
+      first.clearReplyMarker('short');
+      await first.flush(Date.now() + 1_000);
+      lanes = lanesWith({}, journal());
+      lanes.replayJournal();
+      expect(lanes.checkpointView().markers).toEqual([]);
+    });
+
+    it('journals replayed writes again before the previous journal goes (a crash right after start-up loses none)', async () => {
+      const killed = lanesWith({}, journal());
+      killed.replayJournal();
+      database.offline = true;
+      void killed.enqueue('s1', messageOf('s1', 'a')).catch(() => 0);
+      await waitUntil(() => killed.waitingForDatabase);
+      await killed.flush(Date.now());
+
+      // Killed again in the very turn it replayed: the next start still finds the write.
+      const restarted = lanesWith({}, journal());
+      expect(restarted.replayJournal()).toBe(1);
+      database.offline = false;
+      lanes = lanesWith({}, journal());
+      expect(lanes.replayJournal()).toBe(1);
+      await lanes.settle(Date.now() + 1_000);
+      await waitUntil(() => !lanes.busy('s1'));
+      expect(database.messages.has('a')).toBe(true);
+      await restarted.flush(Date.now());
+    });
   });
 });

@@ -124,6 +124,16 @@ export function userLane(userId: string): string {
   return `user:${userId}`;
 }
 
+/**
+ * Runs `callback` after the I/O of the next loop turn (in that turn's check phase). Writes queued
+ * while a burst of frames is handled start only once the requests and frames those frames caused
+ * have gone out (their sockets' connects complete in the next turn's poll phase): the database work
+ * and the journal do not stand between a user and the model (docs/performance.md).
+ */
+function afterNextTurnIo(callback: () => void): void {
+  setImmediate(() => setImmediate(callback));
+}
+
 export const DATABASE_UNAVAILABLE = 'The database is unavailable; try again shortly';
 
 /** What a refused write rejects with (SPEC 4.9, 5: DATABASE_ERROR / 503, never INTERNAL_ERROR). */
@@ -154,6 +164,11 @@ export class SessionWriteLanes {
   private queued = 0;
   private closing = false;
   private hooks: LaneHooks = {};
+  /** Queued in this loop turn, journaled in the next (`startQueued`), before any is attempted. */
+  private unjournaled: JournalEntry<JournaledOp>[] = [];
+  /** Lanes with writes queued in this loop turn, started in the next. */
+  private readonly lanesToStart = new Map<string, Lane>();
+  private startScheduled = false;
 
   constructor(
     private readonly sessions: SessionRepository,
@@ -245,6 +260,8 @@ export class SessionWriteLanes {
       writes++;
       void this.push(lane, op, true).catch(() => undefined);
     }
+    // In the new file before the old one goes.
+    this.journalQueued();
     this.journal.replayed();
     if (entries.length > 0)
       this.logger.warn(
@@ -257,12 +274,15 @@ export class SessionWriteLanes {
   /** A reply starts streaming: a marker in the journal only (see `ReplyMarker`). */
   markReplyStarted(document: CheckpointDocument): void {
     this.markers.set(document._id, document);
-    this.journal?.append({ lane: markerLane(document._id), n: 1, op: { kind: 'replyStarted', document } });
+    this.unjournaled.push({ lane: markerLane(document._id), n: 1, op: { kind: 'replyStarted', document } });
+    this.startQueuedLater();
   }
 
   /** The reply was stored (its write is journaled) or given up: its marker goes. */
   clearReplyMarker(messageId: string): void {
     if (!this.markers.delete(messageId)) return;
+    // A marker still unjournaled would otherwise be journaled after its acknowledgement, for good.
+    this.journalQueued();
     this.journal?.ack(markerLane(messageId), 1);
   }
 
@@ -302,6 +322,7 @@ export class SessionWriteLanes {
       clearTimeout(lane.retryTimer);
       clearTimeout(lane.counterTimer);
     }
+    this.journalQueued();
     this.journal?.close();
     return left;
   }
@@ -325,12 +346,36 @@ export class SessionWriteLanes {
     return new Promise((resolve, reject) => {
       const n = ++lane.lastN;
       if (op.kind !== 'call') {
-        this.journal?.append({ lane: sessionId, n, op });
+        this.unjournaled.push({ lane: sessionId, n, op });
         this.queued++;
       }
       lane.ops.push({ n, op, replayed, resolve, reject });
-      if (!lane.blocked) void this.drain(sessionId, lane);
+      this.lanesToStart.set(sessionId, lane);
+      this.startQueuedLater();
     });
+  }
+
+  /**
+   * The writes queued in this loop turn are journaled and started after the next turn's I/O
+   * (`afterNextTurnIo`): in one journal write, and after the provider requests of the same frames.
+   */
+  private startQueuedLater(): void {
+    if (this.startScheduled) return;
+    this.startScheduled = true;
+    afterNextTurnIo(() => {
+      this.startScheduled = false;
+      this.journalQueued();
+      const lanes = [...this.lanesToStart];
+      this.lanesToStart.clear();
+      for (const [sessionId, lane] of lanes) void this.drain(sessionId, lane);
+    });
+  }
+
+  private journalQueued(): void {
+    if (this.unjournaled.length === 0) return;
+    const entries = this.unjournaled;
+    this.unjournaled = [];
+    this.journal?.append(...entries);
   }
 
   private newLane(sessionId: string): Lane {
@@ -360,6 +405,8 @@ export class SessionWriteLanes {
         }
         const head = lane.ops[0];
         if (head) {
+          // A lane already running takes writes queued meanwhile at once: journaled first.
+          this.journalQueued();
           try {
             const result = await this.execute(sessionId, lane, head);
             this.dequeue(lane, head);

@@ -60,12 +60,17 @@ export class WriteJournal<Op> {
     rmSync(join(this.directory, REPLAY_FILE), { force: true });
   }
 
-  append(entry: JournalEntry<Op>): void {
-    const line = `${BSON.EJSON.stringify(entry, { relaxed: true })}\n`;
-    let lane = this.pending.get(entry.lane);
-    if (!lane) this.pending.set(entry.lane, (lane = new Map()));
-    lane.set(entry.n, line);
-    this.write(line);
+  /** Appends the entries in one write. */
+  append(...entries: JournalEntry<Op>[]): void {
+    let text = '';
+    for (const entry of entries) {
+      const line = `${BSON.EJSON.stringify(entry, { relaxed: true })}\n`;
+      let lane = this.pending.get(entry.lane);
+      if (!lane) this.pending.set(entry.lane, (lane = new Map()));
+      lane.set(entry.n, line);
+      text += line;
+    }
+    if (text !== '') this.write(text);
   }
 
   /** Every write of the lane up to `upTo` reached the database. */

@@ -17,6 +17,8 @@ export interface FakeScript {
   retryAfter?: string;
   /** Accept the request and never send headers. */
   hang?: boolean;
+  /** Accept the request and answer only once this settles (a test's positive marker, not a delay). */
+  answerAfter?: Promise<unknown>;
   /** End the HTTP response cleanly but without the end marker (`[DONE]`, `message_stop`, `message_end`). */
   omitEnd?: boolean;
   /** Send the provider's in-stream error event after the chunks (OpenAI: a data event `{error}`; Anthropic, Dify). */
@@ -215,6 +217,7 @@ export class FakeLlmServer {
       },
     };
     try {
+      await script.answerAfter;
       await route[1](recorded, script, res, helpers);
     } catch {
       res.socket?.destroy();
