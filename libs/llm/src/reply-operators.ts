@@ -1,5 +1,4 @@
-import { concatWith, defer, EMPTY, MonoTypeOperatorFunction, Observable, throwError, timer } from 'rxjs';
-import { mergeMap, mergeWith, takeWhile, tap } from 'rxjs/operators';
+import { MonoTypeOperatorFunction, Observable } from 'rxjs';
 import { LlmProviderError } from './llm-errors';
 import type { ReplyEvent } from './llm.types';
 
@@ -25,26 +24,31 @@ export class ReplyTimeout extends Error {
   }
 }
 
-const expire = (what: ReplyTimeout['what'], ms: number) =>
-  timer(ms).pipe(mergeMap(() => throwError(() => new ReplyTimeout(what, ms))));
+/*
+ * The operators below are written as one subscriber each rather than composed from rxjs' own
+ * (`defer`, `tap`, `concatWith`, `mergeWith` with a `timer`, `takeWhile`): every reply subscribes
+ * to all of them, and in a burst of new chats that set-up stood between each message and its
+ * provider request (issue 12, docs/performance.md).
+ */
 
 /** A provider stream that completes without its end marker was cut: an error, not a normal end. */
 export function requireEndMarker(): MonoTypeOperatorFunction<ReplyEvent> {
   return (source) =>
-    defer(() => {
+    new Observable<ReplyEvent>((subscriber) => {
+      // Per subscription: a retry starts again with nothing seen.
       let ended = false;
-      return source.pipe(
-        tap((event) => (ended ||= isFinal(event))),
-        concatWith(
-          defer(() =>
-            ended
-              ? EMPTY
-              : throwError(
-                  () => new LlmProviderError('truncated', 'provider stream completed without an end'),
-                ),
-          ),
-        ),
-      );
+      return source.subscribe({
+        next: (event) => {
+          ended ||= isFinal(event);
+          subscriber.next(event);
+        },
+        error: (error: unknown) => subscriber.error(error),
+        complete: () => {
+          if (ended) subscriber.complete();
+          else
+            subscriber.error(new LlmProviderError('truncated', 'provider stream completed without an end'));
+        },
+      });
     });
 }
 
@@ -79,13 +83,27 @@ export function firstOutputWithin(ms: number): MonoTypeOperatorFunction<ReplyEve
     });
 }
 
-/** Fails with `ReplyTimeout` unless the final event arrives within `ms`; completes after it. */
+/**
+ * Fails with `ReplyTimeout` unless the final event arrives within `ms`; completes after it (the
+ * source is unsubscribed). A source that completes without a final event still waits for the
+ * deadline: only the final event ends a reply in time.
+ */
 export function finishedWithin(ms: number): MonoTypeOperatorFunction<ReplyEvent> {
   return (source) =>
-    source.pipe(
-      mergeWith(expire('whole reply', ms)),
-      takeWhile((event) => !isFinal(event), true),
-    );
+    new Observable<ReplyEvent>((subscriber) => {
+      const deadline = setTimeout(() => subscriber.error(new ReplyTimeout('whole reply', ms)), ms);
+      const subscription = source.subscribe({
+        next: (event) => {
+          subscriber.next(event);
+          if (isFinal(event)) subscriber.complete();
+        },
+        error: (error: unknown) => subscriber.error(error),
+      });
+      return () => {
+        clearTimeout(deadline);
+        subscription.unsubscribe();
+      };
+    });
 }
 
 /**

@@ -40,6 +40,8 @@ export class InProcessConnectionRegistry extends ConnectionRegistry {
   private readonly perUser = new Map<string, number>();
   private readonly connections = new Set<ClientConnection>();
   private readonly bySession = new Map<string, Set<ClientConnection>>();
+  /** Admin sockets bound to no session (dashboards): every session change is sent to them. */
+  private readonly unboundAdmins = new Set<ClientConnection>();
 
   constructor(@InjectConfig() private readonly config: AppConfig) {
     super();
@@ -67,11 +69,13 @@ export class InProcessConnectionRegistry extends ConnectionRegistry {
 
   add(connection: ClientConnection): void {
     this.connections.add(connection);
+    if (connection.principal.isAdmin && !connection.sessionId) this.unboundAdmins.add(connection);
   }
 
   remove(connection: ClientConnection): void {
     this.bind(connection, undefined);
     this.connections.delete(connection);
+    this.unboundAdmins.delete(connection);
   }
 
   bind(connection: ClientConnection, sessionId: string | undefined): void {
@@ -81,6 +85,9 @@ export class InProcessConnectionRegistry extends ConnectionRegistry {
       if (sockets?.size === 0) this.bySession.delete(connection.sessionId);
     }
     connection.sessionId = sessionId;
+    if (connection.principal.isAdmin && !sessionId && this.connections.has(connection))
+      this.unboundAdmins.add(connection);
+    else this.unboundAdmins.delete(connection);
     connection.deliveredSeq.clear();
     if (!sessionId) return;
     const sockets = this.bySession.get(sessionId) ?? new Set<ClientConnection>();
@@ -93,9 +100,7 @@ export class InProcessConnectionRegistry extends ConnectionRegistry {
   }
 
   dashboards(): ClientConnection[] {
-    return [...this.connections].filter(
-      (connection) => connection.principal.isAdmin && !connection.sessionId,
-    );
+    return [...this.unboundAdmins];
   }
 
   all(): ClientConnection[] {

@@ -3,11 +3,8 @@ import {
   catchError,
   defaultIfEmpty,
   filter,
-  from,
   lastValueFrom,
   map,
-  mergeMap,
-  NEVER,
   Observable,
   of,
   race,
@@ -403,16 +400,17 @@ export class ReplyService {
           });
         }),
       );
-    const refused$: Observable<ReplyOutcome> = from(job.triggerWritten).pipe(
-      mergeMap(() => NEVER),
-      catchError(() =>
-        of<ReplyOutcome>({
+    // One subscriber on the promise (not `from`, `mergeMap` to NEVER and `catchError`): see issue 12.
+    const refused$ = new Observable<ReplyOutcome>((subscriber) => {
+      job.triggerWritten.then(undefined, () => {
+        subscriber.next({
           status: 'error',
           errorCode: ErrorCode.DATABASE_ERROR,
           errorMessage: MESSAGE_NOT_STORED,
-        }),
-      ),
-    );
+        });
+        subscriber.complete();
+      });
+    });
     const complete: ReplyOutcome = { status: 'complete' };
     return race(replied$, run.stops, refused$).pipe(take(1), defaultIfEmpty(complete));
   }
