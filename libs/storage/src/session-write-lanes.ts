@@ -128,7 +128,7 @@ export function userLane(userId: string): string {
  * Runs `callback` after the I/O of the next loop turn (in that turn's check phase). Writes queued
  * while a burst of frames is handled start only once the requests and frames those frames caused
  * have gone out (their sockets' connects complete in the next turn's poll phase): the database work
- * and the journal do not stand between a user and the model (docs/performance.md).
+ * and the journal do not stand between a user and the model (docs/decisions/0012).
  */
 function afterNextTurnIo(callback: () => void): void {
   setImmediate(() => setImmediate(callback));
