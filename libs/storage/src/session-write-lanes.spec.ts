@@ -356,7 +356,8 @@ describe('SessionWriteLanes', () => {
       expect(database.log).toEqual([]);
       await Promise.all(landed);
       order.push(...database.log);
-      expect(order).toEqual(['journal 4', 'insertSession s1', 'insert b', 'insert a']);
+      expect(order[0]).toBe('journal 4');
+      expect(order.slice(1).sort()).toEqual(['insert a', 'insert b', 'insertSession s1']);
     });
 
     it('leaves no marker behind for a reply given up in the loop turn it started in', async () => {

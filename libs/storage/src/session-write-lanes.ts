@@ -164,7 +164,10 @@ export class SessionWriteLanes {
   private queued = 0;
   private closing = false;
   private hooks: LaneHooks = {};
-  /** Queued in this loop turn, journaled in the next (`startQueued`), before any is attempted. */
+  /**
+   * Writes queued in this loop turn: journaled after the next turn's I/O (`startQueuedLater`), and
+   * always before they are attempted.
+   */
   private unjournaled: JournalEntry<JournaledOp>[] = [];
   /** Lanes with writes queued in this loop turn, started in the next. */
   private readonly lanesToStart = new Map<string, Lane>();
@@ -367,7 +370,9 @@ export class SessionWriteLanes {
       this.journalQueued();
       const lanes = [...this.lanesToStart];
       this.lanesToStart.clear();
-      for (const [sessionId, lane] of lanes) void this.drain(sessionId, lane);
+      // A lane that drained meanwhile (its writes taken by a drain already running) may be gone.
+      for (const [sessionId, lane] of lanes)
+        if (this.lanes.get(sessionId) === lane) void this.drain(sessionId, lane);
     });
   }
 

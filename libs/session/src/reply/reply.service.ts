@@ -400,7 +400,8 @@ export class ReplyService {
           });
         }),
       );
-    // One subscriber on the promise (not `from`, `mergeMap` to NEVER and `catchError`): see issue 12.
+    // One subscriber on the promise, not `from` + `mergeMap` to NEVER + `catchError`: every reply
+    // sets this up, and in a burst that set-up delays the provider requests (issue 12).
     const refused$ = new Observable<ReplyOutcome>((subscriber) => {
       job.triggerWritten.then(undefined, () => {
         subscriber.next({
