@@ -631,7 +631,7 @@ describe('start-up replays the journal of the previous process', () => {
         },
       },
     ];
-    ops.forEach((op, index) => journal.append({ lane: sessionId, n: index + 1, op }));
+    journal.append(ops.map((op, index) => ({ lane: sessionId, n: index + 1, op })));
     journal.close();
 
     const t = await startTestApp({ DATA_DIR: dataDir });

@@ -98,7 +98,6 @@ describe('the service process on the embedded database', () => {
     delete env.JWT_SECRET;
     const started = await startOnFreePort(env, (spawned) => (child = spawned));
     const { output, port } = started;
-    child = started.child;
     expect(output).toMatch(/admin-page\?token=\S+/);
     expect(output).toContain(`http://localhost:${port}/chatbox/?token=`);
     expect(output).toMatch(
@@ -137,10 +136,9 @@ describe('the service process on the embedded database', () => {
     try {
       const started = await startOnFreePort(env, (spawned) => (crashed = spawned));
       expect(started.output).toMatch(/admin-page\?token=/);
-      crashed = started.child;
       const databasePids = embeddedDatabasePids(dir);
       expect(databasePids.length).toBeGreaterThan(2);
-      crashed.kill('SIGKILL');
+      started.child.kill('SIGKILL');
       const deadline = Date.now() + 15_000;
       while (databasePids.some(isProcessAlive) && Date.now() < deadline)
         await new Promise((r) => setTimeout(r, 100));

@@ -340,9 +340,9 @@ describe('SessionWriteLanes', () => {
       lanes.replayJournal();
       const order: string[] = [];
       const append = written.append.bind(written);
-      jest.spyOn(written, 'append').mockImplementation((...entries) => {
+      jest.spyOn(written, 'append').mockImplementation((entries) => {
         order.push(`journal ${entries.length}`);
-        append(...entries);
+        append(entries);
       });
       const landed = [
         lanes.enqueue('s1', { kind: 'insertSession', document: { _id: 's1' } as never }),

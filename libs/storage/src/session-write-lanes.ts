@@ -380,7 +380,7 @@ export class SessionWriteLanes {
     if (this.unjournaled.length === 0) return;
     const entries = this.unjournaled;
     this.unjournaled = [];
-    this.journal?.append(...entries);
+    this.journal?.append(entries);
   }
 
   private newLane(sessionId: string): Lane {

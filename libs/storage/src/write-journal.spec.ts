@@ -27,10 +27,10 @@ describe('WriteJournal', () => {
 
   it('replays the writes not acknowledged, in order per lane', () => {
     const { journal } = reopen();
-    journal.append(entry('a', 1));
-    journal.append(entry('b', 1));
-    journal.append(entry('a', 2));
-    journal.append(entry('a', 3));
+    journal.append([entry('a', 1)]);
+    journal.append([entry('b', 1)]);
+    journal.append([entry('a', 2)]);
+    journal.append([entry('a', 3)]);
     journal.ack('a', 2);
     journal.close();
 
@@ -40,7 +40,7 @@ describe('WriteJournal', () => {
   it('keeps dates as dates (EJSON)', () => {
     const at = new Date('2026-12-01T10:00:00.123Z');
     const { journal } = reopen();
-    journal.append({ lane: 'a', n: 1, op: { kind: 'insert', at } });
+    journal.append([{ lane: 'a', n: 1, op: { kind: 'insert', at } }]);
     journal.close();
     const [replayed] = reopen().left;
     expect(replayed.op.at).toBeInstanceOf(Date);
@@ -49,8 +49,8 @@ describe('WriteJournal', () => {
 
   it('skips a last line cut by the kill (its write was never attempted) and keeps everything before it', () => {
     const { journal } = reopen();
-    journal.append(entry('a', 1));
-    journal.append(entry('a', 2));
+    journal.append([entry('a', 1)]);
+    journal.append([entry('a', 2)]);
     journal.close();
     appendFileSync(file(), '{"lane":"a","n":3,"op":{"ki');
 
@@ -59,8 +59,8 @@ describe('WriteJournal', () => {
 
   it('is emptied whenever nothing waits', () => {
     const { journal } = reopen();
-    journal.append(entry('a', 1));
-    journal.append(entry('b', 1));
+    journal.append([entry('a', 1)]);
+    journal.append([entry('b', 1)]);
     journal.ack('a', 1);
     expect(statSync(file()).size).toBeGreaterThan(0);
     journal.ack('b', 1);
@@ -71,22 +71,22 @@ describe('WriteJournal', () => {
 
   it('is rewritten with only the waiting writes once it grew past the compaction size', () => {
     const { journal } = reopen(200);
-    journal.append(entry('waiting', 1));
+    journal.append([entry('waiting', 1)]);
     for (let n = 1; n <= 20; n++) {
-      journal.append(entry('busy', n));
+      journal.append([entry('busy', n)]);
       journal.ack('busy', n);
     }
     // 40 lines were written; the compactions dropped the acknowledged ones, the waiting write stays first.
     expect(lines().length).toBeLessThan(10);
     expect(JSON.parse(lines()[0])).toEqual(entry('waiting', 1));
-    journal.append(entry('waiting', 2));
+    journal.append([entry('waiting', 2)]);
     journal.close();
     expect(reopen().left).toEqual([entry('waiting', 1), entry('waiting', 2)]);
   });
 
   it('keeps what it replays until the replay is done: a start-up killed while replaying loses nothing', () => {
     const { journal } = reopen();
-    journal.append(entry('a', 1));
+    journal.append([entry('a', 1)]);
     journal.close();
 
     // The next start reads it and is killed before its replayed writes were journaled again.
@@ -97,7 +97,7 @@ describe('WriteJournal', () => {
     const next = reopen();
     expect(next.left).toEqual([entry('a', 1)]);
     // Journaled again under the new process's numbering, then the replay file goes.
-    next.journal.append(entry('a', 1));
+    next.journal.append([entry('a', 1)]);
     next.journal.replayed();
     next.journal.close();
     expect(reopen().left).toEqual([entry('a', 1)]);

@@ -60,8 +60,8 @@ export class WriteJournal<Op> {
     rmSync(join(this.directory, REPLAY_FILE), { force: true });
   }
 
-  /** Appends the entries in one write. */
-  append(...entries: JournalEntry<Op>[]): void {
+  /** Appends the entries in one write (a list, not spread arguments: a replay may hold thousands). */
+  append(entries: readonly JournalEntry<Op>[]): void {
     let text = '';
     for (const entry of entries) {
       const line = `${BSON.EJSON.stringify(entry, { relaxed: true })}\n`;
